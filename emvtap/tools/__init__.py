@@ -1,0 +1,1 @@
+"""Small maintenance scripts for emvtap's shipped data."""

@@ -1,0 +1,706 @@
+"""The switch's store: one SQLite file in WAL mode holding the issuer's accounts and physical
+cards, the token vault (devices, device cards = tokens), every authorization and an append-only
+event log (DESIGN.md "Switch"; tokens.md "Tokens", "Token card lifecycle").
+
+Durability: ``synchronous=FULL`` by default, so a committed approval survives a crash or power
+loss before its response is written (issue 4 "Durability"). The store is used from one thread at
+a time (the server's host thread); each request runs in a SAVEPOINT inside a batch transaction,
+see :meth:`Store.batch`.
+
+Amounts are integers in minor units. Keys are hex strings and never leave this module in logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCHEMA",
+    "Account",
+    "Card",
+    "Device",
+    "Store",
+    "StoreError",
+    "Token",
+    "utc_now",
+]
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- issuer: an account carries one debit or credit line and optionally an e-cash (UPCash) purse
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id   INTEGER PRIMARY KEY,
+    holder       TEXT NOT NULL DEFAULT '',
+    kind         TEXT NOT NULL DEFAULT 'debit' CHECK (kind IN ('debit', 'credit')),
+    currency     TEXT NOT NULL DEFAULT '156',
+    balance      INTEGER NOT NULL DEFAULT 0,      -- debit: funds; credit: negative = owed
+    credit_limit INTEGER NOT NULL DEFAULT 0,      -- available = balance + credit_limit
+    daily_limit  INTEGER,                         -- NULL: no daily limit
+    pin_hash     TEXT,                            -- salted SHA-256 of the PIN (online PIN)
+    ecash_balance INTEGER                         -- NULL: no e-cash account
+);
+
+-- issuer: physical cards (SPAN); several tokens map to one
+CREATE TABLE IF NOT EXISTS cards (
+    span         TEXT PRIMARY KEY,
+    account_id   INTEGER NOT NULL REFERENCES accounts(account_id),
+    expiry       TEXT NOT NULL,                   -- YYMM
+    psn          TEXT NOT NULL DEFAULT '00',
+    status       TEXT NOT NULL DEFAULT 'active'
+                 CHECK (status IN ('active', 'lost', 'cancelled')),
+    no_password_limit INTEGER NOT NULL DEFAULT 0, -- in-app amount allowed without device CVM
+    replaced_by  TEXT,                            -- renewal with a new PAN
+    key_ac TEXT, key_smi TEXT, key_smc TEXT       -- ICC master keys of the plastic (optional)
+);
+
+-- TSP: devices told apart by device id
+CREATE TABLE IF NOT EXISTS devices (
+    device_id    TEXT PRIMARY KEY,
+    device_type  TEXT NOT NULL CHECK (device_type IN ('handset-se', 'wearable-se', 'hce')),
+    account_id   INTEGER REFERENCES accounts(account_id),
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'lost', 'wiped')),
+    signed_in    INTEGER NOT NULL DEFAULT 1,
+    passcode_set INTEGER NOT NULL DEFAULT 1
+);
+
+-- TSP: the token vault, one row per device card (MPAN)
+CREATE TABLE IF NOT EXISTS tokens (
+    mpan         TEXT PRIMARY KEY,
+    span         TEXT NOT NULL REFERENCES cards(span),
+    device_id    TEXT NOT NULL REFERENCES devices(device_id),
+    token_expiry TEXT NOT NULL,                   -- YYMM
+    psn          TEXT NOT NULL DEFAULT '00',
+    state        TEXT NOT NULL DEFAULT 'active'
+                 CHECK (state IN ('active', 'suspended', 'deleted')),
+    holds        TEXT NOT NULL DEFAULT '[]',      -- JSON list: who holds it suspended
+    is_default   INTEGER NOT NULL DEFAULT 0,
+    token_requestor_id TEXT NOT NULL,
+    par          TEXT NOT NULL,
+    assurance_level TEXT NOT NULL DEFAULT '00',
+    domain       TEXT NOT NULL DEFAULT '{}',      -- JSON token domain restriction controls
+    cvn          INTEGER NOT NULL DEFAULT 1,
+    limited_use  INTEGER NOT NULL DEFAULT 0,      -- 1: HCE, verified with limited-use keys
+    key_ac TEXT NOT NULL, key_smi TEXT NOT NULL, key_smc TEXT NOT NULL,
+    max_atc      INTEGER NOT NULL DEFAULT -1,     -- highest ATC with a verified cryptogram
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+-- tokens.md: one SPAN is loaded on one device only once
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_per_span_per_device
+    ON tokens(span, device_id) WHERE state != 'deleted';
+-- tokens.md: exactly one default card per device
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_default_per_device
+    ON tokens(device_id) WHERE is_default = 1 AND state != 'deleted';
+CREATE INDEX IF NOT EXISTS tokens_by_span ON tokens(span);
+CREATE INDEX IF NOT EXISTS tokens_by_device ON tokens(device_id);
+
+-- HCE limited-use keys: single-use session keys issued in batches (no master key on the phone)
+CREATE TABLE IF NOT EXISTS limited_use_keys (
+    mpan         TEXT NOT NULL REFERENCES tokens(mpan),
+    atc          INTEGER NOT NULL,
+    batch        INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    issued_at    TEXT NOT NULL,
+    used_at      TEXT,
+    PRIMARY KEY (mpan, atc)
+);
+
+-- every request that passed the format checks, with its response
+CREATE TABLE IF NOT EXISTS authorizations (
+    id           INTEGER PRIMARY KEY,
+    received_at  TEXT NOT NULL,
+    mti          TEXT NOT NULL,
+    terminal_id  TEXT NOT NULL,
+    stan         TEXT NOT NULL,
+    rrn          TEXT NOT NULL DEFAULT '',
+    content_key  TEXT NOT NULL,                   -- what must match for a retransmission
+    mpan         TEXT,
+    span         TEXT,
+    account_id   INTEGER,
+    atc          INTEGER,                         -- set only when the cryptogram verified
+    cryptogram   TEXT,
+    amount       INTEGER,
+    currency     TEXT,
+    response_code TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    auth_code    TEXT,
+    posted       INTEGER NOT NULL DEFAULT 0,      -- amount taken from the account
+    original_id  INTEGER REFERENCES authorizations(id),   -- 0400: the reversed message
+    reversed_by  INTEGER REFERENCES authorizations(id),
+    request      TEXT NOT NULL,                   -- JSON, PIN block removed
+    response     BLOB NOT NULL                    -- the response message as sent
+);
+-- a retransmission (same MTI, terminal, STAN, RRN) is answered from the record
+CREATE UNIQUE INDEX IF NOT EXISTS authorizations_retransmission
+    ON authorizations(mti, terminal_id, stan, rrn);
+-- one verified cryptogram per token and ATC: a replay can never be recorded twice
+CREATE UNIQUE INDEX IF NOT EXISTS authorizations_token_atc
+    ON authorizations(mpan, atc) WHERE atc IS NOT NULL;
+CREATE INDEX IF NOT EXISTS authorizations_by_account ON authorizations(account_id, received_at);
+
+-- append-only log of every state change, with the channel that asked for it
+CREATE TABLE IF NOT EXISTS events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           TEXT NOT NULL,
+    channel      TEXT NOT NULL,                   -- device | bank | network | admin
+    event        TEXT NOT NULL,
+    subject      TEXT NOT NULL,                   -- token:MPAN, card:SPAN, device:ID, account:N
+    mpan         TEXT,
+    from_state   TEXT,
+    to_state     TEXT,
+    detail       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+"""
+
+
+class StoreError(RuntimeError):
+    """A store operation that violates a rule of the vault (e.g. a second MPAN for a SPAN on
+    one device) or refers to something that does not exist."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: int
+    holder: str
+    kind: str
+    currency: str
+    balance: int
+    credit_limit: int
+    daily_limit: int | None
+    pin_hash: str | None
+    ecash_balance: int | None
+
+    @property
+    def available(self) -> int:
+        return self.balance + self.credit_limit
+
+
+@dataclass(frozen=True)
+class Card:
+    span: str
+    account_id: int
+    expiry: str
+    psn: str
+    status: str
+    no_password_limit: int
+    replaced_by: str | None
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    device_type: str
+    account_id: int | None
+    status: str
+    signed_in: bool
+    passcode_set: bool
+
+
+@dataclass(frozen=True)
+class Token:
+    mpan: str
+    span: str
+    device_id: str
+    token_expiry: str
+    psn: str
+    state: str
+    holds: tuple[str, ...]
+    is_default: bool
+    token_requestor_id: str
+    par: str
+    assurance_level: str
+    domain: Mapping[str, Any]
+    cvn: int
+    limited_use: bool
+    key_ac: bytes
+    key_smi: bytes
+    key_smc: bytes
+    max_atc: int
+
+    def __repr__(self) -> str:  # never print keys
+        return f"Token(mpan=…{self.mpan[-4:]}, state={self.state}, device={self.device_id})"
+
+
+def _token(row: sqlite3.Row) -> Token:
+    return Token(
+        mpan=row["mpan"],
+        span=row["span"],
+        device_id=row["device_id"],
+        token_expiry=row["token_expiry"],
+        psn=row["psn"],
+        state=row["state"],
+        holds=tuple(json.loads(row["holds"])),
+        is_default=bool(row["is_default"]),
+        token_requestor_id=row["token_requestor_id"],
+        par=row["par"],
+        assurance_level=row["assurance_level"],
+        domain=json.loads(row["domain"]),
+        cvn=row["cvn"],
+        limited_use=bool(row["limited_use"]),
+        key_ac=bytes.fromhex(row["key_ac"]),
+        key_smi=bytes.fromhex(row["key_smi"]),
+        key_smc=bytes.fromhex(row["key_smc"]),
+        max_atc=row["max_atc"],
+    )
+
+
+class Store:
+    """One SQLite file. ``synchronous`` is ``FULL`` (durable on power loss) or ``NORMAL``
+    (durable on a process crash; WAL)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self.path = str(path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit batches).
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={synchronous}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+        self.db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        self._depth = 0
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction, or a savepoint when one is already open (nested use is fine).
+        Committed (durably) when the outermost block ends without an exception."""
+        if self._depth == 0:
+            self.db.execute("BEGIN IMMEDIATE")
+        else:
+            self.db.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.db.execute("ROLLBACK")
+            else:
+                self.db.execute(f"ROLLBACK TO sp{self._depth}")
+                self.db.execute(f"RELEASE sp{self._depth}")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute(f"RELEASE sp{self._depth}")
+
+    batch = transaction  # the server runs a batch of requests in one transaction
+
+    # --- issuer: accounts and cards ------------------------------------------------------------
+
+    def add_account(
+        self,
+        *,
+        holder: str = "",
+        kind: str = "debit",
+        currency: str = "156",
+        balance: int = 0,
+        credit_limit: int = 0,
+        daily_limit: int | None = None,
+        pin_hash: str | None = None,
+        ecash_balance: int | None = None,
+    ) -> int:
+        cur = self.db.execute(
+            "INSERT INTO accounts(holder, kind, currency, balance, credit_limit, daily_limit,"
+            " pin_hash, ecash_balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (holder, kind, currency, balance, credit_limit, daily_limit, pin_hash, ecash_balance),
+        )
+        return int(cur.lastrowid or 0)
+
+    def account(self, account_id: int) -> Account | None:
+        row = self.db.execute("SELECT * FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
+        return Account(**dict(row)) if row else None
+
+    def accounts(self) -> list[Account]:
+        return [Account(**dict(r)) for r in self.db.execute("SELECT * FROM accounts ORDER BY 1")]
+
+    def update_account(self, account_id: int, **values: Any) -> None:
+        allowed = {"holder", "balance", "credit_limit", "daily_limit", "pin_hash", "ecash_balance"}
+        if not values or set(values) - allowed:
+            raise StoreError(f"cannot update account fields {sorted(set(values) - allowed)}")
+        cols = ", ".join(f"{k} = ?" for k in values)
+        cur = self.db.execute(
+            f"UPDATE accounts SET {cols} WHERE account_id = ?", (*values.values(), account_id)
+        )
+        if cur.rowcount != 1:
+            raise StoreError(f"no account {account_id}")
+
+    def post(self, account_id: int, delta: int) -> None:
+        """Add ``delta`` (negative: debit) to the account balance."""
+        self.db.execute(
+            "UPDATE accounts SET balance = balance + ? WHERE account_id = ?", (delta, account_id)
+        )
+
+    def add_card(
+        self,
+        span: str,
+        account_id: int,
+        expiry: str,
+        *,
+        psn: str = "00",
+        no_password_limit: int = 0,
+        keys: tuple[bytes, bytes, bytes] | None = None,
+    ) -> None:
+        k = [x.hex().upper() for x in keys] if keys else [None, None, None]
+        try:
+            self.db.execute(
+                "INSERT INTO cards(span, account_id, expiry, psn, no_password_limit,"
+                " key_ac, key_smi, key_smc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (span, account_id, expiry, psn, no_password_limit, *k),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"card …{span[-4:]} cannot be added: {exc}") from None
+
+    def card(self, span: str) -> Card | None:
+        row = self.db.execute(
+            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by"
+            " FROM cards WHERE span = ?",
+            (span,),
+        ).fetchone()
+        return Card(**dict(row)) if row else None
+
+    def cards(self, account_id: int | None = None) -> list[Card]:
+        sql = (
+            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by"
+            " FROM cards"
+        )
+        args: tuple[Any, ...] = ()
+        if account_id is not None:
+            sql += " WHERE account_id = ?"
+            args = (account_id,)
+        return [Card(**dict(r)) for r in self.db.execute(sql + " ORDER BY span", args)]
+
+    def update_card(self, span: str, **values: Any) -> None:
+        allowed = {"expiry", "psn", "status", "no_password_limit", "replaced_by"}
+        if not values or set(values) - allowed:
+            raise StoreError(f"cannot update card fields {sorted(set(values) - allowed)}")
+        cols = ", ".join(f"{k} = ?" for k in values)
+        cur = self.db.execute(f"UPDATE cards SET {cols} WHERE span = ?", (*values.values(), span))
+        if cur.rowcount != 1:
+            raise StoreError(f"no card …{span[-4:]}")
+
+    # --- TSP: devices and tokens ---------------------------------------------------------------
+
+    def add_device(self, device_id: str, device_type: str, account_id: int | None) -> None:
+        try:
+            self.db.execute(
+                "INSERT INTO devices(device_id, device_type, account_id) VALUES (?, ?, ?)",
+                (device_id, device_type, account_id),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"device {device_id} cannot be added: {exc}") from None
+
+    def device(self, device_id: str) -> Device | None:
+        row = self.db.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        return Device(
+            **{**d, "signed_in": bool(d["signed_in"]), "passcode_set": bool(d["passcode_set"])}
+        )
+
+    def devices(self) -> list[Device]:
+        ids = [r[0] for r in self.db.execute("SELECT device_id FROM devices ORDER BY 1")]
+        return [d for d in (self.device(i) for i in ids) if d]
+
+    def update_device(self, device_id: str, **values: Any) -> None:
+        allowed = {"status", "signed_in", "passcode_set", "account_id"}
+        if not values or set(values) - allowed:
+            raise StoreError(f"cannot update device fields {sorted(set(values) - allowed)}")
+        cols = ", ".join(f"{k} = ?" for k in values)
+        cur = self.db.execute(
+            f"UPDATE devices SET {cols} WHERE device_id = ?", (*values.values(), device_id)
+        )
+        if cur.rowcount != 1:
+            raise StoreError(f"no device {device_id}")
+
+    def add_token(
+        self,
+        *,
+        mpan: str,
+        span: str,
+        device_id: str,
+        token_expiry: str,
+        psn: str,
+        token_requestor_id: str,
+        par: str,
+        keys: tuple[bytes, bytes, bytes],
+        cvn: int = 1,
+        limited_use: bool = False,
+        is_default: bool = False,
+        assurance_level: str = "00",
+        domain: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        ts = _iso(now or utc_now())
+        try:
+            self.db.execute(
+                "INSERT INTO tokens(mpan, span, device_id, token_expiry, psn, is_default,"
+                " token_requestor_id, par, assurance_level, domain, cvn, limited_use, key_ac,"
+                " key_smi, key_smc, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    mpan,
+                    span,
+                    device_id,
+                    token_expiry,
+                    psn,
+                    int(is_default),
+                    token_requestor_id,
+                    par,
+                    assurance_level,
+                    json.dumps(dict(domain or {}), sort_keys=True),
+                    cvn,
+                    int(limited_use),
+                    *(k.hex().upper() for k in keys),
+                    ts,
+                    ts,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"token …{mpan[-4:]} cannot be added: {exc}") from None
+
+    def token(self, mpan: str) -> Token | None:
+        row = self.db.execute("SELECT * FROM tokens WHERE mpan = ?", (mpan,)).fetchone()
+        return _token(row) if row else None
+
+    def tokens(
+        self,
+        *,
+        span: str | None = None,
+        device_id: str | None = None,
+        include_deleted: bool = True,
+    ) -> list[Token]:
+        where, args = [], []
+        if span is not None:
+            where.append("span = ?")
+            args.append(span)
+        if device_id is not None:
+            where.append("device_id = ?")
+            args.append(device_id)
+        if not include_deleted:
+            where.append("state != 'deleted'")
+        sql = "SELECT * FROM tokens" + (" WHERE " + " AND ".join(where) if where else "")
+        return [_token(r) for r in self.db.execute(sql + " ORDER BY created_at, mpan", args)]
+
+    def update_token(self, mpan: str, *, now: datetime | None = None, **values: Any) -> None:
+        allowed = {
+            "state", "holds", "is_default", "span", "token_expiry", "domain", "max_atc",
+            "token_requestor_id", "par", "assurance_level", "key_ac", "key_smi", "key_smc",
+            "cvn", "psn", "limited_use",
+        }  # fmt: skip
+        if not values or set(values) - allowed:
+            raise StoreError(f"cannot update token fields {sorted(set(values) - allowed)}")
+        row: dict[str, Any] = {}
+        for k, v in values.items():
+            if k == "holds":
+                v = json.dumps(sorted(set(v)))
+            elif k == "domain":
+                v = json.dumps(dict(v), sort_keys=True)
+            elif k in ("key_ac", "key_smi", "key_smc"):
+                v = bytes(v).hex().upper()
+            elif k in ("is_default", "limited_use"):
+                v = int(v)
+            row[k] = v
+        row["updated_at"] = _iso(now or utc_now())
+        cols = ", ".join(f"{k} = ?" for k in row)
+        try:
+            cur = self.db.execute(
+                f"UPDATE tokens SET {cols} WHERE mpan = ?", (*row.values(), mpan)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"token …{mpan[-4:]} cannot be updated: {exc}") from None
+        if cur.rowcount != 1:
+            raise StoreError(f"no token …{mpan[-4:]}")
+
+    def raise_max_atc(self, mpan: str, atc: int) -> None:
+        self.db.execute(
+            "UPDATE tokens SET max_atc = MAX(max_atc, ?) WHERE mpan = ?", (atc, mpan)
+        )
+
+    # --- HCE limited-use keys ------------------------------------------------------------------
+
+    def add_limited_use_keys(
+        self, mpan: str, batch: int, keys: Mapping[int, bytes], now: datetime | None = None
+    ) -> None:
+        ts = _iso(now or utc_now())
+        self.db.executemany(
+            "INSERT INTO limited_use_keys(mpan, atc, batch, key, issued_at) VALUES (?, ?, ?, ?, ?)",
+            [(mpan, atc, batch, key.hex().upper(), ts) for atc, key in sorted(keys.items())],
+        )
+
+    def limited_use_key(self, mpan: str, atc: int) -> tuple[bytes, str | None] | None:
+        """``(key, used_at)`` of the key issued for ``atc``, or ``None`` if none was issued."""
+        row = self.db.execute(
+            "SELECT key, used_at FROM limited_use_keys WHERE mpan = ? AND atc = ?", (mpan, atc)
+        ).fetchone()
+        return (bytes.fromhex(row["key"]), row["used_at"]) if row else None
+
+    def use_limited_use_key(self, mpan: str, atc: int, now: datetime | None = None) -> bool:
+        """Mark the key used; ``False`` when it was already used (single use)."""
+        cur = self.db.execute(
+            "UPDATE limited_use_keys SET used_at = ? WHERE mpan = ? AND atc = ? AND used_at IS NULL",
+            (_iso(now or utc_now()), mpan, atc),
+        )
+        return cur.rowcount == 1
+
+    def limited_use_key_status(self, mpan: str) -> dict[str, int]:
+        row = self.db.execute(
+            "SELECT COUNT(*) AS issued, COUNT(used_at) AS used, COALESCE(MAX(atc), -1) AS top,"
+            " COALESCE(MAX(batch), 0) AS batch FROM limited_use_keys WHERE mpan = ?",
+            (mpan,),
+        ).fetchone()
+        return {
+            "issued": row["issued"],
+            "used": row["used"],
+            "unused": row["issued"] - row["used"],
+            "highest_atc": row["top"],
+            "last_batch": row["batch"],
+        }
+
+    # --- authorizations ------------------------------------------------------------------------
+
+    def find_authorization(
+        self, mti: str, terminal_id: str, stan: str, rrn: str
+    ) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT * FROM authorizations WHERE mti = ? AND terminal_id = ? AND stan = ?"
+            " AND rrn = ?",
+            (mti, terminal_id, stan, rrn),
+        ).fetchone()
+
+    def authorization(self, auth_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM authorizations WHERE id = ?", (auth_id,)).fetchone()
+
+    def atc_seen(self, mpan: str, atc: int) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM authorizations WHERE mpan = ? AND atc = ?", (mpan, atc)
+            ).fetchone()
+            is not None
+        )
+
+    def approved_today(self, account_id: int, day: str) -> int:
+        """Sum of posted amounts (not reversed) of the account on ``day`` (YYYY-MM-DD, UTC)."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(posted), 0) FROM authorizations WHERE account_id = ?"
+            " AND reversed_by IS NULL AND received_at >= ? AND received_at < ?",
+            (account_id, day, day + "T99"),
+        ).fetchone()
+        return int(row[0])
+
+    def record_authorization(self, **values: Any) -> int:
+        values = dict(values)
+        values["received_at"] = _iso(values.get("received_at") or utc_now())
+        values["request"] = json.dumps(values["request"], sort_keys=True)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        cur = self.db.execute(
+            f"INSERT INTO authorizations({cols}) VALUES ({marks})", tuple(values.values())
+        )
+        return int(cur.lastrowid or 0)
+
+    def set_authorization_response(self, auth_id: int, response: bytes, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in ("response", *values))
+        self.db.execute(
+            f"UPDATE authorizations SET {sets} WHERE id = ?", (response, *values.values(), auth_id)
+        )
+
+    def authorizations(
+        self, *, mpan: str | None = None, account_id: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        where, args = [], []
+        if mpan is not None:
+            where.append("mpan = ?")
+            args.append(mpan)
+        if account_id is not None:
+            where.append("account_id = ?")
+            args.append(account_id)
+        sql = (
+            "SELECT id, received_at, mti, terminal_id, stan, rrn, mpan, span, account_id, atc,"
+            " amount, currency, response_code, reason, auth_code, posted, original_id,"
+            " reversed_by FROM authorizations"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [dict(r) for r in self.db.execute(sql, (*args, limit))]
+
+    # --- events --------------------------------------------------------------------------------
+
+    def append_event(
+        self,
+        *,
+        channel: str,
+        event: str,
+        subject: str,
+        mpan: str | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        cur = self.db.execute(
+            "INSERT INTO events(at, channel, event, subject, mpan, from_state, to_state, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _iso(now or utc_now()),
+                channel,
+                event,
+                subject,
+                mpan,
+                from_state,
+                to_state,
+                json.dumps(dict(detail or {}), sort_keys=True),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def events(self, *, mpan: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM events WHERE seq > ?"
+        args: list[Any] = [since]
+        if mpan is not None:
+            sql += " AND mpan = ?"
+            args.append(mpan)
+        rows = self.db.execute(sql + " ORDER BY seq", args)
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]

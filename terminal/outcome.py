@@ -1,0 +1,106 @@
+"""Outcomes and the record of one transaction (EMV Contactless Book A, 6.2 Outcome; Book 3,
+Annex C TVR/TSI)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from emvtap.bits import TSI, TVR, Bit, names, set_bits
+
+__all__ = ["Cvm", "Outcome", "TransactionResult"]
+
+
+class Outcome(enum.StrEnum):
+    """Book A, 6.2.2: what the kernel tells the reader to do."""
+
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    ONLINE_REQUEST = "ONLINE REQUEST"
+    TRY_ANOTHER_INTERFACE = "TRY ANOTHER INTERFACE"
+    END_APPLICATION = "END APPLICATION"
+    TRY_AGAIN = "TRY AGAIN"
+    SELECT_NEXT = "SELECT NEXT"
+
+
+class Cvm(enum.StrEnum):
+    """Book A, 6.2.2 Outcome Parameter Set, CVM."""
+
+    NO_CVM = "NO CVM"
+    ONLINE_PIN = "ONLINE PIN"
+    SIGNATURE = "OBTAIN SIGNATURE"
+    CDCVM = "CONFIRMATION CODE VERIFIED"
+    NA = "N/A"
+
+
+@dataclass
+class TransactionResult:
+    """Everything the terminal knows at the end of a tap, for the human trace and the JSON."""
+
+    outcome: Outcome = Outcome.END_APPLICATION
+    reason: str = ""
+    amount: int = 0
+    currency: str = ""
+    aid: str = ""
+    label: str = ""
+    kernel_id: int | None = None
+    path: str = ""  # "qPBOC quick path", "EMV full path", ...
+    pan_masked: str = ""
+    cvm: Cvm = Cvm.NA
+    oda_method: str = "none"  # fDDA, SDA, DDA, CDA, none
+    oda_result: str = "not performed"  # "ok" | "failed: <reason>" | "not performed"
+    tvr: bytes = b"\x00" * 5
+    tsi: bytes = b"\x00" * 2
+    cryptogram_type: str = ""
+    cryptogram: str = ""
+    atc: str = ""
+    ctq: str = ""
+    online: dict[str, Any] = field(default_factory=dict)
+    final_outcome: Outcome | None = None  # after the online response
+    apdus: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    tap_seconds: float = 0.0
+    card_data: dict[int, bytes] = field(default_factory=dict)  # kept for online/issuer update
+
+    def set_tvr(self, *bits: Bit) -> None:
+        self.tvr = set_bits(self.tvr, *bits)
+
+    def set_tsi(self, *bits: Bit) -> None:
+        self.tsi = set_bits(self.tsi, *bits)
+
+    def step(self, text: str) -> None:
+        self.steps.append(text)
+
+    def end(self, outcome: Outcome, reason: str) -> TransactionResult:
+        self.outcome = outcome
+        self.reason = reason
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The redacted JSON record of the tap (PAN masked, no keys)."""
+        return {
+            "outcome": str(self.outcome),
+            "final_outcome": str(self.final_outcome) if self.final_outcome else None,
+            "reason": self.reason,
+            "amount": self.amount,
+            "currency": self.currency,
+            "aid": self.aid,
+            "label": self.label,
+            "kernel": self.kernel_id,
+            "path": self.path,
+            "pan": self.pan_masked,
+            "cvm": str(self.cvm),
+            "oda": {"method": self.oda_method, "result": self.oda_result},
+            "tvr": self.tvr.hex().upper(),
+            "tvr_bits": names(self.tvr, TVR),
+            "tsi": self.tsi.hex().upper(),
+            "tsi_bits": names(self.tsi, TSI),
+            "cryptogram": {"type": self.cryptogram_type, "value": self.cryptogram,
+                           "atc": self.atc},
+            "ctq": self.ctq,
+            "online": self.online,
+            "steps": self.steps,
+            "tap_seconds": round(self.tap_seconds, 6),
+            "apdus": self.apdus,
+        }

@@ -1,0 +1,306 @@
+"""PC/SC readers through pyscard's ``smartcard.scard`` (the PC/SC API itself, so that every
+return code can be mapped): ACR122U and any CCID contactless reader via pcscd, and pcscd's
+virtual reader ``vpcd`` in tests.
+
+Spec: ``pcsc:`` (first reader), ``pcsc:N`` (index into the reader list), ``pcsc:<name>`` (exact
+reader name, or a case-insensitive substring matching exactly one reader).
+
+Facts this driver is built on (see shared/spec/hardware-and-virtual-readers.md):
+- pcscd polls readers every 400 ms, so insertion is reported 30-400 ms after it happens; we wait
+  with ``SCardGetStatusChange`` and a timeout, never by polling ``SCardConnect``.
+- Nothing in the PC/SC stack answers ``61xx`` or ``6Cxx`` for us (done in ``base``).
+- No call in the stack has a timeout of its own: ``SCardTransmit`` to a card that never answers
+  blocks for ever. ``apdu_timeout`` bounds it from a worker thread; a context whose call timed out
+  is abandoned (pcsc-lite serialises calls per context) and a fresh one made on the next connect.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from smartcard import scard
+
+from .base import BaseTransport, CardRemovedError, NoCardError, TransportError
+
+__all__ = ["PcscTransport", "list_readers", "resolve_reader"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _code(hresult: int) -> int:
+    return hresult & 0xFFFFFFFF
+
+
+#: PC/SC return codes meaning "the card is gone or stopped answering mid-tap". For a
+#: contactless card each of these is a card that left the field (EMV Contactless Book A,
+#: Outcome Try Again); vpcd reports a card whose socket closed mid-APDU as NOT_TRANSACTED.
+CARD_GONE = frozenset(
+    _code(c)
+    for c in (
+        scard.SCARD_W_REMOVED_CARD,
+        scard.SCARD_W_RESET_CARD,
+        scard.SCARD_W_UNPOWERED_CARD,
+        scard.SCARD_W_UNRESPONSIVE_CARD,
+        scard.SCARD_E_NO_SMARTCARD,
+        scard.SCARD_E_NOT_TRANSACTED,
+        scard.SCARD_E_COMM_DATA_LOST,
+        scard.SCARD_F_COMM_ERROR,
+        scard.SCARD_E_INVALID_HANDLE,  # pcscd dropped our handle after the card went away
+    )
+)
+#: While waiting for a card, these mean "not (yet) a card we can talk to": keep waiting.
+NOT_READY = frozenset(
+    _code(c)
+    for c in (
+        scard.SCARD_W_REMOVED_CARD,
+        scard.SCARD_W_UNRESPONSIVE_CARD,
+        scard.SCARD_W_UNPOWERED_CARD,
+        scard.SCARD_E_NO_SMARTCARD,
+        scard.SCARD_E_NOT_TRANSACTED,
+        scard.SCARD_E_PROTO_MISMATCH,
+        scard.SCARD_F_COMM_ERROR,
+    )
+)
+_NO_SERVICE = frozenset(
+    _code(c) for c in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED)
+)
+
+SHARE_MODES = {"shared": scard.SCARD_SHARE_SHARED, "exclusive": scard.SCARD_SHARE_EXCLUSIVE}
+DISPOSITIONS = {
+    "leave": scard.SCARD_LEAVE_CARD,
+    "reset": scard.SCARD_RESET_CARD,
+    "unpower": scard.SCARD_UNPOWER_CARD,
+}
+
+
+def _error(what: str, hresult: int) -> str:
+    return f"{what}: {scard.SCardGetErrorMessage(hresult).strip()} (0x{_code(hresult):08X})"
+
+
+def _establish() -> int:
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        hint = " - is pcscd running? (scripts/pcscd-start.sh)" if _code(hresult) in _NO_SERVICE else ""
+        raise TransportError(_error("SCardEstablishContext", hresult) + hint)
+    return context
+
+
+def _list(context: int) -> list[str]:
+    hresult, readers = scard.SCardListReaders(context, [])
+    if _code(hresult) == _code(scard.SCARD_E_NO_READERS_AVAILABLE):
+        return []
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise TransportError(_error("SCardListReaders", hresult))
+    return list(readers)
+
+
+def list_readers() -> list[str]:
+    """Names of the PC/SC readers pcscd knows, in pcscd's order."""
+    context = _establish()
+    try:
+        return _list(context)
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+def resolve_reader(selector: str, readers: list[str]) -> str:
+    """The reader named by *selector*: ``""`` the first, digits an index, else an exact name or
+    a case-insensitive substring that matches exactly one reader."""
+    if not readers:
+        raise TransportError("no PC/SC reader attached (pcscd lists none)")
+    if selector == "":
+        return readers[0]
+    if selector.isdigit():
+        index = int(selector)
+        if index >= len(readers):
+            raise TransportError(f"no PC/SC reader {index}; readers: {readers}")
+        return readers[index]
+    if selector in readers:
+        return selector
+    matches = [r for r in readers if selector.lower() in r.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise TransportError(f"no PC/SC reader matches {selector!r}; readers: {readers}")
+    raise TransportError(f"{selector!r} matches several readers, name one: {matches}")
+
+
+class PcscTransport(BaseTransport):
+    """A PC/SC reader slot.
+
+    :param selector: what follows ``pcsc:`` in the spec.
+    :param share: ``"shared"`` (default) or ``"exclusive"`` (``SCardConnect`` share mode).
+    :param disposition: what :meth:`disconnect` does to the card: ``"unpower"`` (default: the
+        next :meth:`connect` is a fresh power-on, as a new tap is), ``"reset"`` or ``"leave"``.
+    :param apdu_timeout: seconds one ``SCardTransmit`` may take before the card is declared
+        gone (:class:`CardRemovedError`); ``None`` trusts the reader's own timeouts.
+    """
+
+    def __init__(
+        self,
+        selector: str = "",
+        *,
+        share: str = "shared",
+        disposition: str = "unpower",
+        apdu_timeout: float | None = 10.0,
+    ) -> None:
+        super().__init__()
+        if share not in SHARE_MODES:
+            raise ValueError(f"share must be one of {sorted(SHARE_MODES)}, not {share!r}")
+        if disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {sorted(DISPOSITIONS)}")
+        self.selector = selector
+        self.spec = f"pcsc:{selector}"
+        self.share = share
+        self.disposition = disposition
+        self.apdu_timeout = apdu_timeout
+        self.reader: str | None = None
+        self.atr: bytes | None = None
+        self.protocol: int | None = None
+        self._context: int | None = None
+        self._card: int | None = None
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # -- context ------------------------------------------------------------------------
+
+    def _ensure_context(self) -> int:
+        if self._context is None:
+            self._context = _establish()
+        return self._context
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a PC/SC call that may block on the card, bounded by ``apdu_timeout``."""
+        if self.apdu_timeout is None:
+            return fn(*args)
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(1, "pcsc-transmit")
+        future = self._worker.submit(fn, *args)
+        try:
+            return future.result(timeout=self.apdu_timeout)
+        except concurrent.futures.TimeoutError:
+            self._abandon()
+            raise CardRemovedError(
+                f"{self.reader}: no answer from the card within {self.apdu_timeout} s"
+            ) from None
+
+    def _abandon(self) -> None:
+        """Forget a context whose call is stuck in pcscd; never touch it again."""
+        log.warning("abandoning PC/SC context of %s after a call that did not return", self.reader)
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+        self._worker = None
+        self._context = None
+        self._card = None
+
+    def readers(self) -> list[str]:
+        return _list(self._ensure_context())
+
+    # -- Transport ----------------------------------------------------------------------
+
+    def connect(self, timeout: float | None = None) -> bytes:
+        """Wait for a card in the reader (``SCardGetStatusChange``), connect with T=0 or T=1
+        and return the ATR. Raises :class:`NoCardError` when *timeout* seconds pass first, or
+        when :meth:`cancel` is called from another thread."""
+        if self._card is not None:
+            self.disconnect()
+        context = self._ensure_context()
+        self.reader = resolve_reader(self.selector, _list(context))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        state = scard.SCARD_STATE_UNAWARE
+        while True:
+            if deadline is None:
+                wait_ms = scard.INFINITE
+            else:
+                wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            hresult, states = scard.SCardGetStatusChange(context, wait_ms, [(self.reader, state)])
+            code = _code(hresult)
+            if code == _code(scard.SCARD_E_TIMEOUT):
+                raise NoCardError(f"{self.reader}: no card within {timeout} s")
+            if code == _code(scard.SCARD_E_CANCELLED):
+                raise NoCardError(f"{self.reader}: waiting for a card was cancelled")
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise TransportError(_error(f"SCardGetStatusChange({self.reader})", hresult))
+            _, event_state, _atr = states[0]
+            if event_state & scard.SCARD_STATE_UNKNOWN:
+                raise TransportError(f"reader {self.reader!r} disappeared")
+            if event_state & scard.SCARD_STATE_PRESENT and not event_state & scard.SCARD_STATE_MUTE:
+                atr = self._try_connect(context)
+                if atr is not None:
+                    return atr
+            if deadline is not None and time.monotonic() >= deadline:
+                raise NoCardError(f"{self.reader}: no card within {timeout} s")
+            state = event_state & ~scard.SCARD_STATE_CHANGED
+
+    def _try_connect(self, context: int) -> bytes | None:
+        hresult, card, protocol = scard.SCardConnect(
+            context,
+            self.reader,
+            SHARE_MODES[self.share],
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+        )
+        if _code(hresult) in NOT_READY:
+            log.debug("%s: card not ready (%s)", self.reader, _error("SCardConnect", hresult))
+            return None
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise TransportError(_error(f"SCardConnect({self.reader})", hresult))
+        hresult, _reader, _state, _protocol, atr = scard.SCardStatus(card)
+        if hresult != scard.SCARD_S_SUCCESS:
+            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+            if _code(hresult) in NOT_READY:
+                return None
+            raise TransportError(_error("SCardStatus", hresult))
+        self._card, self.protocol, self.atr = card, protocol, bytes(atr)
+        self.exchanges = []
+        log.debug("%s: card connected, T=%d, ATR %s", self.reader, protocol - 1, self.atr.hex())
+        return self.atr
+
+    def cancel(self) -> None:
+        """From another thread: make a pending :meth:`connect` give up (``SCardCancel``)."""
+        if self._context is not None:
+            scard.SCardCancel(self._context)
+
+    def _send(self, apdu: bytes) -> bytes:
+        if self._card is None:
+            raise TransportError("transmit before connect (or after the card was lost)")
+        pci = scard.SCARD_PCI_T0 if self.protocol == scard.SCARD_PROTOCOL_T0 else scard.SCARD_PCI_T1
+        hresult, response = self._call(scard.SCardTransmit, self._card, pci, list(apdu))
+        if hresult != scard.SCARD_S_SUCCESS:
+            message = _error(f"SCardTransmit({self.reader})", hresult)
+            if _code(hresult) in CARD_GONE:
+                self._drop_card()
+                raise CardRemovedError(message)
+            raise TransportError(message)
+        return bytes(response)
+
+    def _drop_card(self) -> None:
+        card, self._card = self._card, None
+        if card is not None:
+            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+
+    def disconnect(self) -> None:
+        """Release the card with the configured disposition; ignore a card already gone."""
+        card, self._card = self._card, None
+        if card is not None:
+            try:
+                self._call(scard.SCardDisconnect, card, DISPOSITIONS[self.disposition])
+            except CardRemovedError:
+                pass
+
+    def close(self) -> None:
+        """Disconnect and release the PC/SC context."""
+        self.disconnect()
+        context, self._context = self._context, None
+        if context is not None:
+            scard.SCardReleaseContext(context)
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
