@@ -22,12 +22,17 @@ class CommandApdu:
     le: int | None = None  # None: no Le; 0 means 256
 
     def encode(self) -> bytes:
+        for name in ("cla", "ins", "p1", "p2"):
+            if not 0 <= getattr(self, name) <= 0xFF:
+                raise ApduError(f"{name.upper()} {getattr(self, name)} is not one byte")
         out = bytes([self.cla, self.ins, self.p1, self.p2])
         if self.data:
             if len(self.data) > 255:
                 raise ApduError("short APDUs carry at most 255 data bytes")
-            out += bytes([len(self.data)]) + self.data
+            out += bytes([len(self.data)]) + bytes(self.data)
         if self.le is not None:
+            if not 0 <= self.le <= 256:
+                raise ApduError(f"Le {self.le} is outside 0-256 (short APDUs; 0 and 256 are 00)")
             out += bytes([self.le & 0xFF])
         return out
 
@@ -144,10 +149,10 @@ def status_meaning(sw: int) -> str:
     if sw in _MEANINGS:
         return _MEANINGS[sw]
     sw1, sw2 = sw >> 8, sw & 0xFF
-    if sw1 == 0x61:
-        return f"{sw2} response bytes still available (GET RESPONSE)"
+    if sw1 == 0x61:  # SW2 00: 256 bytes (or more)
+        return f"{sw2 or 256} response bytes still available (GET RESPONSE)"
     if sw1 == 0x6C:
-        return f"wrong Le: resend with Le={sw2}"
+        return f"wrong Le: resend with Le={sw2 or 256}"
     if sw1 == 0x63 and sw2 & 0xF0 == 0xC0:
         return f"verification failed, {sw2 & 0x0F} tries left"
     return "unknown status"

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emvtap.tags import TAGS
-from emvtap.tlv import TlvError, _read_length, _read_tag, encode_length, tag_bytes
+from emvtap.tlv import (
+    TlvError,
+    _read_length,
+    _read_tag,
+    encode_length,
+    is_constructed,
+    tag_bytes,
+)
 
 __all__ = [
     "AflEntry",
@@ -49,7 +56,9 @@ def _fit(tag: int, value: bytes, length: int) -> bytes:
     if len(value) == length:
         return value
     if fmt == "n":
-        return value[-length:] if len(value) > length else bytes(length - len(value)) + value
+        if len(value) > length:
+            return value[len(value) - length :]
+        return bytes(length - len(value)) + value
     if len(value) > length:
         return value[:length]
     pad = 0xFF if fmt == "cn" else 0x00
@@ -57,10 +66,13 @@ def _fit(tag: int, value: bytes, length: int) -> bytes:
 
 
 def build_dol_data(dol: bytes | list[DolEntry], values: Mapping[int, bytes]) -> bytes:
-    """Concatenate the values the DOL asks for, in its order; unknown tags are zero-filled."""
+    """Concatenate the values the DOL asks for, in its order (Book 3, 5.4): tags without a
+    value, and constructed tags, are zero-filled to the length the DOL gives."""
     entries = parse_dol(dol) if isinstance(dol, bytes | bytearray) else dol
     return b"".join(
-        _fit(e.tag, values[e.tag], e.length) if e.tag in values else bytes(e.length)
+        _fit(e.tag, bytes(values[e.tag]), e.length)
+        if e.tag in values and not is_constructed(e.tag)
+        else bytes(e.length)
         for e in entries
     )
 

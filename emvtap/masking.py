@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from emvtap.tags import SENSITIVE_TAGS
-from emvtap.tlv import Tlv, TlvError, decode
+from emvtap.tlv import TlvError, _read_length, _read_tag, decode
 
 __all__ = ["mask_pan", "mask_tag_value", "mask_text", "redact_hex", "redact_tlv_bytes"]
 
@@ -30,31 +30,39 @@ def mask_tag_value(tag: int, value: bytes) -> str:
     hexv = value.hex().upper()
     if tag not in SENSITIVE_TAGS:
         return hexv
-    if tag in (0x5A, 0x57, 0x9F20):
+    if tag in (0x5A, 0x57, 0x9F20, 0x9F6B):
         head, sep, tail = hexv.partition("D")
         return mask_pan(head) + (sep + "*" * len(tail) if sep else "")
     return "*" * len(hexv)
 
 
-def _redact(tlvs: list[Tlv]) -> bytes:
-    out = b""
-    for t in tlvs:
-        if t.children is not None:
-            inner = _redact(list(t.children))
-            out += Tlv(t.tag, inner, t.children).encode()
-        elif t.tag in SENSITIVE_TAGS:
-            out += Tlv.primitive(t.tag, b"\xAA" * len(t.value)).encode()
-        else:
-            out += t.encode()
-    return out
+def _redact_in_place(buf: bytearray, pos: int, end: int) -> None:
+    """Overwrite the values of sensitive primitives between ``pos`` and ``end`` in ``buf``,
+    leaving every tag, length and padding byte where it is (the input is known to decode)."""
+    while pos < end:
+        if buf[pos] in (0x00, 0xFF):  # padding between objects, Book 3 Annex B
+            pos += 1
+            continue
+        start = pos
+        tag, pos = _read_tag(buf, pos, end)
+        length, pos = _read_length(buf, pos, end)
+        if buf[start] & 0x20:
+            _redact_in_place(buf, pos, pos + length)
+        elif tag in SENSITIVE_TAGS:
+            buf[pos : pos + length] = b"\xAA" * length
+        pos += length
 
 
 def redact_tlv_bytes(data: bytes) -> bytes:
-    """The same TLV bytes with sensitive values overwritten (lengths kept); non-TLV unchanged."""
+    """The same TLV bytes with sensitive values overwritten (every tag, length and padding
+    byte kept in place); input that is not BER-TLV is returned unchanged."""
     try:
-        return _redact(decode(data))
+        decode(data)
     except TlvError:
-        return data
+        return bytes(data)
+    buf = bytearray(data)
+    _redact_in_place(buf, 0, len(buf))
+    return bytes(buf)
 
 
 def redact_hex(data: bytes, pans: list[str]) -> str:
@@ -62,5 +70,8 @@ def redact_hex(data: bytes, pans: list[str]) -> str:
     hexv = data.hex().upper()
     for pan in pans:
         if pan:
-            hexv = hexv.replace(pan.upper(), mask_pan(pan))
+            pan = pan.upper()
+            masked = mask_pan(pan)
+            # keep the hex as long as it was: the F padding of an odd-length PAN stays
+            hexv = hexv.replace(pan, masked + pan[len(masked):])
     return hexv

@@ -454,15 +454,18 @@ def parse_idn(icc_dynamic_data: bytes, step: str = SDAD_STEP) -> bytes:
     return bytes(icc_dynamic_data[1 : 1 + n])
 
 
-def fdda_terminal_data(values: Mapping[int, bytes], version: int = 1) -> bytes:
+def fdda_terminal_data(values: Mapping[int, bytes], version: int | bytes = 1) -> bytes:
     """The terminal dynamic data an fDDA signature covers (Contactless Book C-3 fDDA, C-7;
-    digest §1.6): version 01 is 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69; version 00 is 9F37 only."""
+    digest §1.6): version 01 is 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69; version 00 is 9F37 only.
+    ``version`` is an int or the one-byte fDDA version (the first byte of ``9F69``)."""
+    if isinstance(version, bytes | bytearray):
+        version = int.from_bytes(version, "big") if len(version) == 1 else -1
     if version == 0:
         tags: tuple[int, ...] = (0x9F37,)
     elif version == 1:
         tags = (0x9F37, 0x9F02, 0x5F2A, 0x9F69)
     else:
-        raise OdaError(f"fDDA version {version:02X} is not supported", FDDA_STEP)
+        raise OdaError(f"fDDA version {version} is not supported", FDDA_STEP)
     missing = [f"{t:X}" for t in tags if t not in values]
     if missing:
         raise OdaError(f"{', '.join(missing)} missing for the fDDA terminal data", FDDA_STEP)

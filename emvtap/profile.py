@@ -7,11 +7,14 @@ One profile personalises the HCE card and the Java Card applet (see docs/contrac
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emvtap.dol import AflError, parse_afl, parse_dol
 from emvtap.rsa import RsaKey
+from emvtap.tlv import TlvError
 
 PROFILE_FORMAT = "emvtap-card-profile/1"
 
@@ -31,14 +34,85 @@ class ProfileError(ValueError):
     """A profile that is not one emvtap can personalise from (missing or malformed field)."""
 
 
-def _hex(d: dict[str, Any], key: str, default: str | None = None) -> bytes:
+_MISSING = object()
+
+
+def _field(d: Mapping[str, Any], key: str, default: Any = _MISSING, where: str = "") -> Any:
+    if not isinstance(d, Mapping):
+        raise ProfileError(f"{where or 'profile'} is not a JSON object: {d!r}")
     v = d.get(key, default)
-    if v is None:
-        raise ProfileError(f"missing field {key!r}")
+    if v is _MISSING or v is None:
+        raise ProfileError(f"{_at(where)}missing field {key!r}")
+    return v
+
+
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _hex(d: Mapping[str, Any], key: str, default: str | None = None, where: str = "",
+         length: int | tuple[int, int] | None = None) -> bytes:
+    """Field ``key`` as hex bytes; ``length`` is an exact byte count or a (min, max) range."""
+    v = _field(d, key, _MISSING if default is None else default, where)
     try:
-        return bytes.fromhex(v)
-    except (TypeError, ValueError) as exc:
-        raise ProfileError(f"field {key!r} is not hex: {v!r}") from exc
+        out = bytes.fromhex(v)
+    except (TypeError, ValueError):
+        raise ProfileError(f"{_at(where)}field {key!r} is not hex: {v!r}") from None
+    if length is not None:
+        lo, hi = (length, length) if isinstance(length, int) else length
+        if not lo <= len(out) <= hi:
+            want = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            raise ProfileError(f"{_at(where)}field {key!r} is {len(out)} bytes, expected {want}")
+    return out
+
+
+def _hex_byte(d: Mapping[str, Any], key: str, default: str, where: str) -> int:
+    return _hex(d, key, default, where, length=1)[0]
+
+
+def _int(d: Mapping[str, Any], key: str, default: Any, where: str, lo: int, hi: int) -> int:
+    v = _field(d, key, default, where)
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise ProfileError(f"{_at(where)}field {key!r} is not an integer: {v!r}")
+    try:
+        n = int(v)
+    except ValueError:
+        raise ProfileError(f"{_at(where)}field {key!r} is not an integer: {v!r}") from None
+    if not lo <= n <= hi:
+        raise ProfileError(f"{_at(where)}field {key!r} is {n}, outside {lo}-{hi}")
+    return n
+
+
+def _digits(d: Mapping[str, Any], key: str, default: Any, where: str, lo: int, hi: int) -> str:
+    v = _field(d, key, default, where)
+    if not isinstance(v, str) or not v.isascii() or not v.isdigit() or not lo <= len(v) <= hi:
+        want = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        raise ProfileError(f"{_at(where)}field {key!r} is not {want} decimal digits: {v!r}")
+    return v
+
+
+def _object(d: Mapping[str, Any], key: str, default: Any, where: str) -> Mapping[str, Any]:
+    v = _field(d, key, default, where)
+    if not isinstance(v, Mapping):
+        raise ProfileError(f"{_at(where)}field {key!r} is not a JSON object: {v!r}")
+    return v
+
+
+def _list(d: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    v = _field(d, key, _MISSING, where)
+    if not isinstance(v, list):
+        raise ProfileError(f"{_at(where)}field {key!r} is not a list: {v!r}")
+    return v
+
+
+def _tag(text: Any, where: str) -> int:
+    try:
+        tag = int(text, 16)
+    except (TypeError, ValueError):
+        raise ProfileError(f"{where}: {text!r} is not a hex tag") from None
+    if tag <= 0:
+        raise ProfileError(f"{where}: {text!r} is not a tag")
+    return tag
 
 
 @dataclass(frozen=True)
@@ -74,6 +148,52 @@ class CardRisk:
         }
 
 
+def _text(d: Mapping[str, Any], key: str, default: str, where: str) -> str:
+    v = _field(d, key, default, where)
+    if not isinstance(v, str):
+        raise ProfileError(f"{_at(where)}field {key!r} is not a string: {v!r}")
+    return v
+
+
+def _bool(d: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    v = _field(d, key, default, where)
+    if not isinstance(v, bool):
+        raise ProfileError(f"{_at(where)}field {key!r} is not true/false: {v!r}")
+    return v
+
+
+def _record(r: Any, where: str) -> Record:
+    dynamic = _field(r, "dynamic", [], where)
+    if not isinstance(dynamic, list):
+        raise ProfileError(f"{where}: field 'dynamic' is not a list: {dynamic!r}")
+    return Record(
+        sfi=_int(r, "sfi", _MISSING, where, 1, 30),
+        record=_int(r, "record", _MISSING, where, 1, 0xFF),
+        data=_hex(r, "data", where=where),
+        dynamic=tuple(_tag(t, f"{where}: dynamic") for t in dynamic),
+    )
+
+
+_TOKEN_FIELDS = ("mpan", "span", "span_expiry", "token_expiry", "device_id", "device_type",
+                 "token_requestor_id", "par")
+
+
+def _token(t: Any) -> TokenInfo:
+    where = "profile: token"
+    if not isinstance(t, Mapping):
+        raise ProfileError(f"{where} is not a JSON object: {t!r}")
+    unknown = sorted(set(t) - set(_TOKEN_FIELDS))
+    if unknown:
+        raise ProfileError(f"{where}: unknown field {unknown[0]!r}")
+    values = {k: _field(t, k, _MISSING, where) for k in _TOKEN_FIELDS}
+    for k, v in values.items():
+        if not isinstance(v, str):
+            raise ProfileError(f"{where}: field {k!r} is not a string: {v!r}")
+    _digits(t, "mpan", _MISSING, where, 12, 19)
+    _digits(t, "span", _MISSING, where, 12, 19)
+    return TokenInfo(**values)
+
+
 @dataclass(frozen=True)
 class ApplicationProfile:
     aid: bytes
@@ -106,45 +226,75 @@ class ApplicationProfile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ApplicationProfile:
+        """Raises :class:`ProfileError` naming the application and the field at fault."""
+        if not isinstance(d, Mapping):
+            raise ProfileError(f"application is not a JSON object: {d!r}")
+        aid = d.get("aid")
+        w = f"application {aid if isinstance(aid, str) else '?'}"
+        keys = _object(d, "keys", _MISSING, w)
+        risk = _object(d, "risk", {}, w)
+        capk = _object(d, "capk", _MISSING, w)
+        get_data = _object(d, "get_data", {}, w)
+        extra = _object(d, "extra", {}, w)
+        pdol, cdol1, cdol2, ddol = (_hex(d, k, "", w) for k in ("pdol", "cdol1", "cdol2", "ddol"))
+        for name, dol in (("pdol", pdol), ("cdol1", cdol1), ("cdol2", cdol2), ("ddol", ddol)):
+            try:
+                parse_dol(dol)
+            except TlvError as exc:
+                raise ProfileError(f"{w}: field {name!r} is not a DOL ({exc})") from None
+        afl = _hex(d, "afl", where=w)
         try:
-            keys = d["keys"]
-            risk = d.get("risk", {})
-            return cls(
-                aid=_hex(d, "aid"),
-                label=str(d.get("label", "")),
-                kernel_id=int(d.get("kernel_id", 7)),
-                priority=int(d.get("priority", 1)),
-                fci=_hex(d, "fci"),
-                pdol=_hex(d, "pdol", ""),
-                aip=_hex(d, "aip"),
-                afl=_hex(d, "afl"),
-                records=tuple(
-                    Record(int(r["sfi"]), int(r["record"]), bytes.fromhex(r["data"]),
-                           tuple(int(t, 16) for t in r.get("dynamic", ())))
-                    for r in d["records"]
-                ),
-                cdol1=_hex(d, "cdol1", ""),
-                cdol2=_hex(d, "cdol2", ""),
-                ddol=_hex(d, "ddol", ""),
-                cvn=int(d.get("cvn", 1)),
-                dki=int(d.get("dki", "01"), 16),
-                ctq=_hex(d, "ctq"),
-                fdda_version=int(d.get("fdda_version", "01"), 16),
-                risk=CardRisk(
-                    offline_amount_limit=int(risk.get("offline_amount_limit", 0)),
-                    consecutive_offline_limit=int(risk.get("consecutive_offline_limit", 0)),
-                    allow_offline=bool(risk.get("allow_offline", True)),
-                ),
-                get_data={int(k, 16): bytes.fromhex(v) for k, v in d.get("get_data", {}).items()},
-                keys=CardKeys(_hex(keys, "ac"), _hex(keys, "smi"), _hex(keys, "smc")),
-                icc_rsa=RsaKey.from_dict(d["icc_rsa"]) if d.get("icc_rsa") else None,
-                capk_rid=_hex(d.get("capk", {}), "rid"),
-                capk_index=int(d.get("capk", {}).get("index", "00"), 16),
-                track2=_hex(d, "track2"),
-                extra=dict(d.get("extra", {})),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ProfileError(f"application {d.get('aid', '?')}: missing {exc}") from exc
+            parse_afl(afl)
+        except AflError as exc:
+            raise ProfileError(f"{w}: field 'afl': {exc}") from None
+        icc_rsa = d.get("icc_rsa")
+        if icc_rsa is not None:
+            if not isinstance(icc_rsa, Mapping):
+                raise ProfileError(f"{w}: field 'icc_rsa' is not a JSON object: {icc_rsa!r}")
+            try:
+                icc_rsa = RsaKey.from_dict(icc_rsa)
+            except KeyError as exc:
+                raise ProfileError(f"{w}: icc_rsa: missing field {exc}") from None
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise ProfileError(f"{w}: icc_rsa: not an RSA key ({exc})") from None
+        return cls(
+            aid=_hex(d, "aid", where=w, length=(5, 16)),
+            label=_text(d, "label", "", w),
+            kernel_id=_int(d, "kernel_id", 7, w, 0, 0xFF),
+            priority=_int(d, "priority", 1, w, 0, 0x0F),
+            fci=_hex(d, "fci", where=w),
+            pdol=pdol,
+            aip=_hex(d, "aip", where=w, length=2),
+            afl=afl,
+            records=tuple(
+                _record(r, f"{w}: records[{i}]") for i, r in enumerate(_list(d, "records", w))
+            ),
+            cdol1=cdol1,
+            cdol2=cdol2,
+            ddol=ddol,
+            cvn=_int(d, "cvn", 1, w, 0, 0xFF),
+            dki=_hex_byte(d, "dki", "01", w),
+            ctq=_hex(d, "ctq", where=w, length=2),
+            fdda_version=_hex_byte(d, "fdda_version", "01", w),
+            risk=CardRisk(
+                offline_amount_limit=_int(risk, "offline_amount_limit", 0, f"{w}: risk",
+                                          0, 10**12 - 1),
+                consecutive_offline_limit=_int(risk, "consecutive_offline_limit", 0,
+                                               f"{w}: risk", 0, 0xFF),
+                allow_offline=_bool(risk, "allow_offline", True, f"{w}: risk"),
+            ),
+            get_data={
+                _tag(k, f"{w}: get_data"): _hex(get_data, k, where=f"{w}: get_data")
+                for k in get_data
+            },
+            keys=CardKeys(*(_hex(keys, k, where=f"{w}: keys", length=16)
+                            for k in ("ac", "smi", "smc"))),
+            icc_rsa=icc_rsa,
+            capk_rid=_hex(capk, "rid", where=f"{w}: capk", length=5),
+            capk_index=_hex_byte(capk, "index", "00", f"{w}: capk"),
+            track2=_hex(d, "track2", where=w),
+            extra=dict(extra),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -218,26 +368,29 @@ class CardProfile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CardProfile:
+        """Raises :class:`ProfileError` saying which field is missing or malformed."""
+        if not isinstance(d, Mapping):
+            raise ProfileError(f"profile is not a JSON object: {type(d).__name__}")
         if d.get("format") != PROFILE_FORMAT:
             raise ProfileError(f"not an emvtap card profile (format {d.get('format')!r}, "
                                f"expected {PROFILE_FORMAT!r})")
-        try:
-            apps = tuple(ApplicationProfile.from_dict(a) for a in d["applications"])
-            if not apps:
-                raise ProfileError("profile has no applications")
-            token = TokenInfo(**d["token"]) if d.get("token") else None
-            return cls(
-                pan=str(d["pan"]),
-                psn=str(d.get("psn", "00")),
-                expiry=str(d["expiry"]),
-                effective=str(d.get("effective", "000101")),
-                ppse_fci=_hex(d["ppse"], "fci"),
-                applications=apps,
-                token=token,
-                seed=d.get("seed"),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ProfileError(f"profile: missing or malformed {exc}") from exc
+        apps = tuple(ApplicationProfile.from_dict(a) for a in _list(d, "applications", "profile"))
+        if not apps:
+            raise ProfileError("profile has no applications")
+        seed = d.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ProfileError(f"profile: field 'seed' is not an integer: {seed!r}")
+        token = d.get("token")
+        return cls(
+            pan=_digits(d, "pan", _MISSING, "profile", 12, 19),
+            psn=_digits(d, "psn", "00", "profile", 2, 2),
+            expiry=_digits(d, "expiry", _MISSING, "profile", 6, 6),
+            effective=_digits(d, "effective", "000101", "profile", 6, 6),
+            ppse_fci=_hex(_object(d, "ppse", _MISSING, "profile"), "fci", where="profile: ppse"),
+            applications=apps,
+            token=_token(token) if token else None,
+            seed=seed,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": PROFILE_FORMAT}
@@ -260,11 +413,16 @@ class CardProfile:
 
     @classmethod
     def load(cls, path: str | Path) -> CardProfile:
+        """Read a profile file; ``OSError`` if it cannot be read, else :class:`ProfileError`
+        for anything that is not a valid profile."""
         try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ProfileError(f"{path}: not JSON ({exc})") from exc
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ProfileError as exc:
+            raise ProfileError(f"{path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json())

@@ -45,6 +45,7 @@ class RsaPublicKey:
 
     @classmethod
     def from_bytes(cls, modulus: bytes, exponent: bytes) -> RsaPublicKey:
+        """From the big-endian modulus and exponent as a CAPK or certificate carries them."""
         return cls(int.from_bytes(modulus, "big"), int.from_bytes(exponent, "big"))
 
     @property
@@ -54,10 +55,12 @@ class RsaPublicKey:
 
     @property
     def modulus(self) -> bytes:
+        """The modulus as N big-endian bytes."""
         return self.n.to_bytes(self.modulus_len, "big")
 
     @property
     def exponent(self) -> bytes:
+        """The exponent as EMV stores it (see :func:`exponent_bytes`)."""
         return exponent_bytes(self.e)
 
     def recover_raw(self, sig: bytes) -> bytes:
@@ -73,10 +76,12 @@ class RsaPublicKey:
         return pow(s, self.e, self.n).to_bytes(self.modulus_len, "big")
 
     def to_dict(self) -> dict[str, str]:
+        """Hex strings n, e."""
         return {"n": self.modulus.hex().upper(), "e": self.exponent.hex().upper()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, str]) -> RsaPublicKey:
+        """Inverse of :meth:`to_dict`."""
         return cls.from_bytes(bytes.fromhex(d["n"]), bytes.fromhex(d["e"]))
 
 
@@ -99,10 +104,12 @@ class RsaKey:
 
     @cached_property
     def public(self) -> RsaPublicKey:
+        """The public half (n, e)."""
         return RsaPublicKey(self.n, self.e)
 
     @property
     def modulus_len(self) -> int:
+        """N, the modulus length in bytes."""
         return self.public.modulus_len
 
     @cached_property
@@ -127,6 +134,7 @@ class RsaKey:
 
     def to_dict(self) -> dict[str, str]:
         """Hex strings n, e, d, p, q, as the card profile stores them."""
+
         def hx(v: int, size: int | None = None) -> str:
             size = size or max(1, (v.bit_length() + 7) // 8)
             return v.to_bytes(size, "big").hex().upper()
@@ -141,6 +149,8 @@ class RsaKey:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, str]) -> RsaKey:
+        """Inverse of :meth:`to_dict`; ``ValueError`` if the values do not form a key."""
+
         def iv(name: str) -> int:
             return int.from_bytes(bytes.fromhex(d[name]), "big")
 

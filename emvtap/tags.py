@@ -3,7 +3,7 @@ Contactless Books C-3/C-7, JR/T 0025), and a pretty-printer for decoded TLV."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from emvtap.tlv import Tlv, tag_hex
@@ -78,6 +78,7 @@ TAGS: dict[int, TagInfo] = {
     0x9F08: TagInfo("Application Version Number (card)", "b"),
     0x9F09: TagInfo("Application Version Number (terminal)", "b"),
     0x9F0A: TagInfo("Application Selection Registered Proprietary Data", "b"),
+    0x9F0B: TagInfo("Cardholder Name Extended", "ans"),
     0x9F0D: TagInfo("Issuer Action Code - Default", "b"),
     0x9F0E: TagInfo("Issuer Action Code - Denial", "b"),
     0x9F0F: TagInfo("Issuer Action Code - Online", "b"),
@@ -140,11 +141,15 @@ TAGS: dict[int, TagInfo] = {
     0x9F51: TagInfo("Application Currency Code (PBOC)", "n"),
     0x9F52: TagInfo("Application Default Action", "b"),
     0x9F53: TagInfo("Consecutive Transaction Limit (International)", "b"),
+    0x9F5A: TagInfo("Application Program Identifier", "b"),
     0x9F5B: TagInfo("Issuer Script Results", "b"),
     0x9F5D: TagInfo("Available Offline Spending Amount", "b"),
+    0x9F61: TagInfo("Cardholder ID Number", "an"),
+    0x9F62: TagInfo("Cardholder ID Type", "cn"),
     0x9F63: TagInfo("Card Product Identification Information", "b"),
     0x9F66: TagInfo("Terminal Transaction Qualifiers (TTQ)", "b"),
     0x9F69: TagInfo("Card Authentication Related Data", "b"),
+    0x9F6B: TagInfo("Track 2 Data", "b"),
     0x9F6C: TagInfo("Card Transaction Qualifiers (CTQ)", "b"),
     0x9F6D: TagInfo("Contactless Reader Capabilities", "b"),
     0x9F6E: TagInfo("Form Factor Indicator / Third Party Data", "b"),
@@ -156,8 +161,11 @@ TAGS: dict[int, TagInfo] = {
     0xDF8129: TagInfo("Outcome Parameter Set", "b"),
 }
 
-#: tags whose values identify the cardholder: masked in traces unless the user asks otherwise.
-SENSITIVE_TAGS: frozenset[int] = frozenset({0x5A, 0x57, 0x56, 0x5F20, 0x9F1F, 0x9F20, 0x99})
+#: tags whose values identify the cardholder: masked in traces unless the user asks otherwise
+#: (PAN, track data, names, the PBOC cardholder ID number, PIN data).
+SENSITIVE_TAGS: frozenset[int] = frozenset(
+    {0x5A, 0x57, 0x56, 0x5F20, 0x9F0B, 0x9F1F, 0x9F20, 0x9F61, 0x9F6B, 0x99}
+)
 
 
 def tag_name(tag: int) -> str:
@@ -173,8 +181,11 @@ def _render_value(tag: int, value: bytes) -> str:
     return hexv
 
 
-def pretty(tlvs: Iterable[Tlv], indent: int = 0, mask=None) -> str:
-    """Human-readable tree with tag names. ``mask(tag, value) -> str`` may redact values."""
+def pretty(
+    tlvs: Iterable[Tlv], mask: Callable[[int, bytes], str] | None = None, *, indent: int = 0
+) -> str:
+    """Human-readable tree with tag names. ``mask(tag, value) -> str`` may redact values; a
+    value the mask leaves as plain hex is rendered as without a mask (text shown)."""
     lines: list[str] = []
     for t in tlvs:
         pad = "  " * indent
@@ -182,8 +193,10 @@ def pretty(tlvs: Iterable[Tlv], indent: int = 0, mask=None) -> str:
         if t.children is not None:
             lines.append(head)
             if t.children:
-                lines.append(pretty(t.children, indent + 1, mask))
+                lines.append(pretty(t.children, mask, indent=indent + 1))
         else:
-            shown = mask(t.tag, t.value) if mask else _render_value(t.tag, t.value)
+            shown = mask(t.tag, t.value) if mask else t.value.hex().upper()
+            if shown == t.value.hex().upper():
+                shown = _render_value(t.tag, t.value)
             lines.append(f"{head} {shown}")
     return "\n".join(lines)

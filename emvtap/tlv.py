@@ -14,6 +14,7 @@ __all__ = [
     "BadLength",
     "BadTag",
     "LengthPastEnd",
+    "NestingTooDeep",
     "Tlv",
     "TlvError",
     "TruncatedLength",
@@ -55,6 +56,10 @@ class BadLength(TlvError):
 
 class LengthPastEnd(TlvError):
     """The length says the value goes beyond the end of the input (or its template)."""
+
+
+class NestingTooDeep(TlvError):
+    """Templates nested deeper than any EMV object (a guard against hostile input)."""
 
 
 def tag_bytes(tag: int) -> bytes:
@@ -191,7 +196,7 @@ def _read_length(data: bytes, pos: int, end: int) -> tuple[int, int]:
 
 def _decode(data: bytes, pos: int, end: int, depth: int) -> list[Tlv]:
     if depth > _MAX_DEPTH:
-        raise TlvError(f"templates nested deeper than {_MAX_DEPTH}", pos)
+        raise NestingTooDeep(f"templates nested deeper than {_MAX_DEPTH}", pos)
     out: list[Tlv] = []
     while pos < end:
         if data[pos] in (0x00, 0xFF):  # padding between objects, Book 3 Annex B

@@ -1,8 +1,20 @@
-"""The card's persistent state (ATC, counters, blocked flags), written atomically.
+"""The card's persistent state (per application: ATC, counters, blocked flag, PIN try counter,
+issuer data, the limited-use key wallet; per card: the card-blocked flag), written atomically.
 
-The ATC is written to stable storage *before* a cryptogram computed with it leaves the card
-(EMV 4.4 Book 2, A1.3: a session key is never reused), so a crash at any point can skip an ATC
-but never repeat one. Writes go to a temporary file, are fsync'ed, and renamed over the old file.
+Rules (EMV 4.4 Book 2, A1.3: a session key is never reused; Book 3, 6.5.1 and 6.5.10: a block
+is permanent until the issuer lifts it):
+
+- Every change is one write of the whole state: to a temporary file, fsync'ed, renamed over the
+  old file, and the directory fsync'ed. A crash leaves either the old or the new state, never a
+  mixture, so a block and the ATC it came with are never separated.
+- The ATC (and a limited-use key taken for it) is made durable *before* a cryptogram computed
+  with it leaves the card: a crash can skip an ATC but never repeat one.
+- Nothing that fails to be written is taken as done: :meth:`StateStore.update_app` changes the
+  in-memory state only after the write succeeded.
+
+Limited-use key batches delivered while the card runs (``emvtap card replenish``) are dropped
+into an *inbox* directory next to the state file and imported by the card itself
+(:meth:`StateStore.import_inbox`), so the state file has exactly one writer.
 """
 
 from __future__ import annotations
@@ -10,12 +22,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ATC_MAX", "AtcExhausted", "CardState", "StateStore"]
+__all__ = [
+    "ATC_MAX",
+    "AppState",
+    "AtcExhausted",
+    "CardState",
+    "LimitedUseKey",
+    "OnlineContext",
+    "StateStore",
+]
 
 ATC_MAX = 0xFFFF
+STATE_FORMAT = "emvtap-card-state/2"
 
 
 class AtcExhausted(RuntimeError):
@@ -23,26 +46,126 @@ class AtcExhausted(RuntimeError):
 
 
 @dataclass(frozen=True)
-class CardState:
+class LimitedUseKey:
+    """One HCE limited-use key (tokens.md "HCE"; issue 5): the AC session key the TSP derived
+    for one ATC, with the secure-messaging session keys for that ATC when the TSP sends them,
+    and an optional validity end (UTC, ISO 8601)."""
+
+    atc: int
+    ac: str  # hex, 16 bytes
+    smi: str = ""  # hex; empty: scripts cannot be verified in this transaction
+    smc: str = ""
+    batch: int = 0
+    expires: str = ""  # "" = bound to the ATC only
+
+    def __repr__(self) -> str:  # never print keys
+        return f"LimitedUseKey(atc={self.atc}, batch={self.batch}, expires={self.expires!r})"
+
+
+@dataclass(frozen=True)
+class OnlineContext:
+    """The last ARQC that left the card, kept until its transaction completes, for issuer
+    authentication and issuer scripts (Book 3, 10.9-10.10; C-3 issuer update processing on
+    re-presentation). ``key`` is the limited-use key of that ATC in an HCE wallet."""
+
+    atc: int
+    arqc: str  # hex
+    key: LimitedUseKey | None = None
+
+
+@dataclass(frozen=True)
+class AppState:
     atc: int = 0
     last_online_atc: int = 0
     consecutive_offline: int = 0
+    cumulative_offline_amount: int = 0
     application_blocked: bool = False
-    card_blocked: bool = False
+    #: issuer authentication failed on the last online transaction (CVR byte 3 b4)
     issuer_authentication_failed: bool = False
+    #: an ARQC went out in a first GENERATE AC and no second one followed (CVR byte 3 b8)
+    last_online_not_completed: bool = False
+    #: the last online transaction completed without issuer authentication (CVR byte 3 b3)
+    issuer_authentication_not_performed: bool = False
+    #: issuer script commands with secure messaging processed in the last transaction
+    script_commands: int = 0
+    script_failed: bool = False
     pin_try_counter: int = 3
-    used_keys: tuple[int, ...] = field(default_factory=tuple)
+    pin_try_limit: int = 3
+    pin_block: str = ""  # hex of the ISO 9564 format 2 block of the offline PIN, if set
+    #: data set by PUT DATA (tag hex → value hex); overrides the profile
+    data: dict[str, str] = field(default_factory=dict)
+    online: OnlineContext | None = None
+    #: HCE wallet: unused limited-use keys, ascending ATC
+    keys: tuple[LimitedUseKey, ...] = ()
+    #: HCE wallet: the key of the transaction in progress (erased at the next GPO)
+    current_key: LimitedUseKey | None = None
+    batches: tuple[int, ...] = ()  # imported batch numbers
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AppState:
+        known = {f.name for f in fields(cls)}
+        raw = {k: v for k, v in d.items() if k in known}
+        if raw.get("online"):
+            online = dict(raw["online"])
+            if online.get("key"):
+                online["key"] = LimitedUseKey(**online["key"])
+            raw["online"] = OnlineContext(**online)
+        raw["keys"] = tuple(LimitedUseKey(**k) for k in raw.get("keys", ()))
+        if raw.get("current_key"):
+            raw["current_key"] = LimitedUseKey(**raw["current_key"])
+        raw["batches"] = tuple(raw.get("batches", ()))
+        raw["data"] = dict(raw.get("data", {}))
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class CardState:
+    """The whole card: ``applications`` maps the AID (hex, upper case) to its state."""
+
+    card_blocked: bool = False
+    #: the user authenticated on the device for the next transaction (CDCVM, C-3 / C-7)
+    user_verified: bool = False
+    applications: dict[str, AppState] = field(default_factory=dict)
+
+    def app(self, aid: str) -> AppState:
+        return self.applications.get(aid.upper(), AppState())
+
+    @property
+    def atc(self) -> int:
+        """The highest ATC of the card's applications (a one-application card: its ATC)."""
+        return max((a.atc for a in self.applications.values()), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": STATE_FORMAT} | asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CardState:
+        if "format" not in d and "atc" in d:  # format 1: one application, flat
+            legacy = AppState.from_dict(d)
+            return cls(bool(d.get("card_blocked", False)), False, {"*": legacy})
+        return cls(
+            bool(d.get("card_blocked", False)),
+            bool(d.get("user_verified", False)),
+            {aid: AppState.from_dict(a) for aid, a in d.get("applications", {}).items()},
+        )
 
 
 class StateStore:
-    """Holds the current :class:`CardState`; with a ``path`` every change is durable."""
+    """Holds the current :class:`CardState`; with a ``path`` every change is durable.
 
-    def __init__(self, path: str | Path | None = None, initial: CardState | None = None) -> None:
+    ``write_hook`` is called with the temporary file's path after it is synced and before the
+    rename: tests use it to simulate a crash at that point."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        initial: CardState | None = None,
+        write_hook: Callable[[Path], None] | None = None,
+    ) -> None:
         self.path = Path(path) if path else None
+        self.write_hook = write_hook
         if self.path and self.path.exists():
-            raw = json.loads(self.path.read_text())
-            raw["used_keys"] = tuple(raw.get("used_keys", ()))
-            self._state = CardState(**raw)
+            self._state = CardState.from_dict(json.loads(self.path.read_text()))
         else:
             self._state = initial or CardState()
             self._write(self._state)
@@ -51,17 +174,92 @@ class StateStore:
     def state(self) -> CardState:
         return self._state
 
-    def update(self, **changes: object) -> CardState:
-        new = replace(self._state, **changes)
+    @property
+    def inbox(self) -> Path | None:
+        """Where ``emvtap card replenish`` drops key batches for this card."""
+        return self.path.with_name(self.path.name + ".inbox") if self.path else None
+
+    def app(self, aid: bytes | str) -> AppState:
+        return self._state.app(_aid_key(aid))
+
+    def update(self, **changes: Any) -> CardState:
+        """Change card-level fields (``card_blocked``, ``user_verified``) durably."""
+        return self._commit(replace(self._state, **changes))
+
+    def update_app(self, aid: bytes | str, **changes: Any) -> AppState:
+        """Change one application's fields durably; returns its new state."""
+        key = _aid_key(aid)
+        self._claim_legacy(key)
+        apps = dict(self._state.applications)
+        apps[key] = replace(self._state.app(key), **changes)
+        self._commit(replace(self._state, applications=apps))
+        return apps[key]
+
+    def update_card_and_app(self, aid: bytes | str, card: Mapping[str, Any],
+                            app: Mapping[str, Any]) -> CardState:
+        """Card-level and application changes in one write (CARD BLOCK with its script
+        counters)."""
+        key = _aid_key(aid)
+        self._claim_legacy(key)
+        apps = dict(self._state.applications)
+        apps[key] = replace(self._state.app(key), **app)
+        return self._commit(replace(self._state, applications=apps, **card))
+
+    def next_atc(self, aid: bytes | str, atc: int | None = None, **changes: Any) -> AppState:
+        """Advance the ATC (to ``atc`` when a limited-use key dictates it, never backwards)
+        together with ``changes``, durably, and return the new state."""
+        current = self.app(aid).atc
+        new = current + 1 if atc is None else atc
+        if current >= ATC_MAX or new > ATC_MAX:
+            raise AtcExhausted("ATC reached FFFF")
+        if new <= current:
+            raise ValueError(f"ATC must grow: {new} after {current}")
+        return self.update_app(aid, atc=new, **changes)
+
+    def import_inbox(self, aid: bytes | str, parse: Callable[[bytes], list[LimitedUseKey]]
+                     ) -> int:
+        """Import the key batches waiting in :attr:`inbox` into application ``aid``: keys for
+        an ATC the card has passed, or already held, are dropped; each file is removed once
+        its keys are durable (a crash in between imports it again, harmlessly). Returns the
+        number of keys added. Files ``parse`` rejects are renamed ``*.rejected``."""
+        inbox = self.inbox
+        if inbox is None or not inbox.is_dir():
+            return 0
+        added = 0
+        for item in sorted(inbox.glob("*.json")):
+            try:
+                keys = parse(item.read_bytes())
+            except ValueError:
+                item.rename(item.with_suffix(".rejected"))
+                continue
+            added += self.add_keys(aid, keys)
+            item.unlink()
+        return added
+
+    def add_keys(self, aid: bytes | str, keys: list[LimitedUseKey]) -> int:
+        st = self.app(aid)
+        held = {k.atc for k in st.keys}
+        fresh = [k for k in keys if k.atc > st.atc and k.atc not in held]
+        if not fresh:
+            return 0
+        batches = tuple(sorted(set(st.batches) | {k.batch for k in fresh}))
+        merged = tuple(sorted((*st.keys, *fresh), key=lambda k: k.atc))
+        self.update_app(aid, keys=merged, batches=batches)
+        return len(fresh)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _claim_legacy(self, key: str) -> None:
+        """A format-1 state file belongs to the first application that writes."""
+        if "*" in self._state.applications and key not in self._state.applications:
+            apps = dict(self._state.applications)
+            apps[key] = apps.pop("*")
+            self._state = replace(self._state, applications=apps)
+
+    def _commit(self, new: CardState) -> CardState:
         self._write(new)
         self._state = new
         return new
-
-    def next_atc(self, **changes: object) -> int:
-        """Increment the ATC (with any other changes) and make it durable, then return it."""
-        if self._state.atc >= ATC_MAX:
-            raise AtcExhausted("ATC reached FFFF")
-        return self.update(atc=self._state.atc + 1, **changes).atc
 
     def _write(self, state: CardState) -> None:
         if not self.path:
@@ -70,9 +268,11 @@ class StateStore:
         fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(asdict(state), f)
+                json.dump(state.to_dict(), f)
                 f.flush()
                 os.fsync(f.fileno())
+            if self.write_hook is not None:
+                self.write_hook(Path(tmp))
             os.replace(tmp, self.path)
             dfd = os.open(self.path.parent, os.O_DIRECTORY)
             try:
@@ -83,3 +283,7 @@ class StateStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _aid_key(aid: bytes | str) -> str:
+    return aid.hex().upper() if isinstance(aid, bytes | bytearray) else aid.upper()

@@ -28,7 +28,7 @@ readers_up() {
 
 pcscd_pid() {
     if [ -r "$RUNDIR/pcscd.pid" ]; then
-        pid=$(cat "$RUNDIR/pcscd.pid" 2>/dev/null || true)
+        pid=$(tr -dc 0-9 <"$RUNDIR/pcscd.pid" 2>/dev/null || true)
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
             echo "$pid"
             return 0

@@ -12,7 +12,7 @@ flock -w 60 9 || { echo "pcscd-stop: a start/stop has held the lock for 60 s" >&
 
 pid=""
 if [ -r "$RUNDIR/pcscd.pid" ]; then
-    pid=$(cat "$RUNDIR/pcscd.pid" 2>/dev/null || true)
+    pid=$(tr -dc 0-9 <"$RUNDIR/pcscd.pid" 2>/dev/null || true)
 fi
 if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     rm -f "$RUNDIR/pcscd.comm" "$RUNDIR/pcscd.pid"

@@ -89,8 +89,9 @@ RESPONSE_CODES: dict[Reason, Outcome] = {
     Reason.PIN_INCORRECT: Outcome("55", "incorrect PIN"),
     Reason.PIN_REQUIRED: Outcome("55", "PIN required: DE 52 missing for online PIN"),
     Reason.IN_APP_VERIFICATION_REQUIRED: Outcome(
-        "1A", "additional cardholder verification required: in-app amount above the no-password"
-        " limit without device verification"
+        "1A",
+        "additional cardholder verification required: in-app amount above the no-password"
+        " limit without device verification",
     ),
     Reason.INVALID_TRANSACTION: Outcome("12", "invalid transaction (processing code or MTI)"),
     Reason.DUPLICATE_TRANSMISSION: Outcome("94", "duplicate transmission with other content"),

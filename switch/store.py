@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS cards (
                  CHECK (status IN ('active', 'lost', 'cancelled')),
     no_password_limit INTEGER NOT NULL DEFAULT 0, -- in-app amount allowed without device CVM
     replaced_by  TEXT,                            -- renewal with a new PAN
+    par          TEXT,                            -- Payment Account Reference of the account
     key_ac TEXT, key_smi TEXT, key_smc TEXT       -- ICC master keys of the plastic (optional)
 );
 
@@ -167,6 +168,10 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
 """
 
 
+#: (table, column, declaration) added after the first schema; applied by :meth:`Store._migrate`.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("cards", "par", "TEXT"),)
+
+
 class StoreError(RuntimeError):
     """A store operation that violates a rule of the vault (e.g. a second MPAN for a SPAN on
     one device) or refers to something that does not exist."""
@@ -206,6 +211,7 @@ class Card:
     status: str
     no_password_limit: int
     replaced_by: str | None
+    par: str | None
 
 
 @dataclass(frozen=True)
@@ -282,11 +288,19 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        self._migrate()
         self.db.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
         self._depth = 0
+
+    def _migrate(self) -> None:
+        """Add columns that later versions introduced to a store an earlier version created."""
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         self.db.close()
@@ -348,7 +362,9 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def account(self, account_id: int) -> Account | None:
-        row = self.db.execute("SELECT * FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM accounts WHERE account_id = ?", (account_id,)
+        ).fetchone()
         return Account(**dict(row)) if row else None
 
     def accounts(self) -> list[Account]:
@@ -379,21 +395,22 @@ class Store:
         *,
         psn: str = "00",
         no_password_limit: int = 0,
+        par: str | None = None,
         keys: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
         k = [x.hex().upper() for x in keys] if keys else [None, None, None]
         try:
             self.db.execute(
-                "INSERT INTO cards(span, account_id, expiry, psn, no_password_limit,"
-                " key_ac, key_smi, key_smc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (span, account_id, expiry, psn, no_password_limit, *k),
+                "INSERT INTO cards(span, account_id, expiry, psn, no_password_limit, par,"
+                " key_ac, key_smi, key_smc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (span, account_id, expiry, psn, no_password_limit, par, *k),
             )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"card …{span[-4:]} cannot be added: {exc}") from None
 
     def card(self, span: str) -> Card | None:
         row = self.db.execute(
-            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by"
+            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by, par"
             " FROM cards WHERE span = ?",
             (span,),
         ).fetchone()
@@ -401,7 +418,7 @@ class Store:
 
     def cards(self, account_id: int | None = None) -> list[Card]:
         sql = (
-            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by"
+            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by, par"
             " FROM cards"
         )
         args: tuple[Any, ...] = ()
@@ -411,7 +428,7 @@ class Store:
         return [Card(**dict(r)) for r in self.db.execute(sql + " ORDER BY span", args)]
 
     def update_card(self, span: str, **values: Any) -> None:
-        allowed = {"expiry", "psn", "status", "no_password_limit", "replaced_by"}
+        allowed = {"expiry", "psn", "status", "no_password_limit", "replaced_by", "par"}
         if not values or set(values) - allowed:
             raise StoreError(f"cannot update card fields {sorted(set(values) - allowed)}")
         cols = ", ".join(f"{k} = ?" for k in values)
@@ -525,10 +542,23 @@ class Store:
 
     def update_token(self, mpan: str, *, now: datetime | None = None, **values: Any) -> None:
         allowed = {
-            "state", "holds", "is_default", "span", "token_expiry", "domain", "max_atc",
-            "token_requestor_id", "par", "assurance_level", "key_ac", "key_smi", "key_smc",
-            "cvn", "psn", "limited_use",
-        }  # fmt: skip
+            "state",
+            "holds",
+            "is_default",
+            "span",
+            "token_expiry",
+            "domain",
+            "max_atc",
+            "token_requestor_id",
+            "par",
+            "assurance_level",
+            "key_ac",
+            "key_smi",
+            "key_smc",
+            "cvn",
+            "psn",
+            "limited_use",
+        }
         if not values or set(values) - allowed:
             raise StoreError(f"cannot update token fields {sorted(set(values) - allowed)}")
         row: dict[str, Any] = {}
@@ -545,18 +575,14 @@ class Store:
         row["updated_at"] = _iso(now or utc_now())
         cols = ", ".join(f"{k} = ?" for k in row)
         try:
-            cur = self.db.execute(
-                f"UPDATE tokens SET {cols} WHERE mpan = ?", (*row.values(), mpan)
-            )
+            cur = self.db.execute(f"UPDATE tokens SET {cols} WHERE mpan = ?", (*row.values(), mpan))
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"token …{mpan[-4:]} cannot be updated: {exc}") from None
         if cur.rowcount != 1:
             raise StoreError(f"no token …{mpan[-4:]}")
 
     def raise_max_atc(self, mpan: str, atc: int) -> None:
-        self.db.execute(
-            "UPDATE tokens SET max_atc = MAX(max_atc, ?) WHERE mpan = ?", (atc, mpan)
-        )
+        self.db.execute("UPDATE tokens SET max_atc = MAX(max_atc, ?) WHERE mpan = ?", (atc, mpan))
 
     # --- HCE limited-use keys ------------------------------------------------------------------
 
@@ -579,7 +605,8 @@ class Store:
     def use_limited_use_key(self, mpan: str, atc: int, now: datetime | None = None) -> bool:
         """Mark the key used; ``False`` when it was already used (single use)."""
         cur = self.db.execute(
-            "UPDATE limited_use_keys SET used_at = ? WHERE mpan = ? AND atc = ? AND used_at IS NULL",
+            "UPDATE limited_use_keys SET used_at = ?"
+            " WHERE mpan = ? AND atc = ? AND used_at IS NULL",
             (_iso(now or utc_now()), mpan, atc),
         )
         return cur.rowcount == 1
@@ -644,6 +671,12 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in ("response", *values))
         self.db.execute(
             f"UPDATE authorizations SET {sets} WHERE id = ?", (response, *values.values(), auth_id)
+        )
+
+    def mark_reversed(self, original_id: int, reversal_id: int) -> None:
+        self.db.execute(
+            "UPDATE authorizations SET reversed_by = ? WHERE id = ? AND reversed_by IS NULL",
+            (reversal_id, original_id),
         )
 
     def authorizations(

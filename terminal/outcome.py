@@ -56,7 +56,11 @@ class TransactionResult:
     cryptogram: str = ""
     atc: str = ""
     ctq: str = ""
+    cvm_results: bytes = b"\x3F\x00\x00"  # 9F34 (Book 4, A4): 3F0000 = no CVM performed
+    issuer_script_results: bytes = b""  # 9F5B, 5 bytes per script (Book 4, A5)
     online: dict[str, Any] = field(default_factory=dict)
+    #: Issuer update on "tap again" (C-3/C-7): what is waiting for the card and what happened.
+    issuer_update: dict[str, Any] = field(default_factory=dict)
     final_outcome: Outcome | None = None  # after the online response
     apdus: list[dict[str, Any]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
@@ -71,6 +75,12 @@ class TransactionResult:
 
     def step(self, text: str) -> None:
         self.steps.append(text)
+
+    @property
+    def outcome_after_online(self) -> Outcome:
+        """The outcome the POS acts on: the final one after an online request, else the
+        kernel's."""
+        return self.final_outcome or self.outcome
 
     def end(self, outcome: Outcome, reason: str) -> TransactionResult:
         self.outcome = outcome
@@ -99,7 +109,10 @@ class TransactionResult:
             "cryptogram": {"type": self.cryptogram_type, "value": self.cryptogram,
                            "atc": self.atc},
             "ctq": self.ctq,
+            "cvm_results": self.cvm_results.hex().upper(),
+            "issuer_script_results": self.issuer_script_results.hex().upper(),
             "online": self.online,
+            "issuer_update": self.issuer_update,
             "steps": self.steps,
             "tap_seconds": round(self.tap_seconds, 6),
             "apdus": self.apdus,

@@ -1,5 +1,5 @@
 # Shared by udev/install.sh and udev/uninstall.sh (sourced, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables are used by the scripts that source this
 
 RULES_FILE=60-emvtap-nfc.rules
 BLACKLIST_FILE=blacklist-emvtap-nfc.conf

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Install emvtap's udev rules and kernel-module blacklist (see udev/README.md).
 #
 #   udev/install.sh                       dry run: print what would change, write nothing
@@ -10,10 +11,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=udev/common.sh
+# shellcheck source=common.sh
 source "$here/common.sh"
 
-usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 parse_args 1 "$@"
 

@@ -83,15 +83,28 @@ class VpcdLink:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._drop = threading.Event()
+        self._present = threading.Event()
+        self._present.set()
+        self._removed = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     # -- control from other threads -----------------------------------------------------
 
     def stop(self) -> None:
-        """Stop serving (from any thread); :meth:`serve` closes the socket and returns."""
+        """Stop serving (from any thread, or a signal handler): :meth:`serve` closes the
+        socket and returns. Does not wait; :meth:`close` does."""
         self.stopped.set()
+        self._present.set()  # wakes a wait for insert_card()
         self.wake()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop and wait until the serving thread started by :meth:`start` has finished."""
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise LinkError(f"{self.name}: serving thread did not stop within {timeout} s")
 
     def wake(self) -> None:
         """Interrupt a wait so that :attr:`stopped` is looked at now."""
@@ -100,11 +113,25 @@ class VpcdLink:
         except OSError:
             pass
 
-    def remove_card(self) -> None:
-        """Close the connection to vpcd, as a card taken out of the field, then connect again
-        (the card is presented anew). The reader side sees the card vanish."""
+    def remove_card(self, timeout: float = 5.0) -> None:
+        """Take the card out of the field: close the connection to vpcd and stay away until
+        :meth:`insert_card`. Returns once the socket is closed. Called from inside
+        ``card.process`` (the serving thread), it models a card pulled mid-command: the
+        command's answer is never sent."""
+        self._present.clear()
+        self._removed.clear()
+        if self._sock is None:
+            return
         self._drop.set()
         self.wake()
+        if threading.current_thread() is self._thread:
+            return  # called by the card inside process(): the answer is not sent
+        if not self._removed.wait(timeout):
+            raise LinkError(f"{self.name}: connection not closed within {timeout} s")
+
+    def insert_card(self) -> None:
+        """Present the card again: connect to vpcd (again)."""
+        self._present.set()
 
     def start(self) -> threading.Thread:
         """Run :meth:`serve` in a daemon thread; returns it (``join`` it after :meth:`stop`)."""
@@ -117,9 +144,7 @@ class VpcdLink:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.close()
 
     # -- serving ------------------------------------------------------------------------
 
@@ -149,6 +174,9 @@ class VpcdLink:
         """Connect to vpcd, retrying with exponential backoff until it listens or we stop."""
         delay, longest = self.backoff
         while not self.stopped.is_set():
+            if not self._present.is_set():
+                self._present.wait()
+                continue
             self._drop.clear()
             try:
                 sock = socket.create_connection((self.host, self.port), timeout=5.0)
@@ -176,6 +204,7 @@ class VpcdLink:
         except OSError:
             pass
         sock.close()
+        self._removed.set()
 
     def _quickack(self, sock: socket.socket) -> None:
         if self.quickack:
@@ -189,6 +218,9 @@ class VpcdLink:
                 (length,) = struct.unpack(">H", self._recv_exact(sock, selector, 2))
                 message = self._recv_exact(sock, selector, length)
                 answer = self._handle(message)
+                if self._drop.is_set():  # removed while the card was computing: no answer
+                    log.info("%s: card removed from the field mid-command", self.name)
+                    raise _Dropped
                 if answer is not None:
                     sock.sendall(struct.pack(">H", len(answer)) + answer)
 

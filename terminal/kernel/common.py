@@ -1,14 +1,30 @@
 """Kernel procedures shared by every path: GET PROCESSING OPTIONS, reading the application data,
-and the data checks (EMV 4.4 Book 3, 10.1-10.2; Contactless Books C-3 and C-7)."""
+GET DATA and GENERATE AC (EMV 4.4 Book 3, 6.5 and 10.1-10.2; Contactless Books C-3 and C-7).
+
+Each function talks to the card through :meth:`TransactionContext.exchange` and either returns
+what it read or raises :class:`KernelStop` with the outcome and a reason.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from emvtap.apdu import SW, CommandApdu
+from emvtap.bits import CID, TVR
 from emvtap.dol import AflError, build_dol_data, parse_afl, parse_dol
 from emvtap.tlv import Tlv, TlvError, decode, find
 from terminal.context import TransactionContext
 
-__all__ = ["KernelStop", "initiate_application_processing", "read_application_data"]
+__all__ = [
+    "GENERATE_AC_P1",
+    "GenerateAcResponse",
+    "KernelStop",
+    "build_dol",
+    "generate_ac",
+    "get_data",
+    "initiate_application_processing",
+    "read_application_data",
+]
 
 
 class KernelStop(Exception):
@@ -20,6 +36,22 @@ class KernelStop(Exception):
         self.reason = reason
 
 
+def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, dict[int, bytes]]:
+    """Book 3, 5.4: the DOL data for ``dol`` and the value each tag was given. A DOL the card
+    sent malformed ends the application."""
+    try:
+        entries = parse_dol(dol)
+        data = build_dol_data(entries, values)
+    except (TlvError, ValueError) as exc:
+        raise KernelStop("END APPLICATION", f"{what} from the card is malformed: {exc}") from exc
+    sent: dict[int, bytes] = {}
+    pos = 0
+    for e in entries:
+        sent[e.tag] = data[pos:pos + e.length]
+        pos += e.length
+    return data, sent
+
+
 def initiate_application_processing(
     ctx: TransactionContext, pdol: bytes, ttq: bytes
 ) -> list[Tlv]:
@@ -29,8 +61,8 @@ def initiate_application_processing(
     Conditions of use not satisfied (6985) ends the application, as C-7 and C-3 require.
     """
     values = ctx.terminal_data() | {0x9F66: ttq}
-    data = build_dol_data(pdol, values) if pdol else b""
-    ctx.pdol_values = {e.tag: values[e.tag] for e in parse_dol(pdol) if e.tag in values}
+    data, ctx.pdol_values = build_dol(pdol, values, "PDOL") if pdol else (b"", {})
+    ctx.pdol_data = data
     cmd = CommandApdu(0x80, 0xA8, 0x00, 0x00, Tlv.primitive(0x83, data).encode(), 0)
     resp = ctx.exchange(cmd, "GET PROCESSING OPTIONS")
     if resp.sw == SW.CONDITIONS_NOT_SATISFIED:
@@ -55,18 +87,24 @@ def initiate_application_processing(
     ctx.card[0x9F66] = ttq
     ctx.learn(objs)
     for tag, what in ((0x82, "AIP"), (0x94, "AFL")):
-        if find(objs, tag) is None:
+        obj = find(objs, tag)
+        if obj is None:
             raise KernelStop("END APPLICATION", f"ICC data missing: {what} ({tag:X}) not in GPO")
+    if len(ctx.card[0x82]) != 2:
+        raise KernelStop("END APPLICATION", f"AIP has {len(ctx.card[0x82])} bytes, not 2")
     return objs
 
 
-def read_application_data(ctx: TransactionContext) -> None:
+def read_application_data(ctx: TransactionContext, *, check_redundant: bool = False) -> None:
     """Book 3, 10.2: READ RECORD for every record the AFL names; keep the records in the
-    static data for ODA; a record that is not a 70 template ends the transaction."""
+    static data for ODA; a record that is not a 70 template ends the transaction. With
+    ``check_redundant`` a primitive data object met twice in the records ends it too (Book 3,
+    10.2: "redundant primitive data objects are not permitted")."""
     try:
         afl = parse_afl(ctx.card[0x94])
     except AflError as exc:
         raise KernelStop("END APPLICATION", f"AFL is malformed: {exc}") from exc
+    seen: set[int] = set()
     for entry in afl:
         for rec in entry.records():
             cmd = CommandApdu(0x00, 0xB2, rec, (entry.sfi << 3) | 0x04, b"", 0)
@@ -83,5 +121,121 @@ def read_application_data(ctx: TransactionContext) -> None:
             if entry.sfi <= 10 and (len(objs) != 1 or objs[0].tag != 0x70):
                 raise KernelStop("END APPLICATION",
                                  f"record SFI {entry.sfi}/{rec} is not a 70 template")
+            if check_redundant:
+                for tag in _primitive_tags(objs):
+                    if tag in seen:
+                        raise KernelStop("END APPLICATION",
+                                         f"redundant data object {tag:X} in record SFI "
+                                         f"{entry.sfi}/{rec}")
+                    seen.add(tag)
             ctx.records[(entry.sfi, rec)] = resp.data
             ctx.learn(objs)
+
+
+def _primitive_tags(objs: list[Tlv]) -> list[int]:
+    out: list[int] = []
+    for t in objs:
+        if t.children is not None:
+            out += _primitive_tags(list(t.children))
+        else:
+            out.append(t.tag)
+    return out
+
+
+def get_data(ctx: TransactionContext, tag: int) -> bytes | None:
+    """Book 3, 6.5.7: GET DATA for one primitive data object (9F36, 9F13, 9F17, 9F4F ...);
+    ``None`` when the card does not return it."""
+    cmd = CommandApdu(0x80, 0xCA, tag >> 8, tag & 0xFF, b"", 0)
+    resp = ctx.exchange(cmd, f"GET DATA {tag:X}")
+    if resp.sw != SW.OK:
+        return None
+    try:
+        obj = find(decode(resp.data), tag)
+    except TlvError:
+        return None
+    return obj.value if obj is not None else None
+
+
+#: Book 3, 6.5.5.2 Table 12: reference control parameter by requested cryptogram.
+GENERATE_AC_P1: dict[str, int] = {"AAC": 0x00, "TC": 0x40, "ARQC": 0x80}
+CDA_SIGNATURE_REQUESTED = 0x10
+
+_CRYPTOGRAM_RANK = {CID.AAC: 0, CID.ARQC: 1, CID.TC: 2}
+
+
+@dataclass(frozen=True)
+class GenerateAcResponse:
+    """The card's answer to GENERATE AC (Book 3, 6.5.5.4): Format 1 is opened into the same
+    fields as Format 2; ``raw`` is the response data (CDA hashes it as received)."""
+
+    cid: int
+    atc: bytes
+    ac: bytes | None  # absent in Format 2 when CDA puts it inside 9F4B
+    iad: bytes
+    objects: tuple[Tlv, ...]
+    raw: bytes
+
+    @property
+    def cryptogram_type(self) -> int:
+        return self.cid & CID.TYPE_MASK
+
+    @property
+    def cryptogram_name(self) -> str:
+        return CID.type_of(self.cid)
+
+
+def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bool,
+                values: dict[int, bytes], name: str) -> tuple[GenerateAcResponse, bytes]:
+    """Book 3, 6.5.5 / 9.3: GENERATE AC for ``requested`` (AAC/TC/ARQC), with the CDA
+    signature bit when ``cda``. Returns the parsed response and the CDOL data sent.
+
+    The card may answer a lower cryptogram than requested (AAC < ARQC < TC), never a higher
+    one, and never RFU (AAR) - both end the application.
+    """
+    data, sent = build_dol(cdol, values, "CDOL")
+    p1 = GENERATE_AC_P1[requested] | (CDA_SIGNATURE_REQUESTED if cda else 0)
+    resp = ctx.exchange(CommandApdu(0x80, 0xAE, p1, 0x00, data, 0),
+                        f"{name} ({requested}{' + CDA' if cda else ''})")
+    if resp.sw != SW.OK:
+        raise KernelStop("END APPLICATION", f"{name} answered {resp.sw:04X}")
+    try:
+        objs = decode(resp.data)
+    except TlvError as exc:
+        raise KernelStop("END APPLICATION", f"{name} response is not BER-TLV: {exc}") from exc
+    if len(objs) != 1 or objs[0].tag not in (0x77, 0x80):
+        raise KernelStop("END APPLICATION", f"{name} response is neither Format 1 nor 2")
+    top = objs[0]
+    if top.tag == 0x80:
+        v = top.value
+        if len(v) < 11:
+            raise KernelStop("END APPLICATION", f"{name} Format 1 response of {len(v)} bytes")
+        parsed = GenerateAcResponse(v[0], v[1:3], v[3:11], v[11:], (
+            Tlv.primitive(0x9F27, v[:1]), Tlv.primitive(0x9F36, v[1:3]),
+            Tlv.primitive(0x9F26, v[3:11]), *([Tlv.primitive(0x9F10, v[11:])] if v[11:] else [])
+        ), resp.data)
+    else:
+        kids = tuple(top.children or ())
+        fields = {t.tag: t.value for t in reversed(kids)}
+        missing = [f"{n} ({t:X})" for t, n in ((0x9F27, "CID"), (0x9F36, "ATC"))
+                   if t not in fields]
+        if not cda and 0x9F26 not in fields:
+            missing.append("Application Cryptogram (9F26)")
+        if missing:
+            ctx.result.set_tvr(TVR.ICC_DATA_MISSING)
+            raise KernelStop("END APPLICATION",
+                             f"ICC data missing in the {name} response: " + ", ".join(missing))
+        if len(fields[0x9F27]) != 1 or len(fields[0x9F36]) != 2:
+            raise KernelStop("END APPLICATION", f"{name}: CID or ATC of the wrong length")
+        parsed = GenerateAcResponse(fields[0x9F27][0], fields[0x9F36], fields.get(0x9F26),
+                                    fields.get(0x9F10, b""), kids, resp.data)
+    returned = parsed.cryptogram_type
+    if returned not in _CRYPTOGRAM_RANK:
+        raise KernelStop("END APPLICATION",
+                         f"{name}: card returned an undefined cryptogram type (CID "
+                         f"{parsed.cid:02X})")
+    wanted = {"AAC": CID.AAC, "ARQC": CID.ARQC, "TC": CID.TC}[requested]
+    if _CRYPTOGRAM_RANK[returned] > _CRYPTOGRAM_RANK[wanted]:
+        raise KernelStop("END APPLICATION",
+                         f"{name}: card returned {parsed.cryptogram_name} when {requested} "
+                         "was requested (a card may only lower the cryptogram)")
+    return parsed, data

@@ -12,10 +12,10 @@ import pytest
 from emvtap.capk import (
     TEST_CA_INDEX,
     TEST_CA_RIDS,
-    CaPublicKey,
     CapkChecksumError,
     CapkError,
     CapkStore,
+    CaPublicKey,
     capk_checksum,
     load_capk_file,
     parse_capk_text,
@@ -24,7 +24,7 @@ from emvtap.capk import (
 from emvtap.tools import gen_test_capk
 
 DATA = Path(__file__).parents[2] / "emvtap" / "data"
-VISA, MC, UPI = bytes.fromhex("A000000003"), bytes.fromhex("A000000004"), bytes.fromhex("A000000333")
+VISA, MC, UPI = (bytes.fromhex(rid) for rid in ("A000000003", "A000000004", "A000000333"))
 
 
 def _public_vectors() -> dict[str, Any]:

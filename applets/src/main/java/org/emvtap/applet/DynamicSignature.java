@@ -88,8 +88,17 @@ final class DynamicSignature {
         sha1.doFinal(terminalData, tdOff, tdLen, work, p);
         p = (short) (p + HASH_LENGTH);
         work[p] = (byte) 0xBC;
-        rsa.init(key, Cipher.MODE_ENCRYPT);
-        return rsa.doFinal(work, workOff, modulusLength, out, outOff);
+        // the private-key transform m^d mod n: MODE_DECRYPT with the private key, the usual form
+        // on cards (and the one jcardsim takes for a full-length input)
+        rsa.init(key, Cipher.MODE_DECRYPT);
+        short n = rsa.doFinal(work, workOff, modulusLength, out, outOff);
+        if (n < modulusLength) {
+            // a result with leading zero bytes may come back short: right-align it
+            short shift = (short) (modulusLength - n);
+            Util.arrayCopyNonAtomic(out, outOff, out, (short) (outOff + shift), n);
+            Util.arrayFillNonAtomic(out, outOff, shift, (byte) 0);
+        }
+        return modulusLength;
     }
 
     /** SHA-1 helper for the CDA Transaction Data Hash Code (Book 2, 6.6.1). */

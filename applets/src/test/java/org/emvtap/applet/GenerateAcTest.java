@@ -1,0 +1,178 @@
+package org.emvtap.applet;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.math.BigInteger;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** GENERATE AC on the full path (Book 3, 6.5.5; Book 2, 6.6 CDA; 8.2 issuer authentication). */
+class GenerateAcTest {
+
+    static final String UN = "CAFEBABE";
+    /** CDOL1 data: 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37. */
+    static final String CDOL1_DATA = "000000002000" + "000000000000" + "0156" + "0000000000" + "0156" + "261126" + "00" + UN;
+    static final String PDOL_DATA = TestCard.pdolData(TestCard.TTQ_FULL_PATH, "000000002000", UN);
+
+    static TestCard afterFullPathGpo() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        t.ok(TestCard.gpo(PDOL_DATA));
+        return t;
+    }
+
+    static String genAc(int p1, String data) {
+        return String.format("80AE%02X00%02X%s00", p1, data.length() / 2, data);
+    }
+
+    static int atc(List<Host.Tlv> tlvs) {
+        byte[] a = Host.value(tlvs, 0x9F36);
+        return ((a[0] & 0xFF) << 8) | (a[1] & 0xFF);
+    }
+
+    /** The MAC input from CDOL1-style data (the 8 terminal fields first, in order). */
+    static byte[] expectedAc(String terminalData, int atc, byte[] cvr) throws Exception {
+        byte[] input = Host.cat(Host.hex(terminalData), TestCard.AIP,
+                new byte[] {(byte) (atc >> 8), (byte) atc}, cvr);
+        return Host.retailMac(Host.pbocSessionKey(TestCard.MK_AC, atc), input);
+    }
+
+    @Test
+    void firstGenerateAcAskedForArqcGivesArqcOverTheCdol1Data() throws Exception {
+        TestCard t = afterFullPathGpo();
+        List<Host.Tlv> tlvs = Host.inside(t.ok(genAc(0x80, CDOL1_DATA)));
+        assertArrayEquals(new int[] {0x9F27, 0x9F36, 0x9F26, 0x9F10}, Host.tags(tlvs));
+        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(tlvs, 0x9F27));
+        byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
+        assertArrayEquals(Host.hex("03A00000"), cvr);
+        assertArrayEquals(expectedAc(CDOL1_DATA, atc(tlvs), cvr), Host.value(tlvs, 0x9F26));
+    }
+
+    @Test
+    void tcRequestWithinTheOfflineLimitGivesTcAndAacRequestGivesAac() throws Exception {
+        TestCard t = afterFullPathGpo();
+        assertArrayEquals(new byte[] {0x40}, Host.value(Host.inside(t.ok(genAc(0x40, CDOL1_DATA))), 0x9F27));
+        TestCard u = afterFullPathGpo();
+        assertArrayEquals(new byte[] {0x00}, Host.value(Host.inside(u.ok(genAc(0x00, CDOL1_DATA))), 0x9F27));
+    }
+
+    @Test
+    void tcRequestAboveTheOfflineLimitIsTurnedIntoArqc() throws Exception {
+        TestCard t = afterFullPathGpo();
+        String big = "000000020000" + CDOL1_DATA.substring(12);
+        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(Host.inside(t.ok(genAc(0x40, big))), 0x9F27));
+    }
+
+    @Test
+    void cdaSignatureCarriesCidAcAndTheTransactionDataHashCode() throws Exception {
+        TestCard t = afterFullPathGpo();
+        byte[] r = t.ok(genAc(0x90, CDOL1_DATA));
+        List<Host.Tlv> tlvs = Host.inside(r);
+        assertArrayEquals(new int[] {0x9F27, 0x9F36, 0x9F10, 0x9F4B}, Host.tags(tlvs));
+        assertNull(Host.value(tlvs, 0x9F26), "with CDA the AC is inside the signature only");
+        byte[] sdad = Host.recover(Host.value(tlvs, 0x9F4B), TestCard.key(1024).getModulus(), BigInteger.valueOf(3));
+        assertEquals(0x6A, sdad[0] & 0xFF);
+        int ldd = sdad[3] & 0xFF;
+        assertEquals(38, ldd);
+        byte[] dd = Arrays.copyOfRange(sdad, 4, 4 + ldd);
+        assertEquals(8, dd[0]);
+        assertEquals((byte) 0x80, dd[9], "CID in the signature equals 9F27");
+        byte[] ac = Arrays.copyOfRange(dd, 10, 18);
+        byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
+        assertArrayEquals(expectedAc(CDOL1_DATA, atc(tlvs), cvr), ac);
+        byte[] tlvsBefore9F4B = Host.cat(tlvs.get(0).encoded, tlvs.get(1).encoded, tlvs.get(2).encoded);
+        byte[] tdhc = Host.sha1(Host.hex(PDOL_DATA), Host.hex(CDOL1_DATA), tlvsBefore9F4B);
+        assertArrayEquals(tdhc, Arrays.copyOfRange(dd, 18, 38));
+        byte[] hashed = Arrays.copyOfRange(sdad, 1, sdad.length - 21);
+        assertArrayEquals(Host.sha1(hashed, Host.hex(UN)), Arrays.copyOfRange(sdad, sdad.length - 21, sdad.length - 1));
+    }
+
+    @Test
+    void secondGenerateAcGivesTcWhenTheArpcVerifies() throws Exception {
+        TestCard t = afterFullPathGpo();
+        List<Host.Tlv> first = Host.inside(t.ok(genAc(0x80, CDOL1_DATA)));
+        byte[] arqc = Host.value(first, 0x9F26);
+        byte[] sk = Host.pbocSessionKey(TestCard.MK_AC, atc(first));
+        byte[] arpc = Host.arpcMethod1(sk, arqc, Host.hex("3030"));
+        String cdol2 = Host.hex(arpc) + "3030" + "3030" + "0000000000" + UN;
+        List<Host.Tlv> second = Host.inside(t.ok(genAc(0x40, cdol2)));
+        assertArrayEquals(new byte[] {0x40}, Host.value(second, 0x9F27));
+        byte[] cvr = Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7);
+        assertArrayEquals(Host.hex("03600000"), cvr);
+        assertEquals(0x6985, TestCard.sw(t.send(genAc(0x40, cdol2))), "no third GENERATE AC");
+    }
+
+    @Test
+    void secondGenerateAcGivesAacWhenIssuerAuthenticationFails() throws Exception {
+        TestCard t = afterFullPathGpo();
+        t.ok(genAc(0x80, CDOL1_DATA));
+        String cdol2 = "0102030405060708" + "3030" + "3030" + "0000000000" + UN;
+        List<Host.Tlv> second = Host.inside(t.ok(genAc(0x40, cdol2)));
+        assertArrayEquals(new byte[] {0x00}, Host.value(second, 0x9F27));
+        assertArrayEquals(Host.hex("03200800"), Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7));
+    }
+
+    @Test
+    void generateAcWithoutFullPathGpoGives6985() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        assertEquals(0x6985, TestCard.sw(t.send(genAc(0x80, CDOL1_DATA))));
+        t.ok(TestCard.gpo(TestCard.pdolData(TestCard.TTQ_ONLINE_REQUIRED, "000000000100", UN)));
+        assertEquals(0x6985, TestCard.sw(t.send(genAc(0x80, CDOL1_DATA))), "quick path already gave the AC");
+    }
+
+    @Test
+    void cdolDataOfTheWrongLengthGives6700() throws Exception {
+        TestCard t = afterFullPathGpo();
+        assertEquals(0x6700, TestCard.sw(t.send(genAc(0x80, CDOL1_DATA + "00"))));
+    }
+
+    @Test
+    void rfuCryptogramTypeOrNonZeroP2Gives6A86() throws Exception {
+        TestCard t = afterFullPathGpo();
+        assertEquals(0x6A86, TestCard.sw(t.send(genAc(0xC0, CDOL1_DATA))));
+        assertEquals(0x6A86, TestCard.sw(t.send("80AE8001" + genAc(0x80, CDOL1_DATA).substring(8))));
+    }
+
+    @Test
+    void internalAuthenticateSignsTheDdolDataWithAFreshIccDynamicNumber() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        byte[] r = t.ok("0088000004" + UN + "00");
+        assertEquals(0x80, r[0] & 0xFF);
+        byte[] sig = Arrays.copyOfRange(r, Host.header(r, 0)[0], r.length);
+        byte[] sdad = Host.recover(sig, TestCard.key(1024).getModulus(), BigInteger.valueOf(3));
+        assertEquals(0x05, sdad[1]);
+        assertEquals(9, sdad[3]);
+        assertEquals(8, sdad[4]);
+        byte[] hashed = Arrays.copyOfRange(sdad, 1, sdad.length - 21);
+        assertArrayEquals(Host.sha1(hashed, Host.hex(UN)), Arrays.copyOfRange(sdad, sdad.length - 21, sdad.length - 1));
+        byte[] again = t.ok("0088000004" + UN + "00");
+        byte[] sdad2 = Host.recover(Arrays.copyOfRange(again, 3, again.length),
+                TestCard.key(1024).getModulus(), BigInteger.valueOf(3));
+        assertNotEqualsIdn(sdad, sdad2);
+    }
+
+    private static void assertNotEqualsIdn(byte[] a, byte[] b) {
+        assertEquals(false, Arrays.equals(Arrays.copyOfRange(a, 5, 13), Arrays.copyOfRange(b, 5, 13)),
+                "each INTERNAL AUTHENTICATE has its own ICC dynamic number");
+    }
+
+    @Test
+    void internalAuthenticateWithoutDataGives6700AndWithP1P2Gives6A86() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        assertEquals(0x6700, TestCard.sw(t.send("0088000000")));
+        assertEquals(0x6A86, TestCard.sw(t.send("0088010004" + UN + "00")));
+    }
+
+    @Test
+    void internalAuthenticateWithoutAnIccKeyGives6985() throws Exception {
+        TestCard t = new TestCard(TestCard.image(0), true);
+        t.selectPayment();
+        assertEquals(0x6985, TestCard.sw(t.send("0088000004" + UN + "00")));
+    }
+}

@@ -1,0 +1,211 @@
+"""The HCE wallet: no master key on the device, a batch of limited-use keys instead (tokens.md
+"Forms": HCE keeps short-lived keys in the app; issue 5 "HCE wallet").
+
+- A limited-use key (LUK) is the AC session key the TSP derived from the token's ICC master key
+  for one ATC (``switch/arqc.py``: "the key the card used *is* the AC session key"), with the
+  script integrity / confidentiality session keys of that ATC when the TSP sends them, and
+  optionally a validity end. The card uses each key for exactly one transaction: taking it
+  advances the ATC to the key's ATC and moves the key out of the batch in one durable write
+  (``PaymentApplication.begin_transaction``).
+- The batch is "low" when :data:`LOW_WATER` keys or fewer are left; with none left the card
+  declines offline (AAC) and says why.
+- Keys arrive as a batch document (:func:`parse_batch`), written by ``emvtap card replenish``.
+
+Who computes with which key, per transaction, is a :class:`TransactionKeys`: from the ICC
+master keys of a profile (an SE card) or from the limited-use key (an HCE wallet).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from emvtap.profile import ApplicationProfile, CardKeys
+from hce_card.cvn import CvnMethod
+from hce_card.state import AppState, LimitedUseKey, StateStore
+
+log = logging.getLogger("emvtap.card")
+
+__all__ = [
+    "BATCH_FORMAT",
+    "LOW_WATER",
+    "LimitedUseKeys",
+    "MasterKeys",
+    "TransactionKeys",
+    "WalletStatus",
+    "is_wallet",
+    "parse_batch",
+    "usable_keys",
+    "wallet_status",
+]
+
+BATCH_FORMAT = "emvtap-luk-batch/1"
+LOW_WATER = 3
+
+
+def is_wallet(app: ApplicationProfile) -> bool:
+    """An application without an ICC master key is an HCE wallet application."""
+    return not app.keys.ac
+
+
+# --- batch documents ------------------------------------------------------------------------
+
+
+def _key_hex(entry: Mapping[str, Any], *names: str) -> str:
+    for name in names:
+        value = entry.get(name)
+        if value:
+            raw = bytes.fromhex(str(value))
+            if len(raw) != 16:
+                raise ValueError(f"limited-use key {name!r} is {len(raw)} bytes, not 16")
+            return raw.hex().upper()
+    return ""
+
+
+def parse_batch(raw: bytes | str | Mapping[str, Any]) -> list[LimitedUseKey]:
+    """Read a batch document::
+
+        {"format": "emvtap-luk-batch/1", "mpan": "6250...", "batch": 3,
+         "keys": [{"atc": 17, "key": "<AC session key hex>", "smi": "…", "smc": "…",
+                   "expires": "2026-12-01T00:00:00Z"}, ...]}
+
+    ``key`` may also be called ``ac``; ``smi``/``smc``/``expires`` are optional. ``ValueError``
+    when it is not one (not JSON, a key of the wrong length, an ATC outside 1..FFFF)."""
+    try:
+        doc = json.loads(raw) if isinstance(raw, bytes | str) else dict(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"key batch is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
+        raise ValueError("key batch has no 'keys' list")
+    batch = int(doc.get("batch", 0))
+    keys: list[LimitedUseKey] = []
+    for entry in doc["keys"]:
+        atc = int(entry["atc"])
+        if not 1 <= atc <= 0xFFFF:
+            raise ValueError(f"limited-use key for ATC {atc} (1..65535)")
+        ac = _key_hex(entry, "key", "ac")
+        if not ac:
+            raise ValueError(f"limited-use key for ATC {atc} has no AC key")
+        expires = str(entry.get("expires", ""))
+        if expires:
+            _parse_time(expires)
+        keys.append(LimitedUseKey(atc, ac, _key_hex(entry, "smi"), _key_hex(entry, "smc"),
+                                  int(entry.get("batch", batch)), expires))
+    return keys
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"key validity {text!r} is not an ISO 8601 time") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _valid(key: LimitedUseKey, now: datetime) -> bool:
+    return not key.expires or _parse_time(key.expires) > now
+
+
+# --- using keys ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalletStatus:
+    unused: int
+    next_atc: int | None
+    batches: tuple[int, ...]
+
+    @property
+    def low(self) -> bool:
+        return self.unused <= LOW_WATER
+
+    @property
+    def empty(self) -> bool:
+        return self.unused == 0
+
+    def __str__(self) -> str:
+        state = "empty" if self.empty else ("low" if self.low else "ok")
+        return f"{self.unused} limited-use keys left ({state})"
+
+
+def usable_keys(state: AppState, now: datetime) -> list[LimitedUseKey]:
+    """The keys a new transaction may take, lowest ATC first: above the card's ATC (the ATC
+    never goes back) and still valid."""
+    return [k for k in state.keys if k.atc > state.atc and _valid(k, now)]
+
+
+def wallet_status(store: StateStore, aid: bytes, now: datetime | None = None) -> WalletStatus:
+    st = store.app(aid)
+    usable = usable_keys(st, now or datetime.now(UTC))
+    return WalletStatus(len(usable), usable[0].atc if usable else None, st.batches)
+
+
+# --- per-transaction keys -------------------------------------------------------------------
+
+
+class TransactionKeys(Protocol):
+    """The keys of one transaction, whatever holds them."""
+
+    def ac_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None: ...
+
+    def arpc_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None: ...
+
+    def integrity_key(self, atc: bytes, arqc: bytes) -> bytes | None: ...
+
+    def confidentiality_key(self, atc: bytes, arqc: bytes) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class MasterKeys:
+    """An SE-style card: session keys derived from the ICC master keys (Book 2 A1.3)."""
+
+    keys: CardKeys
+    method: CvnMethod
+
+    def ac_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None:
+        return self.method.session_key(self.keys.ac, atc, values)
+
+    def arpc_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None:
+        if self.method.arpc_with_master_key:
+            return self.keys.ac
+        return self.ac_key(atc, values)
+
+    def integrity_key(self, atc: bytes, arqc: bytes) -> bytes | None:
+        return self.method.script_key(self.keys.smi, atc, arqc) if self.keys.smi else None
+
+    def confidentiality_key(self, atc: bytes, arqc: bytes) -> bytes | None:
+        return self.method.script_key(self.keys.smc, atc, arqc) if self.keys.smc else None
+
+
+@dataclass(frozen=True)
+class LimitedUseKeys:
+    """An HCE wallet transaction: the limited-use key of its ATC, nothing else."""
+
+    key: LimitedUseKey | None
+    method: CvnMethod
+
+    def _for(self, atc: bytes) -> LimitedUseKey | None:
+        if self.key is None or self.key.atc != int.from_bytes(atc, "big"):
+            return None
+        return self.key
+
+    def ac_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None:
+        key = self._for(atc)
+        return bytes.fromhex(key.ac) if key else None
+
+    def arpc_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None:
+        return None if self.method.arpc_with_master_key else self.ac_key(atc, values)
+
+    def integrity_key(self, atc: bytes, arqc: bytes) -> bytes | None:
+        key = self._for(atc)
+        usable = key is not None and key.smi and self.method.script_key_per_atc
+        return bytes.fromhex(key.smi) if usable and key else None
+
+    def confidentiality_key(self, atc: bytes, arqc: bytes) -> bytes | None:
+        key = self._for(atc)
+        usable = key is not None and key.smc and self.method.script_key_per_atc
+        return bytes.fromhex(key.smc) if usable and key else None

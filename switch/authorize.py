@@ -1,0 +1,481 @@
+"""The authorization host: one request message in, one response message out.
+
+Flow of a 0100 / 0200 (DESIGN.md "One tap, as data" step 5; issue 4 "Authorization host"):
+
+1. parse (:func:`emvtap.iso8583.decode_message`; malformed → DE 39 = 30 where the MTI is
+   readable, else no answer and the connection is closed);
+2. retransmission? (same MTI, DE 41, DE 11, DE 37) → the recorded response, byte for byte; the
+   same key with other content → 94;
+3. find the token (DE 2 = MPAN) → 14 when unknown;
+4. token state (deleted 14, suspended 62), token expiry (54), domain (57);
+5. ARQC from DE 55 with the token's keys (PBOC CVN 01 session key from the ICC MK AC, EMV CSK,
+   or the HCE limited-use key for that ATC) → 05;
+6. DE 4 / DE 49 equal to the signed 9F02 / 5F2A → 05;
+7. ATC: a verified (MPAN, ATC) already recorded → replay, 05; far below the highest → 05;
+8. MPAN → SPAN, issuer host (card status, expiry, in-app limit, daily limit, balance);
+9. response: DE 39, DE 38 on approval, DE 55 ``91`` = ARPC ‖ ARC whenever the ARQC verified
+   (declines are authenticated too), ``72`` APPLICATION BLOCK when the token is deleted or the
+   physical card lost/cancelled, DE 48 token data and DE 56 PAR; DE 2 stays the MPAN.
+
+Everything a request changes (the record, the ATC, the balance, a limited-use key) is written in
+the caller's transaction; the server commits it before the response leaves
+(:mod:`switch.server`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emvtap import tlv
+from emvtap.iso8583 import (
+    MTIS,
+    MessageFormatError,
+    TokenData,
+    decode_message,
+    decode_token_data,
+    encode_message,
+    encode_token_data,
+)
+from emvtap.masking import mask_pan
+from switch.arqc import (
+    CVN_METHODS,
+    IccData,
+    IccDataError,
+    application_block_script,
+    issuer_authentication_data,
+    parse_icc_data,
+    verify_arqc,
+)
+from switch.codes import Reason, response_code
+from switch.domain import check_domain
+from switch.issuer import IssuerRequest, decide
+from switch.store import Store, Token, utc_now
+
+__all__ = ["MANDATORY_FIELDS", "SCRIPT_REASONS", "Authorizer", "HostConfig"]
+
+log = logging.getLogger("switch.authorize")
+
+#: request MTI → data elements without which the request is a format error (DE 39 = 30).
+MANDATORY_FIELDS: dict[str, tuple[str, ...]] = {
+    "0100": ("3", "4", "11", "22", "41", "49", "55"),
+    "0200": ("3", "4", "11", "22", "41", "49", "55"),
+    "0400": ("4", "11", "41", "90"),
+    "0800": ("11", "70"),
+}
+
+#: data elements copied from the request into the response.
+ECHOED_FIELDS: dict[str, tuple[str, ...]] = {
+    "0100": ("2", "3", "4", "7", "11", "12", "13", "37", "41", "42", "49"),
+    "0200": ("2", "3", "4", "7", "11", "12", "13", "37", "41", "42", "49"),
+    "0400": ("2", "3", "4", "7", "11", "37", "41", "42", "49", "90"),
+    "0800": ("7", "11", "70"),
+}
+
+#: processing codes (DE 3) the host accepts for 0100/0200.
+PROCESSING_CODES = frozenset({"000000"})
+
+#: network management codes (DE 70): sign-on, sign-off, echo test.
+NETWORK_CODES = frozenset({"001", "002", "301"})
+
+#: reasons for which the response carries an APPLICATION BLOCK script (when the ARQC verified).
+SCRIPT_REASONS = frozenset({Reason.TOKEN_DELETED, Reason.CARD_LOST, Reason.CARD_CANCELLED})
+
+#: DE 48 sub-element 04 from the device type.
+DEVICE_TYPE_CODES = {"handset-se": "01", "wearable-se": "02", "hce": "03"}
+TOKEN_STATUS_CODES = {"active": "A", "suspended": "S", "deleted": "D"}
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    #: an ATC at or below (highest verified ATC - window) is "too old" (issue 4 "ATC checks")
+    atc_window: int = 32
+
+
+@dataclass
+class _Decision:
+    reason: Reason
+    token: Token | None = None
+    icc: IccData | None = None
+    session_key: bytes | None = None
+    verified: bool = False
+    account_id: int | None = None
+    posted: int = 0
+    token_data: TokenData = field(default_factory=TokenData)
+
+
+def _pan_from_track2(track2: str | None) -> str | None:
+    if not track2 or "=" not in track2:
+        return None
+    pan = track2.split("=", 1)[0]
+    return pan if 12 <= len(pan) <= 19 else None
+
+
+def _content_key(fields: Mapping[str, Any]) -> str:
+    """What must be identical for a message to be a retransmission (DE 7 may change)."""
+    canon = {
+        k: (v.hex() if isinstance(v, bytes | bytearray) else v)
+        for k, v in fields.items()
+        if k not in ("7", "52")
+    }
+    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.hex().upper() if isinstance(v, bytes | bytearray) else v)
+        for k, v in fields.items()
+        if k != "52"  # never keep a PIN block
+    }
+
+
+class Authorizer:
+    """Handles one decoded request at a time against the store (not thread-safe by design:
+    the server runs all requests on one host thread, in batches)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: HostConfig | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.config = config or HostConfig()
+        self.clock = clock
+        self._handlers: dict[str, Callable[[dict[str, Any]], bytes]] = {
+            "0100": self._authorize,
+            "0200": self._authorize,
+            "0400": self._reverse,
+            "0800": self._network,
+        }
+
+    # --- entry points --------------------------------------------------------------------------
+
+    def handle_raw(self, raw: bytes) -> bytes | None:
+        """Response message for ``raw`` (both without the frame), or ``None`` when no answer is
+        possible (MTI unreadable or not a request): the caller then closes the connection."""
+        try:
+            fields = decode_message(raw)
+        except MessageFormatError as exc:
+            log.warning("malformed message: %s (MTI %s)", exc, exc.mti)
+            if exc.mti in MTIS:
+                reply: dict[str, Any] = {"t": MTIS[exc.mti], "39": "30"}
+                if exc.stan:
+                    reply["11"] = exc.stan
+                return encode_message(reply)
+            return None
+        return self.handle(fields)
+
+    def handle(self, fields: dict[str, Any]) -> bytes | None:
+        mti = fields["t"]
+        handler = self._handlers.get(mti)
+        if handler is None:
+            log.warning("message %s is not a request; closing", mti)
+            return None
+        try:
+            with self.store.transaction():
+                return handler(fields)
+        except Exception:
+            log.exception("host error on %s STAN %s", mti, fields.get("11"))
+            return self._reply(fields, "96")
+
+    # --- response building ---------------------------------------------------------------------
+
+    def _reply(self, req: Mapping[str, Any], code: str, **extra: Any) -> bytes:
+        mti = req["t"]
+        out: dict[str, Any] = {"t": MTIS[mti]}
+        for key in ECHOED_FIELDS[mti]:
+            if key in req:
+                out[key] = req[key]
+        out["39"] = code
+        out.update({k: v for k, v in extra.items() if v is not None})
+        return encode_message(dict(sorted(out.items(), key=lambda kv: _order(kv[0]))))
+
+    def _format_error(self, req: Mapping[str, Any], why: str) -> bytes:
+        log.warning("format error %s STAN %s: %s", req["t"], req.get("11"), why)
+        return self._reply(req, response_code(Reason.FORMAT_ERROR))
+
+    def _retransmission(self, req: Mapping[str, Any]) -> bytes | None:
+        """The recorded response of a retransmission, a 94 for a duplicate key with other
+        content, or ``None`` for a new request."""
+        prior = self.store.find_authorization(req["t"], req["41"], req["11"], req.get("37", ""))
+        if prior is None:
+            return None
+        if prior["content_key"] == _content_key(req):
+            log.info(
+                "retransmission %s STAN %s terminal %s answered from record %d (DE39 %s)",
+                req["t"],
+                req["11"],
+                req["41"],
+                prior["id"],
+                prior["response_code"],
+            )
+            return bytes(prior["response"])
+        log.warning("duplicate STAN %s terminal %s with other content", req["11"], req["41"])
+        return self._reply(req, response_code(Reason.DUPLICATE_TRANSMISSION))
+
+    # --- 0100 / 0200 ---------------------------------------------------------------------------
+
+    def _authorize(self, req: dict[str, Any]) -> bytes:
+        missing = [f for f in MANDATORY_FIELDS[req["t"]] if f not in req]
+        pan = req.get("2") or _pan_from_track2(req.get("35"))
+        if missing or not pan:
+            return self._format_error(req, f"missing DE {' '.join(missing) or '2/35'}")
+        try:
+            token_data = decode_token_data(req["48"]) if "48" in req else TokenData()
+        except MessageFormatError as exc:
+            return self._format_error(req, str(exc))
+        prior = self._retransmission(req)
+        if prior is not None:
+            return prior
+
+        now = self.clock()
+        decision = self._decide(req, pan, token_data, now)
+        amount = int(req["4"])
+        record_atc = (
+            decision.icc.atc_int
+            if decision.verified
+            and decision.icc is not None
+            and decision.token is not None
+            and not self.store.atc_seen(decision.token.mpan, decision.icc.atc_int)
+            else None
+        )
+        auth_id = self.store.record_authorization(
+            received_at=now,
+            mti=req["t"],
+            terminal_id=req["41"],
+            stan=req["11"],
+            rrn=req.get("37", ""),
+            content_key=_content_key(req),
+            mpan=pan,
+            span=decision.token.span if decision.token else None,
+            account_id=decision.account_id,
+            atc=record_atc,
+            cryptogram=decision.icc.arqc.hex().upper() if decision.icc else None,
+            amount=amount,
+            currency=req["49"],
+            response_code=response_code(decision.reason),
+            reason=decision.reason.value,
+            posted=decision.posted,
+            request=_stored_request(req),
+            response=b"",
+        )
+        if record_atc is not None and decision.token is not None:
+            self.store.raise_max_atc(decision.token.mpan, record_atc)
+        auth_code = f"{auth_id % 1_000_000:06d}" if decision.reason is Reason.APPROVED else None
+        response = self._authorization_response(req, decision, auth_code)
+        self.store.set_authorization_response(auth_id, response, auth_code=auth_code)
+        log.info(
+            "%s %s STAN %s terminal %s amount %s → %s %s%s",
+            req["t"],
+            mask_pan(pan),
+            req["11"],
+            req["41"],
+            amount,
+            response_code(decision.reason),
+            decision.reason.value,
+            f" ATC {decision.icc.atc_int}" if decision.icc else "",
+        )
+        return response
+
+    def _decide(
+        self, req: Mapping[str, Any], pan: str, token_data: TokenData, now: datetime
+    ) -> _Decision:
+        if req["3"] not in PROCESSING_CODES:
+            return _Decision(Reason.INVALID_TRANSACTION)
+        try:
+            icc = parse_icc_data(req["55"])
+        except IccDataError as exc:
+            log.warning("DE 55 of %s: %s", mask_pan(pan), exc)
+            return _Decision(Reason.ICC_DATA_INVALID)
+        token = self.store.token(pan)
+        if token is None:
+            return _Decision(Reason.UNKNOWN_TOKEN, icc=icc)
+        d = _Decision(Reason.APPROVED, token=token, icc=icc, token_data=token_data)
+        crypto_failure = self._verify(d, now)
+        yymm = now.strftime("%y%m")
+        amount = int(req["4"])
+
+        checks: tuple[tuple[Reason, Callable[[], bool]], ...] = (
+            (Reason.TOKEN_DELETED, lambda: token.state == "deleted"),
+            (Reason.TOKEN_SUSPENDED, lambda: token.state == "suspended"),
+            (Reason.TOKEN_EXPIRED, lambda: token.token_expiry < yymm),
+        )
+        for reason, failed in checks:
+            if failed():
+                d.reason = reason
+                return d
+        domain_failure = check_domain(
+            token.domain,
+            entry_mode=req["22"],
+            merchant_id=req.get("42"),
+            token_requestor_id=token_data.token_requestor_id,
+            issued_to=token.token_requestor_id,
+        )
+        later: tuple[tuple[Reason | None, Callable[[], bool]], ...] = (
+            (domain_failure, lambda: domain_failure is not None),
+            (crypto_failure, lambda: crypto_failure is not None),
+            (Reason.NOT_AN_ARQC, lambda: not icc.is_arqc),
+            (
+                Reason.AMOUNT_MISMATCH,
+                lambda: amount != icc.amount or req["49"] != icc.currency,
+            ),
+            (Reason.ATC_REPLAYED, lambda: self.store.atc_seen(token.mpan, icc.atc_int)),
+            (
+                Reason.ATC_TOO_OLD,
+                lambda: icc.atc_int <= token.max_atc - self.config.atc_window,
+            ),
+        )
+        for maybe_reason, failed in later:
+            if failed() and maybe_reason is not None:
+                d.reason = maybe_reason
+                return d
+        reason, account_id = decide(
+            self.store,
+            IssuerRequest(
+                span=token.span,
+                amount=amount,
+                currency=req["49"],
+                entry_mode=req["22"],
+                channel=token_data.channel,
+                device_verified=token_data.device_verified,
+                yymm=yymm,
+                day=now.strftime("%Y-%m-%d"),
+            ),
+        )
+        d.reason, d.account_id = reason, account_id
+        d.posted = amount if reason is Reason.APPROVED else 0
+        return d
+
+    def _verify(self, d: _Decision, now: datetime) -> Reason | None:
+        """Verify the ARQC; fills ``d.session_key``/``d.verified``; the failure reason or None."""
+        assert d.token is not None and d.icc is not None
+        token, icc = d.token, d.icc
+        method = CVN_METHODS.get(icc.cvn)
+        if method is None or icc.cvn != token.cvn:
+            return Reason.UNSUPPORTED_CVN
+        if token.limited_use:
+            issued = self.store.limited_use_key(token.mpan, icc.atc_int)
+            if issued is None:
+                return Reason.LIMITED_USE_KEY_NOT_ISSUED
+            key, _used_at = issued
+            d.session_key = key
+            d.verified = verify_arqc(icc, key)
+            if not d.verified:
+                return Reason.CRYPTOGRAM_INVALID
+            if not self.store.use_limited_use_key(token.mpan, icc.atc_int, now):
+                return Reason.LIMITED_USE_KEY_USED
+            return None
+        d.session_key = method.session_key(token.key_ac, icc)
+        d.verified = verify_arqc(icc, d.session_key)
+        return None if d.verified else Reason.CRYPTOGRAM_INVALID
+
+    def _authorization_response(
+        self, req: Mapping[str, Any], d: _Decision, auth_code: str | None
+    ) -> bytes:
+        code = response_code(d.reason)
+        icc_objects: list[tlv.Tlv] = []
+        if d.verified and d.icc is not None and d.session_key is not None:
+            icc_objects.append(
+                tlv.Tlv.primitive(0x91, issuer_authentication_data(d.icc, d.session_key, code))
+            )
+            if d.reason in SCRIPT_REASONS and d.token is not None:
+                icc_objects.append(application_block_script(d.icc, d.token.key_smi))
+        token_data = None
+        par = None
+        if d.token is not None:
+            device = self.store.device(d.token.device_id)
+            token_data = encode_token_data(
+                TokenData(
+                    token_requestor_id=d.token.token_requestor_id,
+                    token_status=TOKEN_STATUS_CODES[d.token.state],
+                    par=d.token.par if len(d.token.par) == 29 else None,
+                    device_type=DEVICE_TYPE_CODES.get(device.device_type) if device else None,
+                    channel=d.token_data.channel,
+                    assurance_level=d.token.assurance_level,
+                )
+            )
+            par = d.token.par
+        return self._reply(
+            req,
+            code,
+            **{
+                "38": auth_code,
+                "48": token_data,
+                "55": tlv.encode(icc_objects) if icc_objects else None,
+                "56": par,
+            },
+        )
+
+    # --- 0400 ----------------------------------------------------------------------------------
+
+    def _reverse(self, req: dict[str, Any]) -> bytes:
+        """Reversal: undo the original (found by DE 90's MTI and STAN with DE 41, DE 37)
+        exactly once; a retransmitted 0400 is answered from the record."""
+        missing = [f for f in MANDATORY_FIELDS["0400"] if f not in req]
+        if missing:
+            return self._format_error(req, f"missing DE {' '.join(missing)}")
+        prior = self._retransmission(req)
+        if prior is not None:
+            return prior
+        orig_mti, orig_stan = req["90"][:4], req["90"][4:10]
+        original = self.store.find_authorization(orig_mti, req["41"], orig_stan, req.get("37", ""))
+        if original is not None and req.get("2") not in (None, original["mpan"]):
+            original = None
+        if original is None:
+            reason = Reason.ORIGINAL_NOT_FOUND
+        elif original["reversed_by"] is not None:
+            reason = Reason.ALREADY_REVERSED
+        else:
+            reason = Reason.REVERSED
+        auth_id = self.store.record_authorization(
+            received_at=self.clock(),
+            mti="0400",
+            terminal_id=req["41"],
+            stan=req["11"],
+            rrn=req.get("37", ""),
+            content_key=_content_key(req),
+            mpan=req.get("2") or (original["mpan"] if original is not None else None),
+            span=original["span"] if original is not None else None,
+            account_id=original["account_id"] if original is not None else None,
+            amount=int(req["4"]),
+            currency=req.get("49"),
+            response_code=response_code(reason),
+            reason=reason.value,
+            original_id=original["id"] if original is not None else None,
+            request=_stored_request(req),
+            response=b"",
+        )
+        if reason is Reason.REVERSED and original is not None:
+            if original["posted"]:
+                self.store.post(original["account_id"], original["posted"])
+            self.store.mark_reversed(original["id"], auth_id)
+        response = self._reply(req, response_code(reason))
+        self.store.set_authorization_response(auth_id, response)
+        log.info(
+            "0400 STAN %s terminal %s for %s STAN %s → %s %s",
+            req["11"],
+            req["41"],
+            orig_mti,
+            orig_stan,
+            response_code(reason),
+            reason.value,
+        )
+        return response
+
+    # --- 0800 ----------------------------------------------------------------------------------
+
+    def _network(self, req: dict[str, Any]) -> bytes:
+        if "70" not in req or "11" not in req:
+            return self._format_error(req, "0800 without DE 70/11")
+        reason = Reason.NETWORK_OK if req["70"] in NETWORK_CODES else Reason.INVALID_TRANSACTION
+        return self._reply(req, response_code(reason))
+
+
+def _order(key: str) -> int:
+    return -1 if key == "t" else int(key)

@@ -1,0 +1,165 @@
+"""Test support shared by the switch's tests and ``bench/switch.py``: a minimal device-card
+profile (the fields ``switch enroll`` reads) and a card-and-terminal stand-in that produces
+0100 requests with real PBOC CVN 01 ARQCs (computed with :mod:`emvtap.cryptogram`, the card's
+side of emv-digest §2.6).
+
+Not used by the switch itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from emvtap import tlv
+from emvtap.cryptogram import generate_ac, pboc_arqc_data, pboc_iad
+from emvtap.iso8583 import TokenData, encode_token_data
+from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
+
+__all__ = ["SimCard", "luhn_complete", "make_profile"]
+
+
+def luhn_complete(partial: str) -> str:
+    """``partial`` with its Luhn check digit appended."""
+    total = 0
+    for i, ch in enumerate(reversed(partial)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return partial + str((10 - total % 10) % 10)
+
+
+def _imk(label: str, seed: int) -> bytes:
+    return hashlib.sha256(f"switch test IMK {label} {seed}".encode()).digest()[:16]
+
+
+def make_profile(
+    seed: int = 1,
+    *,
+    mpan: str | None = None,
+    span: str | None = None,
+    device_id: str | None = None,
+    device_type: str = "handset-se",
+    token_requestor_id: str = "50012345678",
+    psn: str = "01",
+) -> dict[str, Any]:
+    """A profile dict with exactly what the switch reads (docs/contracts.md format)."""
+    mpan = mpan or luhn_complete(f"625094{seed:09d}")
+    span = span or luhn_complete(f"622848{seed:09d}")
+    keys = {
+        name: derive_icc_master_key(_imk(name, seed), mpan, psn).hex().upper()
+        for name in ("ac", "smi", "smc")
+    }
+    return {
+        "format": "emvtap-card-profile/1",
+        "seed": seed,
+        "pan": mpan,
+        "psn": psn,
+        "expiry": "301231",
+        "token": {
+            "mpan": mpan,
+            "span": span,
+            "span_expiry": "3112",
+            "device_id": device_id or f"dev-{seed:04d}",
+            "device_type": device_type,
+            "token_requestor_id": token_requestor_id,
+            "par": f"U001{seed:025d}",
+            "token_expiry": "3012",
+        },
+        "applications": [{"aid": "A000000333010101", "cvn": 1, "dki": "01", "keys": keys}],
+    }
+
+
+@dataclass
+class SimCard:
+    """A device card on a terminal: each :meth:`request` is one tap going online."""
+
+    mpan: str
+    icc_mk_ac: bytes
+    psn: str = "01"
+    atc: int = 0
+    terminal_id: str = "TERM0001"
+    merchant_id: str = "MERCHANT0000001"
+    stan: int = 0
+    session_keys: dict[int, bytes] = field(default_factory=dict)  # HCE: ATC → limited-use key
+
+    @classmethod
+    def from_profile(cls, profile: dict[str, Any], **kw: Any) -> SimCard:
+        keys = profile["applications"][0]["keys"]
+        return cls(profile["pan"], bytes.fromhex(keys["ac"]), profile.get("psn", "01"), **kw)
+
+    def icc_data(
+        self,
+        amount: int,
+        *,
+        currency: str = "0156",
+        un: bytes = b"\x12\x34\x56\x78",
+        cid: int = 0x80,
+        date: str = "251126",
+        tamper: bool = False,
+    ) -> bytes:
+        values = {
+            0x9F02: bytes.fromhex(f"{amount:012d}"),
+            0x9F03: bytes(6),
+            0x9F1A: bytes.fromhex("0156"),
+            0x95: bytes(5),
+            0x5F2A: bytes.fromhex(currency),
+            0x9A: bytes.fromhex(date),
+            0x9C: b"\x00",
+            0x9F37: un,
+            0x82: bytes.fromhex("3C00"),
+            0x9F36: self.atc.to_bytes(2, "big"),
+            0x9F10: pboc_iad(1, bytes.fromhex("03A00000")),
+        }
+        key = self.session_keys.get(self.atc) or derive_pboc_session_key(
+            self.icc_mk_ac, values[0x9F36]
+        )
+        arqc = generate_ac(key, pboc_arqc_data(values))
+        if tamper:
+            arqc = bytes([arqc[0] ^ 1]) + arqc[1:]
+        values[0x9F26] = arqc
+        values[0x9F27] = bytes([cid])
+        return tlv.encode(tlv.Tlv.primitive(t, v) for t, v in values.items())
+
+    def request(
+        self,
+        amount: int,
+        *,
+        mti: str = "0100",
+        entry_mode: str = "071",
+        token_data: TokenData | None = None,
+        next_atc: bool = True,
+        now: datetime | None = None,
+        **icc_kw: Any,
+    ) -> dict[str, Any]:
+        """The next 0100/0200 of this card (ATC and STAN advance unless told otherwise)."""
+        if next_atc:
+            self.atc += 1
+        self.stan += 1
+        now = now or datetime.now(UTC)
+        fields: dict[str, Any] = {
+            "t": mti,
+            "2": self.mpan,
+            "3": "000000",
+            "4": f"{amount:012d}",
+            "7": now.strftime("%m%d%H%M%S"),
+            "11": f"{self.stan % 1_000_000:06d}",
+            "12": now.strftime("%H%M%S"),
+            "13": now.strftime("%m%d"),
+            "14": "3012",
+            "22": entry_mode,
+            "23": f"{int(self.psn):03d}",
+            "37": f"{self.terminal_id[-4:]}{self.stan % 100_000_000:08d}",
+            "41": self.terminal_id,
+            "42": self.merchant_id,
+            "49": "156",
+            "55": self.icc_data(amount, **icc_kw),
+        }
+        if token_data is not None:
+            fields["48"] = encode_token_data(token_data)
+        return fields

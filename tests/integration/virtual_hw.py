@@ -1,0 +1,181 @@
+"""Helpers for tests on the virtual hardware: pcscd with vpcd, and nfcpy's udp driver.
+
+Facts these helpers follow (shared/spec/hardware-and-virtual-readers.md, re-measured here):
+- pcscd polls its readers every 400 ms: a card connecting to vpcd is reported 30-400 ms later,
+  a card leaving likewise. Never sleep for it: wait for the reader state with
+  ``SCardGetStatusChange`` (:func:`wait_for_reader`).
+- One vpcd slot serves one card at a time, and one pcscd serves every developer and CI job on
+  the machine: a test takes the slot with an exclusive ``flock`` (:func:`vpcd_slot_lock`).
+- nfcpy's ``udp`` driver defaults to port 54321: every test gets its own port
+  (:func:`free_udp_port`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from smartcard import scard
+
+from hce_card.link.base import CardLike
+from hce_card.link.vpcd import VpcdLink
+
+__all__ = [
+    "PCSCD_START",
+    "PCSCD_STOP",
+    "VPCD_SLOTS",
+    "PcscdError",
+    "VpcdSlot",
+    "free_udp_port",
+    "serve_card_on_vpcd",
+    "start_pcscd",
+    "vpcd_lock_path",
+    "vpcd_slot_lock",
+    "wait_for_reader",
+]
+
+REPO = Path(__file__).resolve().parents[2]
+PCSCD_START = REPO / "scripts" / "pcscd-start.sh"
+PCSCD_STOP = REPO / "scripts" / "pcscd-stop.sh"
+
+
+class VpcdSlot(NamedTuple):
+    """A vpcd reader slot: the PC/SC reader name and the TCP port its card connects to."""
+
+    reader: str
+    port: int
+
+    @property
+    def link_spec(self) -> str:
+        return f"vpcd:127.0.0.1:{self.port}"
+
+    @property
+    def reader_spec(self) -> str:
+        return f"pcsc:{self.reader}"
+
+
+#: /etc/reader.conf.d/vpcd of Debian's vsmartcard-vpcd: two slots, in order of preference.
+VPCD_SLOTS = (VpcdSlot("Virtual PCD 00 00", 35963), VpcdSlot("Virtual PCD 00 01", 35964))
+
+
+class PcscdError(RuntimeError):
+    """pcscd could not be started or does not list the vpcd readers."""
+
+
+def start_pcscd(timeout: float = 30.0) -> None:
+    """Run scripts/pcscd-start.sh (idempotent); raise :class:`PcscdError` with its output."""
+    try:
+        done = subprocess.run(
+            ["sh", str(PCSCD_START)], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PcscdError(f"{PCSCD_START} did not finish within {timeout} s") from exc
+    if done.returncode != 0:
+        raise PcscdError(
+            f"{PCSCD_START} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}"
+        )
+
+
+def vpcd_lock_path(port: int) -> Path:
+    return Path(f"/tmp/emvtap-vpcd-{port}.lock")
+
+
+def _open_lock(port: int) -> int:
+    fd = os.open(vpcd_lock_path(port), os.O_RDWR | os.O_CREAT, 0o666)
+    with contextlib.suppress(PermissionError):
+        os.fchmod(fd, 0o666)  # another user's later run must be able to lock it too
+    return fd
+
+
+@contextlib.contextmanager
+def vpcd_slot_lock(
+    slots: tuple[VpcdSlot, ...] = VPCD_SLOTS, timeout: float = 600.0
+) -> Iterator[VpcdSlot]:
+    """Hold one vpcd slot exclusively (``flock`` on /tmp/emvtap-vpcd-PORT.lock) while the block
+    runs: the first free slot, or - all busy - the first to be freed within *timeout*."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for slot in slots:
+            fd = _open_lock(slot.port)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                continue
+            try:
+                yield slot
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        if time.monotonic() > deadline:
+            locks = ", ".join(str(vpcd_lock_path(s.port)) for s in slots)
+            raise TimeoutError(f"every vpcd slot stayed locked for {timeout} s ({locks})")
+        # Other processes hold the slots; flock offers no timed wait on several files.
+        time.sleep(0.05)
+
+
+def wait_for_reader(reader: str, *, present: bool, timeout: float = 3.0) -> float:
+    """Wait until pcscd reports a card in *reader* (``present=True``) or none; return the
+    seconds waited. Uses ``SCardGetStatusChange``, so it returns at pcscd's next poll.
+    Raises :class:`TimeoutError`."""
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise PcscdError(f"SCardEstablishContext: {scard.SCardGetErrorMessage(hresult)}")
+    start = time.monotonic()
+    deadline = start + timeout
+    state = scard.SCARD_STATE_UNAWARE
+    try:
+        while True:
+            wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            hresult, states = scard.SCardGetStatusChange(context, wait_ms, [(reader, state)])
+            if hresult == scard.SCARD_S_SUCCESS:
+                event_state = states[0][1]
+                if bool(event_state & scard.SCARD_STATE_PRESENT) == present:
+                    return time.monotonic() - start
+                state = event_state & ~scard.SCARD_STATE_CHANGED
+            elif (hresult & 0xFFFFFFFF) != (scard.SCARD_E_TIMEOUT & 0xFFFFFFFF):
+                raise PcscdError(
+                    f"SCardGetStatusChange({reader}): {scard.SCardGetErrorMessage(hresult)}"
+                )
+            if time.monotonic() >= deadline:
+                what = "a card" if present else "no card"
+                raise TimeoutError(f"pcscd did not report {what} in {reader!r} within {timeout} s")
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+@contextlib.contextmanager
+def serve_card_on_vpcd(
+    card: CardLike, slot: VpcdSlot, *, timeout: float = 5.0, **link_options: object
+) -> Iterator[VpcdLink]:
+    """Serve *card* on *slot* from a thread; yield the link once pcscd reports the card.
+    On exit the card leaves and the block waits until pcscd has seen it go, so the slot is
+    clean for the next test."""
+    link = VpcdLink(card, "127.0.0.1", slot.port, **link_options)  # type: ignore[arg-type]
+    link.start()
+    try:
+        if not link.connected.wait(timeout):
+            raise TimeoutError(f"the card did not connect to vpcd on port {slot.port}")
+        wait_for_reader(slot.reader, present=True, timeout=timeout)
+        yield link
+    finally:
+        link.close()
+        wait_for_reader(slot.reader, present=False, timeout=timeout)
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing is bound to right now (for nfcpy's udp driver)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
