@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
-__all__ = ["AIP", "CID", "CTQ", "TSI", "TTQ", "TVR", "Bit", "is_set", "set_bits"]
+__all__ = ["AIP", "CID", "CTQ", "TSI", "TTQ", "TVR", "Bit", "is_set", "names", "set_bits"]
 
 
 class Bit(NamedTuple):

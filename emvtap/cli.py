@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "card": "hce_card.cli:card_group",
     "switch": "switch.cli:switch_group",
     "doctor": "terminal.doctor_cli:doctor",
+    "hil": "terminal.hil_cli:hil",
     "demo": "emvtap.demo:demo",
 }
 
@@ -48,7 +50,8 @@ def cli(verbose: int) -> None:
 
 
 @cli.command()
-@click.option("--seed", type=int, required=True, help="Same seed, same profile bytes.")
+@click.option("--seed", type=click.IntRange(-(2**63), 2**63 - 1), required=True,
+              help="Same seed, same profile bytes.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--device-type", type=click.Choice(["handset-se", "wearable-se", "hce"]),
               default="handset-se", show_default=True)
@@ -66,11 +69,19 @@ def perso(seed: int, out: Path, device_type: str) -> None:
 
 
 def main() -> None:
+    """Console entry point: never a traceback for the user (EMVTAP_DEBUG=1 shows it)."""
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug of ours: say so briefly, keep the details for -vv
+        if os.environ.get("EMVTAP_DEBUG"):
+            raise
+        logging.getLogger("emvtap").debug("unexpected error", exc_info=True)
+        click.echo(f"emvtap: internal error: {type(exc).__name__}: {exc} "
+                   "(set EMVTAP_DEBUG=1 for the traceback)", err=True)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

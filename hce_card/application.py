@@ -23,9 +23,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any, NamedTuple
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
@@ -34,8 +32,9 @@ from emvtap.dol import split_dol_data
 from emvtap.profile import ApplicationProfile, CardProfile
 from emvtap.tlv import Tlv, TlvError, decode
 from hce_card import pboc_full, qpboc, scripts
-from hce_card.cvn import IssuerResponse, cvn_method
+from hce_card.cvn import cvn_method
 from hce_card.risk import PUT_DATA_PARAMETERS, RiskParameters
+from hce_card.session import Phase, Session
 from hce_card.state import AppState, AtcExhausted, LimitedUseKey, StateStore
 from hce_card.wallet import (
     LimitedUseKeys,
@@ -50,37 +49,6 @@ from hce_card.wallet import (
 log = logging.getLogger("emvtap.card")
 
 __all__ = ["COMMANDS", "Command", "PaymentApplication", "Phase", "Session"]
-
-
-class Phase(Enum):
-    SELECTED = "selected"
-    INITIATED = "initiated"
-    QUICK_DONE = "quick path done"
-    ONLINE = "online"
-    COMPLETED = "completed"
-
-
-@dataclass
-class Session:
-    """What lives from SELECT to the end of the tap (cleared by SELECT or reset)."""
-
-    phase: Phase = Phase.SELECTED
-    pdol_data: bytes = b""
-    values: dict[int, bytes] = field(default_factory=dict)  # terminal data so far
-    atc: int = 0
-    keys: TransactionKeys | None = None
-    before: AppState | None = None  # the state before this transaction (CVR "last" bits)
-    card_auth_data: bytes = b""  # 9F69 of this transaction
-    cdol1_data: bytes = b""
-    first_cid: int | None = None
-    first_ac: bytes = b""
-    dda_performed: bool = False
-    external_authentication: IssuerResponse | None = None
-    reason: str = ""  # why the card decided as it did (logged, shown by the CLI)
-
-    @property
-    def atc_bytes(self) -> bytes:
-        return self.atc.to_bytes(2, "big")
 
 
 class Command(NamedTuple):

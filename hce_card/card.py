@@ -3,6 +3,12 @@
 
 Every malformed or unexpected command gets the status word a real card gives, and an internal
 error answers 6F00 without touching state: the card never crashes and never loses its ATC.
+A blocked card (CARD BLOCK, Book 3 6.5.3) answers every SELECT with 6A81; a blocked
+application answers its SELECT with 6283 (Book 1 12.2.3) and refuses GPO.
+
+An application the TSP marked as limited-use (an HCE wallet, ``hce_card/wallet.py``) holds no
+master key: the card drops whatever sits in the profile's key slots and computes only with
+the limited-use keys of its state.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from emvtap.apdu import SW, ApduError, CommandApdu, ResponseApdu
 from emvtap.masking import redact_hex
 from emvtap.perso import PPSE_NAME
-from emvtap.profile import CardProfile
-from hce_card.qpboc import QuickPassApplication
+from emvtap.profile import ApplicationProfile, CardKeys, CardProfile
+from emvtap.tlv import TlvError, decode, flatten
+from hce_card.application import PaymentApplication
+from hce_card.session import Session
 from hce_card.state import StateStore
+from hce_card.wallet import is_wallet, parse_batch, profile_batch, wallet_status
 
 log = logging.getLogger("emvtap.card")
 
@@ -72,24 +82,46 @@ class HceCard:
         profile: CardProfile,
         store: StateStore | None = None,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        cdcvm: Callable[[], bool] = lambda: False,
     ) -> None:
         self.profile = profile
         self.store = store or StateStore()
-        self.applications: list[CardApplication] = [PpseApplication(profile.ppse_fci)]
-        self.applications += [
-            QuickPassApplication(profile, app, self.store, random_bytes)
+        self.ppse = PpseApplication(profile.ppse_fci)
+        self.payment_applications = [
+            PaymentApplication(profile, _without_master_keys(app), self.store, random_bytes,
+                               cdcvm)
             for app in profile.applications
         ]
+        self.applications: list[CardApplication] = [self.ppse, *self.payment_applications]
+        for app in self.payment_applications:
+            if app.wallet:
+                self.store.add_batch(app.aid, profile_batch(app.app))
+                self.store.import_inbox(app.aid, parse_batch)
         self.selected: CardApplication | None = None
         self._last_partial: tuple[bytes, int] | None = None
-        self._pans = [profile.pan] + ([profile.token.span] if profile.token else [])
+        self._pans = sorted({profile.pan, *([profile.token.span] if profile.token else []),
+                             *(_record_pans(a) for a in profile.applications)} - {""})
+
+    def wallet_status(self) -> dict[str, str]:
+        """AID → the limited-use key status of each HCE wallet application."""
+        return {app.aid.hex().upper(): str(wallet_status(self.store, app.aid))
+                for app in self.payment_applications if app.wallet}
+
+    @property
+    def last_reason(self) -> str:
+        """Why the selected application decided as it did in this tap (for the CLI)."""
+        app = self.selected
+        return app.session.reason if isinstance(app, PaymentApplication) else ""
 
     @classmethod
-    def from_files(cls, profile_path: str | Path, state_path: str | Path | None) -> HceCard:
-        return cls(CardProfile.load(profile_path), StateStore(state_path))
+    def from_files(cls, profile_path: str | Path, state_path: str | Path | None,
+                   cdcvm: Callable[[], bool] = lambda: False) -> HceCard:
+        return cls(CardProfile.load(profile_path), StateStore(state_path), cdcvm=cdcvm)
 
     def reset(self) -> None:
-        """Power on / warm reset: no application selected."""
+        """Power on / warm reset: no application selected, no transaction in progress."""
+        for app in self.payment_applications:
+            app.session = Session()
         self.selected = None
         self._last_partial = None
 
@@ -125,13 +157,40 @@ class HceCard:
             return ResponseApdu(b"", SW.INCORRECT_P1P2)
         if not 1 <= len(cmd.data) <= 16:
             return ResponseApdu(b"", SW.WRONG_LENGTH)
+        if self.store.state.card_blocked:
+            self.selected = None
+            return ResponseApdu(b"", SW.FUNCTION_NOT_SUPPORTED)
         matches = [i for i, a in enumerate(self.applications) if a.aid.startswith(cmd.data)]
         start = 0
         if cmd.p2 == 0x02 and self._last_partial and self._last_partial[0] == cmd.data:
             start = self._last_partial[1] + 1
         chosen = next((i for i in matches if i >= start), None)
         if chosen is None:
+            self.selected = None  # ISO 7816-4 7.1.1: a failed SELECT leaves nothing selected
             return ResponseApdu(b"", SW.FILE_NOT_FOUND)
         self._last_partial = (bytes(cmd.data), chosen)
         self.selected = self.applications[chosen]
         return self.selected.select()
+
+
+def _without_master_keys(app: ApplicationProfile) -> ApplicationProfile:
+    """An HCE wallet application as the card holds it: the key slots emptied (tokens.md
+    "HCE": short-lived keys only)."""
+    if not is_wallet(app):
+        return app
+    if any(app.keys.ac + app.keys.smi + app.keys.smc):
+        log.warning("application %s is limited-use: ignoring the master keys in its profile",
+                    app.aid.hex().upper())
+    return replace(app, keys=CardKeys(b"", b"", b""))
+
+
+def _record_pans(app: ApplicationProfile) -> str:
+    """The PAN (5A) in the application's records, for masking in logs."""
+    for rec in app.records:
+        try:
+            pan = flatten(decode(rec.data)).get(0x5A)
+        except TlvError:
+            continue
+        if pan:
+            return pan.hex().upper().rstrip("F")
+    return ""

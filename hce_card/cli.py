@@ -28,17 +28,21 @@ def card_group() -> None:
               help="loopback | vpcd:HOST:PORT | nfc:udp:HOST:PORT | nfc:usb[:...]")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Card state file (ATC, counters); default: next to the profile.")
-def run(profile_path: str, link: str, state_path: Path | None) -> None:
+@click.option("--cdcvm", is_flag=True,
+              help="The wallet user has authenticated on the device: transactions that need a "
+                   "CVM are marked device-verified (CTQ byte 2 b8).")
+def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> None:
     """Serve the card tap after tap until Ctrl-C (each command logged, PAN masked)."""
     from hce_card.card import HceCard
     from hce_card.link import open_link
 
-    if state_path is None:
-        state_path = Path(profile_path).with_suffix(".state.json")
+    state_path = state_path or _default_state(profile_path)
     try:
-        card = HceCard.from_files(profile_path, state_path)
+        card = HceCard.from_files(profile_path, state_path, cdcvm=lambda: cdcvm)
     except (ProfileError, ValueError, OSError) as exc:
         raise click.UsageError(f"cannot load the card: {exc}") from exc
+    for aid, status in card.wallet_status().items():
+        click.echo(f"HCE wallet {aid}: {status}", err=True)
     try:
         card_link = open_link(link, card)
     except ValueError as exc:
@@ -52,6 +56,68 @@ def run(profile_path: str, link: str, state_path: Path | None) -> None:
     except KeyboardInterrupt:
         pass
     click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
+
+
+def _default_state(profile_path: str | Path) -> Path:
+    return Path(profile_path).with_suffix(".state.json")
+
+
+@card_group.command()
+@click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
+              required=True, help="Card profile JSON of the HCE device card.")
+@click.option("--switch", "switch", default="127.0.0.1:8584", show_default=True,
+              help="HOST:PORT of the switch's admin API (the TSP endpoint).")
+@click.option("--token", "admin_token", envvar="EMVTAP_SWITCH_ADMIN_TOKEN", default=None,
+              help="Admin API bearer token ($EMVTAP_SWITCH_ADMIN_TOKEN).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File holding the bearer token (the switch's DB.admin-token).")
+@click.option("--count", type=click.IntRange(1, 1000), default=None,
+              help="Keys to ask for (default: the TSP's batch size).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Card state file; default: next to the profile.")
+def replenish(profile_path: str, switch: str, admin_token: str | None, token_file: str | None,
+              count: int | None, state_path: Path | None) -> None:
+    """Fetch a new batch of limited-use keys from the switch's TSP for this HCE card.
+
+    The batch goes to the card's inbox; a running card imports it at its next SELECT, a
+    stopped one when it starts."""
+    from emvtap.profile import CardProfile
+    from hce_card.link import parse_host_port
+    from hce_card.replenish import (
+        DEFAULT_ADMIN_PORT,
+        ReplenishError,
+        drop_in_inbox,
+        request_batch,
+    )
+    from hce_card.state import StateStore
+    from hce_card.wallet import is_wallet, wallet_status
+
+    try:
+        profile = CardProfile.load(profile_path)
+        host, port = parse_host_port(switch, "127.0.0.1", DEFAULT_ADMIN_PORT, switch)
+    except (ProfileError, ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    app = next((a for a in profile.applications if is_wallet(a)), None)
+    if app is None:
+        raise click.UsageError("the profile has no limited-use (HCE) application")
+    if token_file:
+        admin_token = Path(token_file).read_text().strip()
+    if not admin_token:
+        raise click.UsageError("the admin API needs a token: --token, --token-file or "
+                               "$EMVTAP_SWITCH_ADMIN_TOKEN")
+    store = StateStore(state_path or _default_state(profile_path))  # read only from here on
+    try:
+        batch, raw = request_batch(host, port, profile.pan, admin_token, count)
+    except ReplenishError as exc:
+        raise click.ClickException(str(exc)) from exc
+    assert store.inbox is not None
+    # only the card writes its state: the batch waits in the inbox for the card's next SELECT
+    target = drop_in_inbox(store.inbox, raw, batch)
+    atcs = [k.atc for k in batch.keys]
+    span = f"ATC {min(atcs)}-{max(atcs)}" if atcs else "no keys"
+    click.echo(f"batch {batch.batch} for {mask_pan(profile.pan)}: {len(atcs)} keys ({span}) "
+               f"in {target.name}; the card holds {wallet_status(store, app.aid)} until it "
+               "imports them")
 
 
 try:  # the Java Card applet's commands, when that part is installed

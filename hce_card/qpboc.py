@@ -1,256 +1,197 @@
-"""The UnionPay QuickPass payment application: qPBOC quick path (EMV Contactless Book C-7;
-JR/T 0025.12), answering GET PROCESSING OPTIONS, READ RECORD and GET DATA.
-
-The card decides in GPO: it reads the reader's TTQ and the transaction from the PDOL data,
-applies its own risk parameters, and answers with an ARQC (go online), a TC (offline approval,
-signed for fDDA) or an AAC (decline), all in one Format 2 response.
+"""The quick path: qPBOC (UnionPay QuickPass, EMV Contactless Book C-7; JR/T 0025.12) and
+qVSDC (Visa, Book C-3). The card decides in GET PROCESSING OPTIONS: it reads the reader's TTQ
+and the transaction from the PDOL data, applies its own risk parameters, and answers with an
+ARQC (go online), a TC (offline approval, signed for fDDA) or an AAC (decline), all in one
+Format 2 response (digest §2.5).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from emvtap.apdu import SW, CommandApdu, ResponseApdu
+from emvtap.apdu import SW, ResponseApdu
 from emvtap.bits import CID, CTQ, TTQ, is_set, set_bits
-from emvtap.cryptogram import generate_ac, pboc_arqc_data, pboc_iad
-from emvtap.dol import split_dol_data
-from emvtap.keys import derive_pboc_session_key
-from emvtap.oda import fdda_terminal_data, sign_dynamic_data
-from emvtap.profile import ApplicationProfile, CardProfile
-from emvtap.tlv import Tlv, TlvError, decode
-from hce_card.state import AtcExhausted, StateStore
+from emvtap.cryptogram import generate_ac
+from emvtap.oda import SDAD_FORMAT, fdda_terminal_data, sign_dynamic_data
+from emvtap.tlv import Tlv
+from hce_card.risk import (
+    CvrFacts,
+    RiskParameters,
+    TransactionFacts,
+    build_cvr,
+    offline_reasons,
+)
+from hce_card.session import Phase
+from hce_card.state import AtcExhausted, OnlineContext
+
+if TYPE_CHECKING:
+    from hce_card.application import PaymentApplication
 
 log = logging.getLogger("emvtap.card")
 
-__all__ = ["CardDecision", "QuickPassApplication", "decide_cryptogram"]
+__all__ = ["NO_KEY_REASON", "QuickDecision", "decide_cryptogram", "quick_path"]
 
-CARD_CURRENCY = bytes.fromhex("0156")
+NO_KEY_REASON = "no limited-use key left: the wallet must replenish through the TSP"
 
 
 @dataclass(frozen=True)
-class CardDecision:
+class QuickDecision:
     cid: int
     reason: str
     ctq: bytes
+    cdcvm: bool = False
+
+
+def _amount(values: dict[int, bytes], tag: int = 0x9F02) -> int:
+    text = values.get(tag, b"").hex()
+    return int(text) if text.isdigit() else 0
 
 
 def decide_cryptogram(
-    app: ApplicationProfile,
+    ctq: bytes,
     ttq: bytes,
-    amount: int,
-    currency: bytes,
-    consecutive_offline: int,
-    issuer_authentication_failed: bool,
-    cdcvm_performed: bool,
-) -> CardDecision:
-    """Card risk management of the quick path (C-7, "card action analysis").
+    risk: RiskParameters,
+    facts: TransactionFacts,
+    user_verified: bool,
+) -> QuickDecision:
+    """Card risk management of the quick path (C-3 / C-7 "card action analysis").
 
-    Offline (TC) only when the reader allows it and every card limit holds; CVM required by the
-    reader is answered with CDCVM if the wallet verified the user, else online PIN, else
-    signature (CTQ byte 1 b8/b7, byte 2 b8).
+    CVM: needed when the reader says so (TTQ byte 2 b7) or the amount is above the in-app
+    no-password limit; answered with CDCVM (CTQ byte 2 b8) when the wallet verified the user
+    and the reader accepts it (TTQ byte 3 b7), else online PIN (CTQ byte 1 b8), else -
+    for the reader's CVM only - signature (CTQ byte 1 b7). Offline (TC) only when the reader
+    allows it and every card limit holds; an offline-only reader gets an AAC instead of an
+    ARQC.
     """
-    ctq = bytes(app.ctq)
-    online_reasons: list[str] = []
-    if is_set(ttq, TTQ.CVM_REQUIRED):
-        if cdcvm_performed:
-            ctq = set_bits(ctq, CTQ.CDCVM_PERFORMED)
+    ctq = bytes(ctq)
+    cdcvm = False
+    online: list[str] = []
+    by_reader = is_set(ttq, TTQ.CVM_REQUIRED)
+    by_wallet = risk.cdcvm_limit is not None and facts.amount > risk.cdcvm_limit
+    if by_reader or by_wallet:
+        if user_verified and is_set(ttq, TTQ.CDCVM_SUPPORTED):
+            ctq, cdcvm = set_bits(ctq, CTQ.CDCVM_PERFORMED), True
         elif is_set(ttq, TTQ.ONLINE_PIN_SUPPORTED):
             ctq = set_bits(ctq, CTQ.ONLINE_PIN_REQUIRED)
-            online_reasons.append("online PIN required")
-        elif is_set(ttq, TTQ.SIGNATURE_SUPPORTED):
+            online.append("online PIN required")
+        elif by_reader and not by_wallet and is_set(ttq, TTQ.SIGNATURE_SUPPORTED):
             ctq = set_bits(ctq, CTQ.SIGNATURE_REQUIRED)
+        elif by_wallet:
+            return QuickDecision(CID.AAC, "amount above the in-app limit: the user must "
+                                 "authenticate on the device and tap again", ctq)
         else:
-            return CardDecision(CID.AAC, "CVM required and no CVM the card and reader share", ctq)
-    checks: list[tuple[bool, str]] = [
-        (is_set(ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED), "reader requires an online cryptogram"),
-        (not app.risk.allow_offline, "card is online-only"),
-        (amount > app.risk.offline_amount_limit, "amount above the card's offline limit"),
-        (consecutive_offline >= app.risk.consecutive_offline_limit,
-         "consecutive offline limit reached"),
-        (currency != CARD_CURRENCY, "transaction currency is not the card's currency"),
-        (issuer_authentication_failed, "issuer authentication failed last time"),
-    ]
-    online_reasons += [why for hit, why in checks if hit]
-    if not online_reasons:
-        return CardDecision(CID.TC, "offline approval within card limits", ctq)
+            return QuickDecision(CID.AAC, "CVM required and no CVM the card and reader share",
+                                 ctq)
+    if is_set(ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED):
+        online.append("reader requires an online cryptogram")
+    online += offline_reasons(risk, facts)
+    if risk.ecash_balance is not None:
+        if facts.amount > risk.ecash_balance:
+            online.append("e-cash balance too low")
+        if risk.ecash_single_limit is not None and facts.amount > risk.ecash_single_limit:
+            online.append("above the e-cash single transaction limit")
+    if not online:
+        return QuickDecision(CID.TC, "offline approval within card limits", ctq, cdcvm)
     if is_set(ttq, TTQ.OFFLINE_ONLY_READER):
-        return CardDecision(CID.AAC, "must go online but the reader is offline-only: "
-                            + "; ".join(online_reasons), ctq)
-    return CardDecision(CID.ARQC, "; ".join(online_reasons), ctq)
+        return QuickDecision(CID.AAC, "must go online but the reader is offline-only: "
+                             + "; ".join(online), ctq, cdcvm)
+    return QuickDecision(CID.ARQC, "; ".join(online), ctq, cdcvm)
 
 
-@dataclass
-class _Session:
-    """What lives from GPO to the end of the tap (cleared by SELECT or reset)."""
+def quick_path(app: PaymentApplication, values: dict[int, bytes], ttq: bytes) -> ResponseApdu:
+    """C-7 / C-3 quick path GPO: decide, take the ATC (and the limited-use key), compute the
+    cryptogram, make it all durable, then answer template 77 with the fDDA signature on an
+    offline approval."""
+    before = app.state
+    risk = app.risk()
+    amount = _amount(values)
+    facts = TransactionFacts(amount, values.get(0x5F2A, b""), before)
+    decision = decide_cryptogram(app.app.ctq, ttq, risk, facts, app.user_verified())
+    atc, key, changes = app.begin_transaction()
+    keys = app.keys_for(key)
+    atc_b = atc.to_bytes(2, "big")
+    session_key = keys.ac_key(atc_b, values)
+    reason = decision.reason
+    if session_key is None:
+        decision = QuickDecision(CID.AAC, NO_KEY_REASON, decision.ctq)
+        reason = NO_KEY_REASON
+    cid = decision.cid
+    signs = cid == CID.TC and app.app.icc_rsa is not None
+    cvr = build_cvr(app.method.cvr_layout, CvrFacts(
+        first_ac=cid,
+        new_card=facts.new_card,
+        issuer_authentication_failed_last=before.issuer_authentication_failed,
+        issuer_authentication_not_performed_last=before.issuer_authentication_not_performed,
+        last_online_not_completed=before.last_online_not_completed,
+        script_commands_last=before.script_commands,
+        script_failed_last=before.script_failed,
+        velocity_exceeded=cid != CID.TC and bool(offline_reasons(risk, facts)),
+        offline_dda_performed=signs,
+    ))
+    iad = app.method.iad(app.app.dki, cvr)
+    values |= {0x82: app.app.aip, 0x9F36: atc_b, 0x9F10: iad}
+    ac = (generate_ac(session_key, app.method.mac_input(values), app.method.padding)
+          if session_key is not None else bytes(8))
+    changes |= _state_changes(app, cid, decision, amount, atc, ac, key, risk)
+    try:
+        app.commit_transaction(atc, changes)
+    except AtcExhausted:
+        app.store.update_app(app.aid, application_blocked=True)
+        return ResponseApdu(b"", SW.CONDITIONS_NOT_SATISFIED)
+    if decision.cdcvm and app.store.state.user_verified:
+        app.store.update(user_verified=False)  # the authentication covered this transaction
+    card_auth_data = bytes([app.app.fdda_version]) + app.random_bytes(4) + decision.ctq
+    session = app.session
+    session.atc, session.keys, session.reason = atc, keys, reason
+    session.card_auth_data, session.first_cid, session.first_ac = card_auth_data, cid, ac
+    session.phase = Phase.QUICK_DONE
+    objs = [
+        Tlv.primitive(0x82, app.app.aip),
+        Tlv.primitive(0x94, app.app.afl),
+        Tlv.primitive(0x9F36, atc_b),
+        Tlv.primitive(0x9F26, ac),
+        Tlv.primitive(0x9F27, bytes([cid])),
+        Tlv.primitive(0x9F10, iad),
+        Tlv.primitive(0x57, app.app.track2),
+        Tlv.primitive(0x5F34, bytes.fromhex(app.profile.psn)),
+        Tlv.primitive(0x9F6C, decision.ctq),
+    ]
+    if risk.ecash_balance is not None:
+        left = risk.ecash_balance - (amount if cid == CID.TC else 0)
+        objs.append(Tlv.primitive(0x9F5D, bytes.fromhex(f"{left:012d}")))
+    if signs:
+        objs.append(Tlv.primitive(0x9F4B, _fdda_signature(app, values, atc_b, card_auth_data)))
+    log.info("GPO: %s (%s), ATC %04X", CID.type_of(cid), reason, atc)
+    return ResponseApdu(Tlv.template(0x77, objs).encode(), SW.OK)
 
-    gpo_done: bool = False
-    card_auth_data: bytes = b""  # 9F69 of this transaction
-    values: dict[int, bytes] = field(default_factory=dict)
+
+def _state_changes(app: PaymentApplication, cid: int, decision: QuickDecision, amount: int,
+                   atc: int, ac: bytes, key: Any, risk: RiskParameters) -> dict[str, Any]:
+    """What the quick path's outcome changes, written with the ATC: an offline approval counts
+    against the offline limits (and debits e-cash); an ARQC is remembered for issuer update
+    processing and, since the issuer now sees the account, ends the offline run."""
+    st = app.state
+    changes: dict[str, Any] = {"last_online_not_completed": False}
+    if cid == CID.TC:
+        changes |= {"consecutive_offline": st.consecutive_offline + 1,
+                    "cumulative_offline_amount": st.cumulative_offline_amount + amount}
+        if risk.ecash_balance is not None:
+            changes["data"] = st.data | {"9F79": f"{risk.ecash_balance - amount:012d}"}
+    elif cid == CID.ARQC:
+        changes |= {"online": OnlineContext(atc, ac.hex().upper(), key),
+                    "last_online_atc": atc, "consecutive_offline": 0,
+                    "cumulative_offline_amount": 0}
+    return changes
 
 
-class QuickPassApplication:
-    """One payment application instance over a profile and the card's persistent state."""
-
-    def __init__(
-        self,
-        profile: CardProfile,
-        app: ApplicationProfile,
-        store: StateStore,
-        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
-        cdcvm: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self.profile = profile
-        self.app = app
-        self.aid = app.aid
-        self.store = store
-        self.random_bytes = random_bytes
-        self.cdcvm = cdcvm
-        self.session = _Session()
-        self.handlers: dict[int, Callable[[CommandApdu], ResponseApdu]] = {
-            0xA8: self.get_processing_options,
-            0xB2: self.read_record,
-            0xCA: self.get_data,
-        }
-
-    @property
-    def blocked(self) -> bool:
-        st = self.store.state
-        return st.application_blocked or st.card_blocked
-
-    def select(self) -> ResponseApdu:
-        """Book 1, 11.3 / Book 3, 12.2.2: FCI; a blocked application answers 6283."""
-        self.session = _Session()
-        return ResponseApdu(self.app.fci, SW.SELECTED_FILE_INVALIDATED if self.blocked else SW.OK)
-
-    def handle(self, cmd: CommandApdu) -> ResponseApdu:
-        handler = self.handlers.get(cmd.ins)
-        if handler is None:
-            return ResponseApdu(b"", SW.INS_NOT_SUPPORTED)
-        return handler(cmd)
-
-    # -- GET PROCESSING OPTIONS ------------------------------------------------------------
-    def get_processing_options(self, cmd: CommandApdu) -> ResponseApdu:
-        """Book 3, 6.5.8 and C-7 quick path: decide and answer with template 77."""
-        if cmd.cla != 0x80:
-            return ResponseApdu(b"", SW.CLA_NOT_SUPPORTED)
-        if (cmd.p1, cmd.p2) != (0, 0):
-            return ResponseApdu(b"", SW.INCORRECT_P1P2)
-        if self.blocked or self.session.gpo_done:
-            return ResponseApdu(b"", SW.CONDITIONS_NOT_SATISFIED)
-        try:
-            objs = decode(cmd.data)
-        except TlvError:
-            return ResponseApdu(b"", SW.WRONG_DATA)
-        if len(objs) != 1 or objs[0].tag != 0x83:
-            return ResponseApdu(b"", SW.WRONG_DATA)
-        try:
-            values = split_dol_data(self.app.pdol, objs[0].value)
-        except ValueError:
-            return ResponseApdu(b"", SW.WRONG_LENGTH)
-        ttq = values.get(0x9F66, b"\x00" * 4)
-        if not is_set(ttq, TTQ.QPBOC_SUPPORTED):
-            # Not a qPBOC reader: start the full path (AIP and AFL only, Format 2).
-            self.session.gpo_done = True
-            return ResponseApdu(
-                Tlv.template(0x77, [Tlv.primitive(0x82, self.app.aip),
-                                    Tlv.primitive(0x94, self.app.afl)]).encode(), SW.OK)
-        return self._quick_path(values, ttq)
-
-    def _quick_path(self, values: dict[int, bytes], ttq: bytes) -> ResponseApdu:
-        st = self.store.state
-        amount = int(values.get(0x9F02, b"\x00").hex() or "0")
-        decision = decide_cryptogram(
-            self.app, ttq, amount, values.get(0x5F2A, b""), st.consecutive_offline,
-            st.issuer_authentication_failed, self.cdcvm(),
-        )
-        offline = decision.cid == CID.TC
-        try:
-            atc = self.store.next_atc(
-                consecutive_offline=st.consecutive_offline + 1 if offline else
-                st.consecutive_offline
-            )
-        except AtcExhausted:
-            self.store.update(application_blocked=True)
-            return ResponseApdu(b"", SW.CONDITIONS_NOT_SATISFIED)
-        atc_b = atc.to_bytes(2, "big")
-        cvr = self._cvr(decision.cid, st.issuer_authentication_failed, st.consecutive_offline)
-        iad = pboc_iad(self.app.dki, cvr)
-        values |= {0x82: self.app.aip, 0x9F36: atc_b, 0x9F10: iad}
-        session_key = derive_pboc_session_key(self.app.keys.ac, atc_b)
-        ac = generate_ac(session_key, pboc_arqc_data(values), padding=2)
-        card_un = self.random_bytes(4)
-        card_auth_data = bytes([self.app.fdda_version]) + card_un + decision.ctq
-        self.session = _Session(True, card_auth_data, values)
-        objs = [
-            Tlv.primitive(0x82, self.app.aip),
-            Tlv.primitive(0x94, self.app.afl),
-            Tlv.primitive(0x9F36, atc_b),
-            Tlv.primitive(0x9F26, ac),
-            Tlv.primitive(0x9F27, bytes([decision.cid])),
-            Tlv.primitive(0x9F10, iad),
-            Tlv.primitive(0x57, self.app.track2),
-            Tlv.primitive(0x5F34, bytes.fromhex(self.profile.psn)),
-            Tlv.primitive(0x9F6C, decision.ctq),
-        ]
-        if offline and self.app.icc_rsa is not None:
-            objs.append(Tlv.primitive(0x9F4B, self._fdda_signature(values, atc_b,
-                                                                    card_auth_data)))
-        log.info("GPO: %s (%s), ATC %04X", CID.type_of(decision.cid), decision.reason, atc)
-        return ResponseApdu(Tlv.template(0x77, objs).encode(), SW.OK)
-
-    @staticmethod
-    def _cvr(cid: int, issuer_auth_failed: bool, consecutive_offline: int) -> bytes:
-        """PBOC CVR (JR/T 0025.5 Annex): length 03, byte 2 b6-b5 = AC type returned in the
-        first cryptogram (00 AAC, 01 TC, 10 ARQC), byte 3 b3 = issuer authentication failed on
-        the last online transaction, byte 4 high nibble = consecutive offline transactions."""
-        return bytes([
-            0x03,
-            (cid >> 6) << 4,
-            0x04 if issuer_auth_failed else 0x00,
-            min(consecutive_offline, 15) << 4,
-        ])
-
-    def _fdda_signature(self, values: dict[int, bytes], atc: bytes, card_auth_data: bytes) -> bytes:
-        """C-7 fDDA: sign ICC dynamic data (IDN = ATC) over 9F37‖9F02‖5F2A‖9F69 (Book 2, 6.5)."""
-        assert self.app.icc_rsa is not None
-        terminal_data = fdda_terminal_data(values | {0x9F69: card_auth_data},
-                                           version=self.app.fdda_version)
-        return sign_dynamic_data(self.app.icc_rsa, bytes([len(atc)]) + atc, terminal_data)
-
-    # -- READ RECORD -----------------------------------------------------------------------
-    def read_record(self, cmd: CommandApdu) -> ResponseApdu:
-        """Book 3, 6.5.11: P1 record number, P2 = SFI<<3 | 100."""
-        if cmd.cla != 0x00:
-            return ResponseApdu(b"", SW.CLA_NOT_SUPPORTED)
-        if cmd.p2 & 0x07 != 0x04 or cmd.p1 == 0 or cmd.p2 >> 3 == 0:
-            return ResponseApdu(b"", SW.INCORRECT_P1P2)
-        sfi = cmd.p2 >> 3
-        rec = self.app.record(sfi, cmd.p1)
-        if rec is None:
-            known = any(r.sfi == sfi for r in self.app.records)
-            return ResponseApdu(b"", SW.RECORD_NOT_FOUND if known else SW.FILE_NOT_FOUND)
-        data = rec.data
-        if 0x9F69 in rec.dynamic:
-            auth = self.session.card_auth_data or bytes(7)
-            data = Tlv.template(0x70, [Tlv.primitive(0x9F69, auth)]).encode()
-        return ResponseApdu(data, SW.OK)
-
-    # -- GET DATA --------------------------------------------------------------------------
-    def get_data(self, cmd: CommandApdu) -> ResponseApdu:
-        """Book 3, 6.5.7: ATC, last online ATC, PIN try counter, log format, issuer data."""
-        if cmd.cla != 0x80:
-            return ResponseApdu(b"", SW.CLA_NOT_SUPPORTED)
-        tag = (cmd.p1 << 8) | cmd.p2
-        st = self.store.state
-        live = {
-            0x9F36: st.atc.to_bytes(2, "big"),
-            0x9F13: st.last_online_atc.to_bytes(2, "big"),
-            0x9F17: bytes([st.pin_try_counter]),
-        }
-        value = live.get(tag, self.app.get_data.get(tag))
-        if value is None:
-            return ResponseApdu(b"", SW.REFERENCED_DATA_NOT_FOUND)
-        return ResponseApdu(Tlv.primitive(tag, value).encode(), SW.OK)
+def _fdda_signature(app: PaymentApplication, values: dict[int, bytes], atc: bytes,
+                    card_auth_data: bytes) -> bytes:
+    """C-7 / C-3 fDDA: sign ICC dynamic data (IDN = ATC) over 9F37‖9F02‖5F2A‖9F69 (Book 2 6.5;
+    digest §1.6); Visa profiles sign with format 95."""
+    assert app.app.icc_rsa is not None
+    terminal_data = fdda_terminal_data(values | {0x9F69: card_auth_data},
+                                       version=app.app.fdda_version)
+    fmt = int(str(app.app.extra.get("sdad_format", f"{SDAD_FORMAT:02X}")), 16)
+    return sign_dynamic_data(app.app.icc_rsa, bytes([len(atc)]) + atc, terminal_data, fmt)

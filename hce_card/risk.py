@@ -77,7 +77,8 @@ class RiskParameters:
     currency: bytes = DEFAULT_CURRENCY
     #: decline (AAC) in the second GENERATE AC when the ARPC fails or is missing
     issuer_authentication_required: bool = True
-    #: the in-app no-password limit (tokens.md "Two ways to pay"): above it, CDCVM is needed
+    #: the in-app no-password limit (tokens.md "Two ways to pay"; pushed with the profile and
+    #: each key batch as ``no_password_limit``): above it, CDCVM is needed
     cdcvm_limit: int | None = None
     #: PBOC e-cash purse (None: no e-cash on this application)
     ecash_balance: int | None = None
@@ -99,7 +100,10 @@ class RiskParameters:
                 return _n(data[tag])
             return int(source[key]) if source.get(key) is not None else None
 
-        limit = extra.get("cdcvm_limit", app.extra.get("cdcvm_limit"))
+        limit = state.no_password_limit
+        for source in (extra.get("cdcvm_limit"), app.extra.get("cdcvm_limit"),
+                       app.extra.get("no_password_limit")):
+            limit = source if limit is None else limit
         return cls(
             allow_offline=app.risk.allow_offline,
             offline_amount_limit=app.risk.offline_amount_limit,

@@ -33,6 +33,7 @@ __all__ = [
     "AtcExhausted",
     "CardState",
     "LimitedUseKey",
+    "LukBatch",
     "OnlineContext",
     "StateStore",
 ]
@@ -60,6 +61,16 @@ class LimitedUseKey:
 
     def __repr__(self) -> str:  # never print keys
         return f"LimitedUseKey(atc={self.atc}, batch={self.batch}, expires={self.expires!r})"
+
+
+@dataclass(frozen=True)
+class LukBatch:
+    """A batch of limited-use keys as the TSP delivers it (``hce_card.wallet.parse_batch``)."""
+
+    keys: tuple[LimitedUseKey, ...]
+    mpan: str = ""
+    batch: int = 0
+    no_password_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,8 @@ class AppState:
     #: HCE wallet: the key of the transaction in progress (erased at the next GPO)
     current_key: LimitedUseKey | None = None
     batches: tuple[int, ...] = ()  # imported batch numbers
+    #: the in-app no-password limit the issuer pushed with the last batch (tokens.md)
+    no_password_limit: int | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AppState:
@@ -216,8 +229,7 @@ class StateStore:
             raise ValueError(f"ATC must grow: {new} after {current}")
         return self.update_app(aid, atc=new, **changes)
 
-    def import_inbox(self, aid: bytes | str, parse: Callable[[bytes], list[LimitedUseKey]]
-                     ) -> int:
+    def import_inbox(self, aid: bytes | str, parse: Callable[[bytes], LukBatch]) -> int:
         """Import the key batches waiting in :attr:`inbox` into application ``aid``: keys for
         an ATC the card has passed, or already held, are dropped; each file is removed once
         its keys are durable (a crash in between imports it again, harmlessly). Returns the
@@ -228,23 +240,29 @@ class StateStore:
         added = 0
         for item in sorted(inbox.glob("*.json")):
             try:
-                keys = parse(item.read_bytes())
+                batch = parse(item.read_bytes())
             except ValueError:
                 item.rename(item.with_suffix(".rejected"))
                 continue
-            added += self.add_keys(aid, keys)
+            added += self.add_batch(aid, batch)
             item.unlink()
         return added
 
-    def add_keys(self, aid: bytes | str, keys: list[LimitedUseKey]) -> int:
+    def add_batch(self, aid: bytes | str, batch: LukBatch) -> int:
+        """Add the batch's keys the card can still use (above its ATC, not held yet) and the
+        limit it carries, in one write; returns how many keys were added."""
         st = self.app(aid)
         held = {k.atc for k in st.keys}
-        fresh = [k for k in keys if k.atc > st.atc and k.atc not in held]
-        if not fresh:
+        fresh = [k for k in batch.keys if k.atc > st.atc and k.atc not in held]
+        limit = batch.no_password_limit
+        if not fresh and (limit is None or limit == st.no_password_limit):
             return 0
         batches = tuple(sorted(set(st.batches) | {k.batch for k in fresh}))
         merged = tuple(sorted((*st.keys, *fresh), key=lambda k: k.atc))
-        self.update_app(aid, keys=merged, batches=batches)
+        changes: dict[str, Any] = {"keys": merged, "batches": batches}
+        if limit is not None:
+            changes["no_password_limit"] = limit
+        self.update_app(aid, **changes)
         return len(fresh)
 
     # --- internals ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from emvtap.profile import ApplicationProfile, CardKeys
 from hce_card.cvn import CvnMethod
-from hce_card.state import AppState, LimitedUseKey, StateStore
+from hce_card.state import AppState, LimitedUseKey, LukBatch, StateStore
 
 log = logging.getLogger("emvtap.card")
 
@@ -39,6 +39,7 @@ __all__ = [
     "WalletStatus",
     "is_wallet",
     "parse_batch",
+    "profile_batch",
     "usable_keys",
     "wallet_status",
 ]
@@ -48,8 +49,17 @@ LOW_WATER = 3
 
 
 def is_wallet(app: ApplicationProfile) -> bool:
-    """An application without an ICC master key is an HCE wallet application."""
-    return not app.keys.ac
+    """An HCE wallet application: the TSP marked it ``extra.key_mode = "limited-use"`` (and
+    left zeros in the key slots, ``switch/tsp.py``), or it has no ICC master key at all."""
+    return app.extra.get("key_mode") == "limited-use" or not any(app.keys.ac)
+
+
+def profile_batch(app: ApplicationProfile) -> LukBatch:
+    """The first batch the TSP delivered with the personalisation data
+    (``extra.limited_use_keys``, ``extra.no_password_limit``)."""
+    limit = app.extra.get("no_password_limit")
+    return parse_batch({"keys": list(app.extra.get("limited_use_keys") or []),
+                        "no_password_limit": limit})
 
 
 # --- batch documents ------------------------------------------------------------------------
@@ -66,36 +76,48 @@ def _key_hex(entry: Mapping[str, Any], *names: str) -> str:
     return ""
 
 
-def parse_batch(raw: bytes | str | Mapping[str, Any]) -> list[LimitedUseKey]:
+def parse_batch(raw: bytes | str | Mapping[str, Any]) -> LukBatch:
     """Read a batch document::
 
         {"format": "emvtap-luk-batch/1", "mpan": "6250...", "batch": 3,
-         "keys": [{"atc": 17, "key": "<AC session key hex>", "smi": "…", "smc": "…",
-                   "expires": "2026-12-01T00:00:00Z"}, ...]}
+         "no_password_limit": 30000,
+         "keys": [{"atc": 17, "ac": "<AC session key hex>", "smi": "…", "smc": "…",
+                   "batch": 3, "expires": "2026-12-01T00:00:00Z"}, ...]}
 
-    ``key`` may also be called ``ac``; ``smi``/``smc``/``expires`` are optional. ``ValueError``
-    when it is not one (not JSON, a key of the wrong length, an ATC outside 1..FFFF)."""
+    as ``switch/tsp.py`` writes it; ``ac`` may also be called ``key``; ``smi``, ``smc``,
+    ``batch``, ``expires`` (empty: bound to the ATC only) and ``no_password_limit`` are
+    optional. ``ValueError`` when it is not one (not JSON, another format, a key of the wrong
+    length, an ATC outside 1..FFFF)."""
     try:
         doc = json.loads(raw) if isinstance(raw, bytes | str) else dict(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"key batch is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
         raise ValueError("key batch has no 'keys' list")
-    batch = int(doc.get("batch", 0))
-    keys: list[LimitedUseKey] = []
-    for entry in doc["keys"]:
-        atc = int(entry["atc"])
-        if not 1 <= atc <= 0xFFFF:
-            raise ValueError(f"limited-use key for ATC {atc} (1..65535)")
-        ac = _key_hex(entry, "key", "ac")
-        if not ac:
-            raise ValueError(f"limited-use key for ATC {atc} has no AC key")
-        expires = str(entry.get("expires", ""))
-        if expires:
-            _parse_time(expires)
-        keys.append(LimitedUseKey(atc, ac, _key_hex(entry, "smi"), _key_hex(entry, "smc"),
-                                  int(entry.get("batch", batch)), expires))
-    return keys
+    if doc.get("format", BATCH_FORMAT) != BATCH_FORMAT:
+        raise ValueError(f"key batch format {doc.get('format')!r}, expected {BATCH_FORMAT!r}")
+    try:
+        batch = int(doc.get("batch", 0))
+        keys = tuple(_parse_key(entry, batch) for entry in doc["keys"])
+        limit = doc.get("no_password_limit")
+        return LukBatch(keys, str(doc.get("mpan", "")), batch,
+                        int(limit) if limit is not None else None)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"key batch entry is malformed: {exc!r}") from None
+
+
+def _parse_key(entry: Mapping[str, Any], batch: int) -> LimitedUseKey:
+    atc = int(entry["atc"])
+    if not 1 <= atc <= 0xFFFF:
+        raise ValueError(f"limited-use key for ATC {atc} (1..65535)")
+    ac = _key_hex(entry, "ac", "key")
+    if not ac:
+        raise ValueError(f"limited-use key for ATC {atc} has no AC key")
+    expires = str(entry.get("expires") or "")
+    if expires:
+        _parse_time(expires)
+    return LimitedUseKey(atc, ac, _key_hex(entry, "smi"), _key_hex(entry, "smc"),
+                         int(entry.get("batch", batch)), expires)
 
 
 def _parse_time(text: str) -> datetime:

@@ -8,17 +8,25 @@ Not used by the switch itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from emvtap import tlv
 from emvtap.cryptogram import generate_ac, pboc_arqc_data, pboc_iad
 from emvtap.iso8583 import TokenData, encode_token_data
 from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
 
-__all__ = ["SimCard", "luhn_complete", "make_profile"]
+if TYPE_CHECKING:
+    from switch.server import SwitchServer
+
+__all__ = ["SimCard", "luhn_complete", "make_profile", "running_switch"]
 
 
 def luhn_complete(partial: str) -> str:
@@ -163,3 +171,38 @@ class SimCard:
         if token_data is not None:
             fields["48"] = encode_token_data(token_data)
         return fields
+
+
+@contextlib.contextmanager
+def running_switch(db_path: str | Path, **kw: Any) -> Iterator[SwitchServer]:
+    """The switch on an ephemeral 127.0.0.1 port, its event loop in a background thread
+    (``server.port`` is the bound port); stopped and closed on exit."""
+    from switch.server import SwitchServer
+
+    server = SwitchServer(db_path, port=0, **kw)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="switch-loop", daemon=True)
+    thread.start()
+    if not started.wait(10) or failure:
+        raise RuntimeError(f"switch did not start: {failure}")
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

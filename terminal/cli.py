@@ -48,12 +48,21 @@ def terminal_group() -> None:
               help="Seconds to wait for a card.")
 @click.option("--clear-pan", is_flag=True, help="Show PANs and track data unmasked.")
 @click.option("--quiet", is_flag=True, help="No APDU trace, only the outcome.")
+@click.option("--pin", default=None, metavar="DIGITS",
+              help="The cardholder's online PIN, used when the card asks for online PIN "
+                   "(without it such a tap ends declined: PIN not entered).")
+@click.option("--force-online", is_flag=True,
+              help="Merchant forces the transaction online (TVR byte 4 b4).")
+@click.option("--tap-again/--no-tap-again", default=True, show_default=True,
+              help="When the host sends issuer authentication or scripts, ask for the card "
+                   "again and deliver them (issuer update).")
 def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
-        json_path: Path | None, timeout: float, clear_pan: bool, quiet: bool) -> None:
+        json_path: Path | None, timeout: float, clear_pan: bool, quiet: bool,
+        pin: str | None, force_online: bool, tap_again: bool) -> None:
     """Run one contactless purchase and print the trace and the outcome."""
     from rich.console import Console
 
-    from terminal.pay import perform_transaction
+    from terminal.pay import perform_issuer_update, perform_transaction
     from terminal.render import render_result
     from terminal.transport import open_transport
 
@@ -62,6 +71,8 @@ def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     minor = parse_amount(amount, config.transaction_currency_exponent)
+    if pin is not None and (not pin.isdigit() or not 4 <= len(pin) <= 12):
+        raise click.BadParameter("a PIN is 4 to 12 digits", param_hint="--pin")
     try:
         transport = open_transport(reader)
     except ValueError as exc:
@@ -71,7 +82,15 @@ def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
         console.print(f"[dim]present a card to {reader} …[/]")
     try:
         result = perform_transaction(transport, config, minor, switch=switch,
-                                     clear_pan=clear_pan, card_timeout=timeout)
+                                     clear_pan=clear_pan, card_timeout=timeout,
+                                     pin_entry=(lambda: pin) if pin else None,
+                                     merchant_forced_online=force_online)
+        transport.disconnect()
+        if tap_again and result.issuer_update.get("pending"):
+            render_result(result, console, trace=not quiet)
+            console.print("[bold yellow]issuer update: present the card again …[/]")
+            perform_issuer_update(transport, config, result, card_timeout=timeout,
+                                  clear_pan=clear_pan)
     finally:
         transport.disconnect()
     render_result(result, console, trace=not quiet)
@@ -81,4 +100,4 @@ def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
             click.echo(text)
         else:
             json_path.write_text(text + "\n")
-    sys.exit(EXIT_CODES.get(result.final_outcome or result.outcome, 2))
+    sys.exit(EXIT_CODES.get(result.outcome_after_online, 2))

@@ -19,8 +19,8 @@ __all__ = [
     "ConfigError",
     "RandomSelection",
     "RevokedCertificate",
-    "TerminalConfig",
     "TerminalActionCodes",
+    "TerminalConfig",
 ]
 
 

@@ -1,50 +1,74 @@
-"""One contactless transaction, end to end: Entry Point, the kernel, the online request and the
-final outcome (EMV Contactless Book A, 5 "the transaction flow")."""
+"""One contactless transaction, end to end: Entry Point, the kernel, the online request, the
+final outcome (EMV Contactless Book A, 5 "the transaction flow") - and, when the host sent
+issuer authentication or scripts and the card is presented again, issuer update processing
+(Book C-3 / C-7, "issuer update").
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from datetime import datetime
 
+from emvtap.apdu import SW, CommandApdu
+from emvtap.bits import CTQ, TTQ, TVR, is_set
 from emvtap.capk import CapkStore
-from emvtap.iso8583 import MessageFormatError
+from emvtap.tlv import decode
 from terminal.config import TerminalConfig
-from terminal.context import TransactionContext
+from terminal.context import Authoriser, PinEntry, TransactionContext
 from terminal.entry_point import (
     EntryPointError,
     build_candidate_list,
     candidates_from_aid_list,
+    candidates_from_pse,
     final_selection,
     pre_processing,
     select_ppse,
 )
 from terminal.kernel.common import KernelStop
-from terminal.kernel.k7 import kernel_7
-from terminal.online import ICC_DATA_TAGS, go_online
+from terminal.kernel.cvm import online_pin_block
+from terminal.kernel.emv import FullPathStop
+from terminal.kernel.issuer import external_authenticate, issuer_script_processing
+from terminal.kernel.kernels import KERNEL_PROFILES, run_kernel
+from terminal.online import (
+    CVM_RESULTS,
+    OnlineResponse,
+    OnlineUnavailable,
+    request_online_authorisation,
+    switch_authoriser,
+)
 from terminal.outcome import Cvm, Outcome, TransactionResult
 from terminal.transport.base import CardRemovedError, NoCardError, Transport, TransportError
 
-__all__ = ["CVM_RESULTS", "KERNELS", "perform_transaction"]
+__all__ = [
+    "CVM_RESULTS",
+    "KERNELS",
+    "capk_store",
+    "perform_issuer_update",
+    "perform_transaction",
+]
 
-Kernel = Callable[[TransactionContext, bytes, bytes, CapkStore], None]
-
-#: Kernels by Kernel Identifier (Book B, 3.2.1.1).
-KERNELS: dict[int, Kernel] = {7: kernel_7}
-
-#: CVM Results 9F34 for each contactless CVM outcome (Book 4, A4; digest 5).
-CVM_RESULTS: dict[Cvm, bytes] = {
-    Cvm.NO_CVM: bytes.fromhex("1F0002"),
-    Cvm.ONLINE_PIN: bytes.fromhex("020000"),
-    Cvm.SIGNATURE: bytes.fromhex("1E0000"),
-    Cvm.CDCVM: bytes.fromhex("010002"),
-    Cvm.NA: bytes.fromhex("3F0000"),
-}
+#: Kernels by Kernel Identifier (Book B, 3.2.1.1) - see terminal.kernel.kernels.
+KERNELS = KERNEL_PROFILES
 
 
-def _parse_switch(switch: str) -> tuple[str, int]:
-    host, _, port = switch.rpartition(":")
-    return host or "127.0.0.1", int(port)
+def capk_store(config: TerminalConfig) -> CapkStore:
+    """The shipped CAPKs in the configuration's mode, with its CA revocation list."""
+    store = CapkStore.default(production=config.production)
+    for entry in config.revocation_list:
+        store.revoke(entry.rid, entry.index, entry.serial)
+    return store
+
+
+def _authoriser(config: TerminalConfig, switch: str | None,
+                authorise: Authoriser | None) -> Authoriser | None:
+    if authorise is not None:
+        return authorise
+    target = config.switch if switch is None else switch
+    if not target or target == "none":
+        return None
+    return switch_authoriser(target, config.online_timeout_seconds)
 
 
 def perform_transaction(
@@ -54,87 +78,127 @@ def perform_transaction(
     *,
     capks: CapkStore | None = None,
     switch: str | None = None,
+    authorise: Authoriser | None = None,
     clear_pan: bool = False,
     card_timeout: float | None = 30.0,
     now: datetime | None = None,
     unpredictable_number: bytes | None = None,
+    pin_entry: PinEntry | None = None,
+    rng: random.Random | None = None,
+    transaction_type: int = 0x00,
+    merchant_forced_online: bool = False,
 ) -> TransactionResult:
-    """Run one tap to its final outcome. Never raises for anything the card or the switch
-    does: every path ends in an :class:`Outcome` with a reason."""
-    ctx = TransactionContext(transport, config, amount, clear_pan=clear_pan)
+    """Run one tap to its final outcome. Never raises for anything the card or the host
+    does: every path ends in an :class:`Outcome` with a reason.
+
+    ``authorise`` replaces the TCP link to ``switch`` (HOST:PORT, ``"none"`` for no online
+    link, default from the configuration); ``pin_entry`` is the PIN pad; ``now``,
+    ``unpredictable_number`` and ``rng`` make a tap reproducible.
+    """
+    ctx = TransactionContext(transport, config, amount, transaction_type=transaction_type,
+                             clear_pan=clear_pan)
     if now:
         ctx.now = now
     if unpredictable_number:
         ctx.unpredictable_number = unpredictable_number
+    if rng is not None:
+        ctx.rng = rng
+    ctx.pin_entry = pin_entry
+    ctx.merchant_forced_online = merchant_forced_online
     res = ctx.result
     res.amount = amount
     res.currency = config.transaction_currency_code.hex()[-3:]
-    capks = capks or CapkStore.default(production=config.production)
     start = time.perf_counter()
     try:
-        indicators = pre_processing(config, amount)
-        try:
-            transport.connect(card_timeout)
-        except NoCardError as exc:
-            raise EntryPointError("END APPLICATION", f"no card presented: {exc}") from exc
-        ppse = select_ppse(ctx)
-        candidates = (build_candidate_list(config, ppse, indicators) if ppse is not None
-                      else candidates_from_aid_list(ctx, indicators))
-        if not candidates:
-            raise EntryPointError("END APPLICATION",
-                                  "no application on the card matches a supported AID/kernel")
-        cand, fci = final_selection(ctx, candidates)
-        ctx.learn(fci)
-        res.aid = cand.adf_name.hex().upper()
-        res.label = cand.label
-        res.kernel_id = cand.kernel_id
-        kernel = KERNELS.get(cand.kernel_id)
-        if kernel is None:
-            raise EntryPointError("END APPLICATION",
-                                  f"kernel {cand.kernel_id} is not implemented")
-        kernel(ctx, ctx.card.get(0x9F38, b""), cand.indicators.ttq, capks)
-        raise KernelStop("END APPLICATION", "kernel returned without an outcome")
+        ctx.authorise = _authoriser(config, switch, authorise)
+        capks = capks or capk_store(config)
+        _entry_point_and_kernel(ctx, capks, card_timeout)
+    except FullPathStop as stop:
+        res.end(Outcome(stop.outcome), stop.reason)
+        res.final_outcome = Outcome(stop.final_outcome)
     except (EntryPointError, KernelStop) as stop:
         res.end(Outcome(stop.outcome), stop.reason)
     except CardRemovedError as exc:
-        res.end(Outcome.TRY_AGAIN, f"card removed from the field: present card again ({exc})")
+        _card_gone(res, f"card removed from the field: present card again ({exc})")
     except TransportError as exc:
-        res.end(Outcome.TRY_AGAIN, f"communication error: present card again ({exc})")
+        _card_gone(res, f"communication error: present card again ({exc})")
+    except Exception as exc:  # the promise: an outcome, never an exception
+        res.end(Outcome.END_APPLICATION, f"internal error: {type(exc).__name__}: {exc}")
     finally:
         res.tap_seconds = time.perf_counter() - start
     res.card_data = dict(ctx.card)
-    if res.outcome == Outcome.ONLINE_REQUEST:
-        _online(ctx, switch or config.switch)
-    else:
+    if res.outcome == Outcome.ONLINE_REQUEST and res.final_outcome is None:
+        _quick_path_online(ctx)
+    elif res.final_outcome is None:
         res.final_outcome = res.outcome
     return res
 
 
-def icc_data_for_online(ctx: TransactionContext) -> dict[int, bytes]:
-    """DE 55 values: the card's data, the terminal's, and - for what the card used in its
-    cryptogram - exactly the values sent in the PDOL."""
-    res = ctx.result
-    values = ctx.terminal_data() | {0x9F34: CVM_RESULTS[res.cvm]} | ctx.card
-    values |= ctx.pdol_values
-    return {t: values[t] for t in ICC_DATA_TAGS if t in values}
+def _card_gone(res: TransactionResult, reason: str) -> None:
+    if res.online.get("approved"):
+        reason += "; the host had approved: the authorisation must be reversed"
+    res.end(Outcome.TRY_AGAIN, reason)
+    res.final_outcome = Outcome.TRY_AGAIN
 
 
-def _online(ctx: TransactionContext, switch: str) -> None:
-    """Book A, 5.5: send the online request; the issuer's answer decides the final outcome."""
-    res = ctx.result
-    if not switch or switch == "none":
-        res.final_outcome = Outcome.DECLINED
-        res.reason += "; no switch configured: unable to go online"
-        return
+def _entry_point_and_kernel(ctx: TransactionContext, capks: CapkStore,
+                            card_timeout: float | None) -> None:
+    """Book B, 3.1-3.5: pre-processing, protocol activation, combination selection, final
+    selection, kernel activation."""
+    config, res = ctx.config, ctx.result
+    indicators = pre_processing(config, ctx.amount)
     try:
-        host, port = _parse_switch(switch)
-        response = go_online(ctx, icc_data_for_online(ctx), host, port,
-                             ctx.config.online_timeout_seconds)
-    except (OSError, ValueError, MessageFormatError) as exc:
+        ctx.transport.connect(card_timeout)
+    except NoCardError as exc:
+        raise EntryPointError("END APPLICATION", f"no card presented: {exc}") from exc
+    ppse = select_ppse(ctx)
+    if ppse is not None:
+        candidates = build_candidate_list(config, ppse, indicators)
+    else:
+        pse = candidates_from_pse(ctx, indicators) if config.use_pse else None
+        candidates = pse if pse else candidates_from_aid_list(ctx, indicators)
+    if not candidates:
+        raise EntryPointError("END APPLICATION",
+                              "no application on the card matches a supported AID/kernel")
+    cand, fci = final_selection(ctx, candidates)
+    ctx.learn(fci)
+    ctx.combination = cand.indicators.combination
+    res.aid = cand.adf_name.hex().upper()
+    res.label = cand.label
+    res.kernel_id = cand.kernel_id
+    profile = KERNEL_PROFILES.get(cand.kernel_id)
+    if profile is None:
+        raise EntryPointError("END APPLICATION", f"kernel {cand.kernel_id} is not implemented")
+    run_kernel(ctx, profile, cand.indicators, capks)
+
+
+def _quick_path_online(ctx: TransactionContext) -> None:
+    """Book A, 5.5 / C-3, C-7: the kernel asked for online authorisation; collect the online
+    PIN if the card required it, send the request; the issuer's answer is the final outcome.
+    A host answer with 91/71/72 for a card and reader that both support issuer update leaves
+    issuer update pending ("present card again")."""
+    res = ctx.result
+    if res.cvm == Cvm.ONLINE_PIN and ctx.online_pin_block is None:
+        pin = ctx.pin_entry() if ctx.pin_entry else None
+        try:
+            if not pin:
+                raise ValueError("no PIN entered")
+            ctx.online_pin_block = online_pin_block(ctx, pin)
+        except ValueError as exc:
+            res.set_tvr(TVR.PIN_NOT_ENTERED)
+            res.final_outcome = Outcome.DECLINED
+            res.reason += f"; online PIN required but not entered ({exc})"
+            return
+        res.set_tvr(TVR.ONLINE_PIN_ENTERED)
+    try:
+        response = request_online_authorisation(ctx)
+    except OnlineUnavailable as exc:
         res.final_outcome = Outcome.DECLINED
-        res.online = res.online or {"switch": switch}
-        res.online["error"] = f"unable to go online: {exc}"
         res.reason += f"; unable to go online ({exc})"
+        return
+    except Exception as exc:  # never an exception out of a tap
+        res.final_outcome = Outcome.DECLINED
+        res.reason += f"; internal error going online: {type(exc).__name__}: {exc}"
         return
     if response.approved:
         res.final_outcome = Outcome.APPROVED
@@ -142,3 +206,93 @@ def _online(ctx: TransactionContext, switch: str) -> None:
     else:
         res.final_outcome = Outcome.DECLINED
         res.reason += f"; issuer declined ({response.response_code})"
+    _issuer_update_pending(ctx, response)
+
+
+def _issuer_update_pending(ctx: TransactionContext, response: OnlineResponse) -> None:
+    """C-3 / C-7 issuer update processing is offered when the host sent 91 or scripts, the
+    reader supports it (TTQ byte 3 b8) and the card does (CTQ byte 2 b7)."""
+    res = ctx.result
+    if not (response.issuer_authentication_data or response.scripts_71 or response.scripts_72):
+        return
+    ttq = ctx.card.get(0x9F66, b"")
+    ctq = ctx.card.get(0x9F6C, b"")
+    update = {
+        "aid": res.aid,
+        "issuer_authentication_data": response.issuer_authentication_data.hex().upper()
+        if response.issuer_authentication_data else None,
+        "scripts_71": [t.encode().hex().upper() for t in response.scripts_71],
+        "scripts_72": [t.encode().hex().upper() for t in response.scripts_72],
+    }
+    if not is_set(ttq, TTQ.ISSUER_UPDATE_SUPPORTED):
+        res.issuer_update = update | {"pending": False,
+                                      "result": "reader does not support issuer update"}
+    elif not is_set(ctq, CTQ.ISSUER_UPDATE_SUPPORTED):
+        res.issuer_update = update | {"pending": False,
+                                      "result": "card does not support issuer update"}
+    else:
+        res.issuer_update = update | {"pending": True, "result": "present card again"}
+        res.reason += "; issuer update waiting: present card again"
+
+
+def perform_issuer_update(
+    transport: Transport,
+    config: TerminalConfig,
+    result: TransactionResult,
+    *,
+    card_timeout: float | None = None,
+    clear_pan: bool = False,
+    now: datetime | None = None,
+    on_card: Callable[[], None] | None = None,
+) -> TransactionResult:
+    """C-3 / C-7 issuer update processing on the second presentment: SELECT the same
+    application, EXTERNAL AUTHENTICATE with 91 (when sent), then the issuer scripts (71, then
+    72), and report the Issuer Script Results (9F5B) and the TVR byte 5 bits in ``result``.
+    Never raises; the transaction's outcome does not change."""
+    update = result.issuer_update
+    if not update.get("pending"):
+        return result
+    ctx = TransactionContext(transport, config, result.amount, clear_pan=clear_pan,
+                             result=result)
+    if now:
+        ctx.now = now
+    ctx.sensitive = [d for d in (_pan_digits(result),) if d]
+    timeout = config.issuer_update_timeout_seconds if card_timeout is None else card_timeout
+    update["pending"] = False
+    try:
+        transport.connect(timeout)
+        if on_card:
+            on_card()
+        aid = bytes.fromhex(update["aid"])
+        resp = ctx.exchange(CommandApdu(0x00, 0xA4, 0x04, 0x00, aid, 0),
+                            "issuer update: SELECT " + update["aid"])
+        if resp.sw != SW.OK:
+            update["result"] = f"the card answered SELECT with {resp.sw:04X}"
+            return result
+        if update.get("issuer_authentication_data"):
+            update["issuer_authentication"] = external_authenticate(
+                ctx, bytes.fromhex(update["issuer_authentication_data"]))
+        before = len(result.issuer_script_results)
+        for key, before_final in (("scripts_71", True), ("scripts_72", False)):
+            templates = [t for raw in update.get(key, ()) for t in decode(bytes.fromhex(raw))]
+            issuer_script_processing(ctx, templates, before_final)
+        scripts = result.issuer_script_results[before:]
+        update["script_results"] = scripts.hex().upper()
+        update["result"] = "delivered"
+    except NoCardError as exc:
+        update["result"] = f"card not presented again ({exc})"
+    except CardRemovedError as exc:
+        update["result"] = f"card removed during issuer update ({exc})"
+    except TransportError as exc:
+        update["result"] = f"communication error during issuer update ({exc})"
+    except Exception as exc:  # never an exception out of a tap
+        update["result"] = f"internal error: {type(exc).__name__}: {exc}"
+    return result
+
+
+def _pan_digits(result: TransactionResult) -> str:
+    pan = result.card_data.get(0x5A)
+    if pan:
+        return pan.hex().upper().rstrip("F")
+    t2 = result.card_data.get(0x57, b"").hex().upper()
+    return t2.split("D")[0] if t2 else ""

@@ -33,11 +33,17 @@ def render_result(result: TransactionResult, console: Console | None = None,
         ("kernel / path", f"{result.kernel_id} / {result.path}"),
         ("PAN", result.pan_masked),
         ("cryptogram", f"{result.cryptogram_type} {result.cryptogram} ATC {result.atc}"),
-        ("CVM", str(result.cvm)),
+        ("CVM", f"{result.cvm} (9F34 {result.cvm_results.hex().upper()})"),
         ("ODA", f"{result.oda_method}: {result.oda_result}"),
         ("TVR / TSI", f"{result.tvr.hex().upper()} / {result.tsi.hex().upper()}"),
         ("tap", f"{result.tap_seconds * 1000:.1f} ms, {len(result.apdus)} APDUs"),
     ]
+    if result.issuer_script_results:
+        rows.append(("script results", result.issuer_script_results.hex().upper()))
+    if result.issuer_update:
+        u = result.issuer_update
+        rows.append(("issuer update", str(u.get("result", ""))
+                     + (f", 9F5B {u['script_results']}" if u.get("script_results") else "")))
     if result.online:
         o = result.online
         rows.append(("online", f"{o.get('switch')} → "
@@ -45,6 +51,9 @@ def render_result(result: TransactionResult, console: Console | None = None,
                         f"ARPC {o.get('arpc') or 'none'}")))
     for k, v in rows:
         table.add_row(f"[bold]{k}[/]", v)
+    if trace and result.steps:
+        for text in result.steps:
+            console.print(f"[dim]· {text}[/]", highlight=False)
     final = result.final_outcome or result.outcome
     title = str(final) if final == result.outcome else f"{result.outcome} → {final}"
     console.print(Panel(table, title=f"[{_STYLE.get(final, 'bold')}]{title}[/]",

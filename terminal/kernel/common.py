@@ -185,9 +185,11 @@ class GenerateAcResponse:
 
 
 def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bool,
-                values: dict[int, bytes], name: str) -> tuple[GenerateAcResponse, bytes]:
+                values: dict[int, bytes], name: str
+                ) -> tuple[GenerateAcResponse, bytes, dict[int, bytes]]:
     """Book 3, 6.5.5 / 9.3: GENERATE AC for ``requested`` (AAC/TC/ARQC), with the CDA
-    signature bit when ``cda``. Returns the parsed response and the CDOL data sent.
+    signature bit when ``cda``. Returns the parsed response, the CDOL data sent and the value
+    sent for each CDOL tag.
 
     The card may answer a lower cryptogram than requested (AAC < ARQC < TC), never a higher
     one, and never RFU (AAR) - both end the application.
@@ -238,4 +240,4 @@ def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bo
         raise KernelStop("END APPLICATION",
                          f"{name}: card returned {parsed.cryptogram_name} when {requested} "
                          "was requested (a card may only lower the cryptogram)")
-    return parsed, data
+    return parsed, data, sent

@@ -77,7 +77,7 @@ class _RuleContext:
     @property
     def in_application_currency(self) -> bool:
         app_currency = self.ctx.card.get(0x9F42)
-        return app_currency is not None and app_currency == self.ctx.config.transaction_currency_code
+        return app_currency == self.ctx.config.transaction_currency_code
 
     def terminal_supports(self) -> bool:
         m = self.method

@@ -12,7 +12,7 @@ from __future__ import annotations
 from emvtap import oda
 from emvtap.apdu import SW, CommandApdu
 from emvtap.bits import AIP, is_set
-from emvtap.capk import CaPublicKey, CapkError, CapkStore
+from emvtap.capk import CapkError, CapkStore, CaPublicKey
 from emvtap.dol import AflError, parse_afl, parse_dol
 from emvtap.tlv import TlvError, decode, find
 from terminal.context import TransactionContext

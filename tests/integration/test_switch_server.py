@@ -4,12 +4,9 @@ closed; the server keeps serving; restarts lose nothing)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
 import struct
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,34 +19,8 @@ from emvtap.iso8583 import (
     read_frame,
 )
 from switch.enroll import enroll_profile
-from switch.server import SwitchServer
 from switch.store import Store
-from switch.testing import SimCard, make_profile
-
-
-@contextlib.contextmanager
-def running_switch(db_path, **kw) -> Iterator[SwitchServer]:
-    """The switch on an ephemeral port, its event loop in a thread."""
-    server = SwitchServer(db_path, port=0, **kw)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+from switch.testing import SimCard, make_profile, running_switch
 
 
 @pytest.fixture

@@ -167,6 +167,7 @@ def test_second_tap_beyond_the_balance_is_declined_by_the_switch(card_and_switch
     env = card_and_switch
     rc1, first, _ = _pay(env, "150.00", "first")
     assert first["final_outcome"] == "APPROVED", first["reason"]
+    assert rc1 == 0
     rc2, second, _ = _pay(env, "150.00", "second")
     assert second["outcome"] == "ONLINE REQUEST"
     assert second["final_outcome"] == "DECLINED"

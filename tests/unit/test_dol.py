@@ -28,7 +28,6 @@ from emvtap.tlv import (
     TruncatedLength,
     TruncatedTag,
     decode,
-    find,
     flatten,
 )
 

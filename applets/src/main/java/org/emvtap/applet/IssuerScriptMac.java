@@ -32,10 +32,10 @@ final class IssuerScriptMac {
 
     /**
      * Verifies the MAC of the script command in {@code buf} (header at 0, data at 5, {@code lc}
-     * bytes); returns the length of the command data without the MAC. 6700 when there is no room
-     * for a MAC, 6988 when it does not verify.
+     * bytes); returns the length of the command data without the MAC, or -1 when the MAC does
+     * not verify. 6700 when there is no room for a MAC.
      */
-    short verify(DESKey smiMasterKey, byte[] buf, short lc) {
+    short check(DESKey smiMasterKey, byte[] buf, short lc) {
         if (lc < MAC_LENGTH || !smiMasterKey.isInitialized()) {
             ISOException.throwIt(lc < MAC_LENGTH ? ISO7816.SW_WRONG_LENGTH
                     : ISO7816.SW_CONDITIONS_NOT_SATISFIED);
@@ -57,7 +57,6 @@ final class IssuerScriptMac {
                 return dataLen;
             }
         }
-        ISOException.throwIt(Sw.INCORRECT_SM_DATA);
-        return 0;
+        return Tlv.NOT_FOUND;
     }
 }

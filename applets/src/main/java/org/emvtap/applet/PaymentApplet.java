@@ -111,6 +111,9 @@ public final class PaymentApplet extends Applet implements DgiSink {
     private final byte[] ac;
     private final byte[] cvr;
     private final byte[] cardUn;
+    /** CVR bytes 3-4 as they stood before this transaction (see CardRiskManagement). */
+    private final byte[] cvrBefore;
+    private final byte[] ctq;
     private final byte[] idn;
     private final byte[] pdolData;
     private final byte[] cdol1Data;
@@ -136,6 +139,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
         ac = JCSystem.makeTransientByteArray(ApplicationCryptogram.AC_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         cvr = JCSystem.makeTransientByteArray(ApplicationCryptogram.CVR_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         cardUn = JCSystem.makeTransientByteArray((short) 4, JCSystem.CLEAR_ON_DESELECT);
+        ctq = JCSystem.makeTransientByteArray((short) 2, JCSystem.CLEAR_ON_DESELECT);
+        cvrBefore = JCSystem.makeTransientByteArray((short) 2, JCSystem.CLEAR_ON_DESELECT);
         idn = JCSystem.makeTransientByteArray((short) 8, JCSystem.CLEAR_ON_DESELECT);
         pdolData = JCSystem.makeTransientByteArray(DOL_DATA_MAX, JCSystem.CLEAR_ON_DESELECT);
         cdol1Data = JCSystem.makeTransientByteArray(DOL_DATA_MAX, JCSystem.CLEAR_ON_DESELECT);
@@ -300,45 +305,62 @@ public final class PaymentApplet extends Applet implements DgiSink {
      */
     private void getProcessingOptions(APDU apdu) {
         byte[] buf = apdu.getBuffer();
-        if (blocked || session[S_STATE] != ST_SELECTED) {
-            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
-        }
         requireP1P2Zero(buf);
         short lc = receive(apdu);
+        if (lc == 0) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        // the data field is exactly one TLV, tag 83 (Book 3, 6.5.8.3)
+        short cdata = ISO7816.OFFSET_CDATA;
+        if (buf[cdata] != (byte) 0x83 || lc < 2 || Tlv.lengthSize(buf, (short) (cdata + 1)) > 2
+                || Tlv.next(buf, cdata) != (short) (cdata + lc)) {
+            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
+        }
+        short dataOff = Tlv.valueOffset(buf, cdata);
+        short dataLen = Tlv.valueLength(buf, cdata);
         short pdolOff = store.offset(TAG_PDOL);
         short pdolLen = store.length(TAG_PDOL);
         byte[] pool = store.pool();
-        short expected = pdolOff == Tlv.NOT_FOUND ? 0 : Dol.dataLength(pool, pdolOff, pdolLen);
-        if (lc < 2 || buf[ISO7816.OFFSET_CDATA] != (byte) 0x83
-                || (short) (buf[ISO7816.OFFSET_CDATA + 1] & 0xFF) != expected
-                || (short) (expected + 2) != lc || expected > DOL_DATA_MAX) {
+        if (dataLen != (pdolOff == Tlv.NOT_FOUND ? 0 : Dol.dataLength(pool, pdolOff, pdolLen))) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        Util.arrayCopyNonAtomic(buf, (short) (ISO7816.OFFSET_CDATA + 2), pdolData, (short) 0, expected);
-        session[S_PDOL_LEN] = expected;
+        if (blocked || session[S_STATE] != ST_SELECTED) {
+            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        Util.arrayCopyNonAtomic(buf, dataOff, pdolData, (short) 0, dataLen);
+        session[S_PDOL_LEN] = dataLen;
 
+        boolean newCard = counter.lastOnlineAtc() == 0;
         short atc = counter.next(); // persisted before any cryptogram leaves the card
         session[S_ATC] = atc;
         random.generateData(cardUn, (short) 0, (short) 4);
+        Util.arrayCopyNonAtomic(pool, store.offset(TAG_CTQ), ctq, (short) 0, (short) 2);
 
+        // scratch: TTQ [0,4), amount 9F02 [4,10), currency 5F2A [10,12)
         Dol.copyValue(pool, pdolOff, pdolLen, TAG_TTQ, pdolData, (short) 0, scratch, (short) 0, (short) 4);
+        Dol.copyValue(pool, pdolOff, pdolLen, (short) 0x9F02, pdolData, (short) 0, scratch, (short) 4, (short) 6);
+        Dol.copyValue(pool, pdolOff, pdolLen, (short) 0x5F2A, pdolData, (short) 0, scratch, (short) 10, (short) 2);
         byte[] out = response.buffer();
         short p = TEMPLATE_HEADROOM; // room for 77 82 L L
         p = Tlv.put(out, p, TAG_AIP, pool, store.offset(TAG_AIP), store.length(TAG_AIP));
         p = Tlv.put(out, p, TAG_AFL, pool, store.offset(TAG_AFL), store.length(TAG_AFL));
+        risk.startTransaction(cvrBefore, (short) 0, newCard);
         if ((scratch[0] & TTQ1_QPBOC) == 0) {
             session[S_STATE] = ST_FULL_GPO;
             sendTemplate77(apdu, p);
             return;
         }
         session[S_STATE] = ST_QUICK_DONE;
-        // amount (9F02) next to the TTQ in scratch[4..10)
-        Dol.copyValue(pool, pdolOff, pdolLen, (short) 0x9F02, pdolData, (short) 0, scratch, (short) 4, (short) 6);
-        byte cid = risk.decideQuickPath(scratch, (short) 0, scratch, (short) 4, signer.ready());
-        setCvr(ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid);
+        byte cid = risk.decideQuickPath(scratch, (short) 0, scratch, (short) 4, scratch, (short) 10,
+                ctq, (short) 0);
+        boolean signs = cid == CardRiskManagement.CID_TC && signer.ready();
+        boolean velocity = cid != CardRiskManagement.CID_TC
+                && risk.mustGoOnline(scratch, (short) 4, scratch, (short) 10);
+        CardRiskManagement.buildCvr(cvr, (short) 0, ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid,
+                cvrBefore, (short) 0, velocity, signs);
         cryptogram.generate(acKey, pool, pdolOff, pdolLen, pdolData, (short) 0,
                 pool, store.offset(TAG_AIP), atc, cvr, (short) 0, ac, (short) 0);
-        recordCryptogram(cid);
+        recordCryptogram(cid, false);
 
         p = Tlv.putShort(out, p, TAG_ATC, atc);
         p = Tlv.put(out, p, (short) 0x9F26, ac, (short) 0, ApplicationCryptogram.AC_LENGTH);
@@ -348,8 +370,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
         if (store.has(TAG_PSN)) {
             p = Tlv.put(out, p, TAG_PSN, pool, store.offset(TAG_PSN), store.length(TAG_PSN));
         }
-        p = Tlv.put(out, p, TAG_CTQ, pool, store.offset(TAG_CTQ), store.length(TAG_CTQ));
-        if (cid == CardRiskManagement.CID_TC) {
+        p = Tlv.put(out, p, TAG_CTQ, ctq, (short) 0, (short) 2);
+        if (signs) {
             p = putFddaSignature(out, p, pool, pdolOff, pdolLen, atc);
         }
         sendTemplate77(apdu, p);
@@ -365,15 +387,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
         response.send(apdu, start, (short) (end - start));
     }
 
-    private void setCvr(byte secondAcBits, byte firstCid) {
-        cvr[0] = 0x03;
-        cvr[1] = (byte) (secondAcBits | ApplicationCryptogram.firstAcBits(firstCid));
-        cvr[2] = 0x00;
-        cvr[3] = 0x00;
-    }
-
-    private void recordCryptogram(byte cid) {
-        risk.recordOutcome(cid);
+    private void recordCryptogram(byte cid, boolean fullPath) {
+        risk.recordOutcome(cid, fullPath);
         if (cid == CardRiskManagement.CID_ARQC) {
             counter.recordOnline(session[S_ATC], ac, (short) 0);
         }
@@ -397,11 +412,14 @@ public final class PaymentApplet extends Applet implements DgiSink {
         return putSdad(out, p, scratch, dd, (short) 3, scratch, (short) 0, t);
     }
 
-    /** 9F69 value: fDDA version ‖ card unpredictable number ‖ CTQ (digest §2.4), {@code len} bytes. */
+    /**
+     * 9F69 value: fDDA version ‖ card unpredictable number ‖ CTQ of this transaction (digest
+     * §2.4), {@code len} bytes.
+     */
     private short putCardAuthenticationData(byte[] out, short off, short len) {
         work[0] = fddaVersion;
         Util.arrayCopyNonAtomic(cardUn, (short) 0, work, (short) 1, (short) 4);
-        Util.arrayCopyNonAtomic(store.pool(), store.offset(TAG_CTQ), work, (short) 5, (short) 2);
+        Util.arrayCopyNonAtomic(ctq, (short) 0, work, (short) 5, (short) 2);
         short n = len < 7 ? len : 7;
         Util.arrayFillNonAtomic(out, off, len, (byte) 0);
         Util.arrayCopyNonAtomic(work, (short) 0, out, off, n);
@@ -423,7 +441,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
     /**
      * READ RECORD: P1 = record number, P2 = SFI &lt;&lt; 3 | 100. 6A86 for other P2 forms or
      * record 0, 6A82 when no record has that SFI, 6A83 when the record is not there. 9F69 in a
-     * record is filled in with this transaction's card authentication data.
+     * record is filled in with this transaction's card authentication data after a quick-path
+     * GPO, zeros before.
      */
     private void readRecord(APDU apdu) {
         byte[] buf = apdu.getBuffer();
@@ -436,6 +455,9 @@ public final class PaymentApplet extends Applet implements DgiSink {
         if (sfi == 0) {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
+        if (receive(apdu) != 0) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
         short key = (short) (((sfi & 0xFF) << 8) | (rec & 0xFF));
         if (!store.has(key)) {
             ISOException.throwIt(store.hasSfi(sfi) ? ISO7816.SW_RECORD_NOT_FOUND : ISO7816.SW_FILE_NOT_FOUND);
@@ -444,7 +466,13 @@ public final class PaymentApplet extends Applet implements DgiSink {
         short len = copyObject(key, out, (short) 0);
         short at = Tlv.find(out, (short) 0, len, TAG_CARD_AUTH_DATA);
         if (at != Tlv.NOT_FOUND) {
-            putCardAuthenticationData(out, Tlv.valueOffset(out, at), Tlv.valueLength(out, at));
+            short v = Tlv.valueOffset(out, at);
+            short vl = Tlv.valueLength(out, at);
+            if (session[S_STATE] == ST_QUICK_DONE) {
+                putCardAuthenticationData(out, v, vl);
+            } else {
+                Util.arrayFillNonAtomic(out, v, vl, (byte) 0); // no quick-path data yet, as the HCE card
+            }
         }
         response.send(apdu, (short) 0, len);
     }
@@ -454,6 +482,9 @@ public final class PaymentApplet extends Applet implements DgiSink {
     private void getData(APDU apdu) {
         byte[] buf = apdu.getBuffer();
         short tag = Util.getShort(buf, ISO7816.OFFSET_P1);
+        if (receive(apdu) != 0) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
         byte[] out = response.buffer();
         short end;
         if (tag == TAG_ATC) {
@@ -517,24 +548,31 @@ public final class PaymentApplet extends Applet implements DgiSink {
             Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, cdol1Data, (short) 0, lc);
             session[S_CDOL1_LEN] = lc;
             Dol.copyValue(pool, dolOff, dolLen, (short) 0x9F02, cdol1Data, (short) 0, scratch, (short) 0, (short) 6);
-            cid = risk.decideFirstGenerateAc(requested, scratch, (short) 0);
+            Dol.copyValue(pool, dolOff, dolLen, (short) 0x5F2A, cdol1Data, (short) 0, scratch, (short) 6, (short) 2);
+            cid = risk.decideFirstGenerateAc(requested, scratch, (short) 0, scratch, (short) 6);
             session[S_FIRST_CID] = cid;
-            setCvr(ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid);
+            boolean velocity = requested == CardRiskManagement.CID_TC && cid != CardRiskManagement.CID_TC;
+            CardRiskManagement.buildCvr(cvr, (short) 0, ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid,
+                    cvrBefore, (short) 0, velocity, false);
             cryptogram.generate(acKey, pool, dolOff, dolLen, cdol1Data, (short) 0,
                     pool, store.offset(TAG_AIP), atc, cvr, (short) 0, ac, (short) 0);
-            recordCryptogram(cid);
+            recordCryptogram(cid, true);
             session[S_STATE] = ST_FIRST_AC;
         } else {
             boolean issuerAuthFailed = !issuerAuthentication(buf, pool, dolOff, dolLen);
             cid = (requested == CardRiskManagement.CID_TC && !issuerAuthFailed)
                     ? CardRiskManagement.CID_TC : CardRiskManagement.CID_AAC;
-            setCvr(cid == CardRiskManagement.CID_TC ? (byte) 0x40 : (byte) 0x00, (byte) session[S_FIRST_CID]);
+            risk.recordSecondGenerateAc(issuerAuthFailed);
+            CardRiskManagement.buildCvr(cvr, (short) 0, cid == CardRiskManagement.CID_TC ? (byte) 0x40 : (byte) 0x00,
+                    (byte) session[S_FIRST_CID], cvrBefore, (short) 0, false, false);
             if (issuerAuthFailed) {
-                cvr[2] = 0x08; // CVR byte 3 b4: issuer authentication failed
+                cvr[1] |= CardRiskManagement.CVR2_ISSUER_AUTH_FAILED;
             }
             cryptogram.generate(acKey, pool, dolOff, dolLen, buf, ISO7816.OFFSET_CDATA,
                     pool, store.offset(TAG_AIP), atc, cvr, (short) 0, ac, (short) 0);
-            risk.recordOutcome(cid);
+            if (cid == CardRiskManagement.CID_TC) {
+                risk.recordOutcome(cid, true);
+            }
             session[S_STATE] = ST_SECOND_AC;
         }
         byte[] out = response.buffer();
@@ -640,12 +678,25 @@ public final class PaymentApplet extends Applet implements DgiSink {
 
     // ------------------------------------------------ issuer scripts (Book 3, 6.5.1, 6.5.2, 10.10)
 
+    /**
+     * Checks the script MAC and counts the command for the next CVR (byte 4: number of script
+     * commands, "script processing failed"); 6988 when the MAC fails.
+     */
+    private short verifyScript(byte[] buf, short lc) {
+        short dataLen = scriptMac.check(smiKey, buf, lc);
+        risk.recordScriptCommand(dataLen >= 0);
+        if (dataLen < 0) {
+            ISOException.throwIt(Sw.INCORRECT_SM_DATA);
+        }
+        return dataLen;
+    }
+
     /** APPLICATION BLOCK (84 1E) / APPLICATION UNBLOCK (84 18), MAC-protected. */
     private void applicationBlock(APDU apdu, boolean block) {
         byte[] buf = apdu.getBuffer();
         requireP1P2Zero(buf);
         short lc = receive(apdu);
-        if (scriptMac.verify(smiKey, buf, lc) != 0) {
+        if (verifyScript(buf, lc) != 0) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH); // these commands carry only the MAC
         }
         blocked = block;
@@ -659,7 +710,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
         byte[] buf = apdu.getBuffer();
         short tag = Util.getShort(buf, ISO7816.OFFSET_P1);
         short lc = receive(apdu);
-        short dataLen = scriptMac.verify(smiKey, buf, lc);
+        short dataLen = verifyScript(buf, lc);
         if (risk.put(tag, buf, ISO7816.OFFSET_CDATA, dataLen)) {
             return;
         }

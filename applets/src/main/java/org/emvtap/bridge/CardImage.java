@@ -40,7 +40,10 @@ public final class CardImage {
     public int fddaVersion = 1;
     /** Offline amount limit, minor units (risk DF71 as n12). */
     public long offlineAmountLimit;
+    /** Lower consecutive offline limit (9F14). */
     public int consecutiveOfflineLimit;
+    /** Application currency code (9F51): offline approvals only in this currency. */
+    public byte[] currency = {0x01, 0x56};
     public boolean allowOffline = true;
     /** GET DATA objects (tag → value), in profile order. */
     public final Map<Integer, byte[]> getData = new LinkedHashMap<>();

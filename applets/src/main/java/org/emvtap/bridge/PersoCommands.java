@@ -70,8 +70,9 @@ public final class PersoCommands {
         dgi(s, 0xB002, data.toByteArray());
         ByteArrayOutputStream risk = new ByteArrayOutputStream();
         tlv(risk, 0xDF71, bcd12(c.offlineAmountLimit));
-        tlv(risk, 0x9F23, new byte[] {(byte) c.consecutiveOfflineLimit});
+        tlv(risk, 0x9F14, new byte[] {(byte) c.consecutiveOfflineLimit});
         tlv(risk, 0xDF72, new byte[] {(byte) (c.allowOffline ? 1 : 0)});
+        tlv(risk, 0x9F51, c.currency);
         dgi(s, 0xB003, risk.toByteArray());
         if (!c.getData.isEmpty()) {
             ByteArrayOutputStream gd = new ByteArrayOutputStream();

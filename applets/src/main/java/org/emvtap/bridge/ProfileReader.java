@@ -69,6 +69,9 @@ public final class ProfileReader {
         c.offlineAmountLimit = ((Number) risk.getOrDefault("offline_amount_limit", 0L)).longValue();
         c.consecutiveOfflineLimit = ((Number) risk.getOrDefault("consecutive_offline_limit", 0L)).intValue();
         c.allowOffline = (Boolean) risk.getOrDefault("allow_offline", Boolean.TRUE);
+        Map<String, Object> extra = (Map<String, Object>) a.getOrDefault("extra", new java.util.HashMap<String, Object>());
+        Map<String, Object> extraRisk = (Map<String, Object>) extra.getOrDefault("risk", new java.util.HashMap<String, Object>());
+        c.currency = Hex.decode(String.valueOf(extraRisk.getOrDefault("currency", "0156")));
         Map<String, Object> getData = (Map<String, Object>) a.getOrDefault("get_data", new java.util.LinkedHashMap<String, Object>());
         for (Map.Entry<String, Object> e : getData.entrySet()) {
             int tag = Integer.parseInt(e.getKey(), 16);

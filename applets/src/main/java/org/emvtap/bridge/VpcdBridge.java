@@ -107,7 +107,7 @@ public final class VpcdBridge {
         }
     }
 
-    private static void serve(SimulatedCard card, String host, int port, boolean once,
+    static void serve(SimulatedCard card, String host, int port, boolean once,
                               BufferedWriter timing) throws IOException, InterruptedException {
         long backoff = 10;
         while (true) {

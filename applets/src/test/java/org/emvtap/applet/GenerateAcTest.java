@@ -47,7 +47,7 @@ class GenerateAcTest {
         assertArrayEquals(new int[] {0x9F27, 0x9F36, 0x9F26, 0x9F10}, Host.tags(tlvs));
         assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(tlvs, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
-        assertArrayEquals(Host.hex("03A00000"), cvr);
+        assertArrayEquals(Host.hex("03A01000"), cvr);
         assertArrayEquals(expectedAc(CDOL1_DATA, atc(tlvs), cvr), Host.value(tlvs, 0x9F26));
     }
 
@@ -101,7 +101,7 @@ class GenerateAcTest {
         List<Host.Tlv> second = Host.inside(t.ok(genAc(0x40, cdol2)));
         assertArrayEquals(new byte[] {0x40}, Host.value(second, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7);
-        assertArrayEquals(Host.hex("03600000"), cvr);
+        assertArrayEquals(Host.hex("03601000"), cvr);
         assertEquals(0x6985, TestCard.sw(t.send(genAc(0x40, cdol2))), "no third GENERATE AC");
     }
 
@@ -112,7 +112,14 @@ class GenerateAcTest {
         String cdol2 = "0102030405060708" + "3030" + "3030" + "0000000000" + UN;
         List<Host.Tlv> second = Host.inside(t.ok(genAc(0x40, cdol2)));
         assertArrayEquals(new byte[] {0x00}, Host.value(second, 0x9F27));
-        assertArrayEquals(Host.hex("03200800"), Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7));
+        assertArrayEquals(Host.hex("03281000"), Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7));
+        // and the next transaction reports it, and will not approve offline
+        t.card.reset();
+        t.selectPayment();
+        List<Host.Tlv> next = Host.inside(t.ok(TestCard.gpo(
+                TestCard.pdolData(TestCard.TTQ_QPBOC_ONLINE_CAPABLE, "000000000100", UN))));
+        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(next, 0x9F27));
+        assertArrayEquals(Host.hex("03A02800"), Arrays.copyOfRange(Host.value(next, 0x9F10), 3, 7));
     }
 
     @Test

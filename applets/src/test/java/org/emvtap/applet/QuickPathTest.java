@@ -48,11 +48,11 @@ class QuickPathTest {
     }
 
     @Test
-    void iadIsPbocCvn01WithCvrReportingArqcAndNoSecondGenerateAc() throws Exception {
+    void iadIsPbocCvn01WithCvrReportingArqcNoSecondGenerateAcAndNewCard() throws Exception {
         TestCard t = TestCard.personalised();
         t.selectPayment();
         byte[] r = t.ok(TestCard.gpo(TestCard.pdolData(TestCard.TTQ_ONLINE_REQUIRED, "000000000100", UN)));
-        assertArrayEquals(Host.hex("0701010" + "3A0000001"), Host.value(Host.inside(r), 0x9F10));
+        assertArrayEquals(Host.hex("0701010" + "3A0100001"), Host.value(Host.inside(r), 0x9F10), "new card");
     }
 
     @Test
@@ -75,7 +75,7 @@ class QuickPathTest {
         assertArrayEquals(new int[] {0x82, 0x94, 0x9F36, 0x9F26, 0x9F27, 0x9F10, 0x57, 0x5F34, 0x9F6C, 0x9F4B},
                 Host.tags(tlvs));
         byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
-        assertArrayEquals(Host.hex("03900000"), cvr);
+        assertArrayEquals(Host.hex("03901002"), cvr, "TC, new card, offline DDA performed");
         assertArrayEquals(TestCard.expectedAc(pdol, atcOf(tlvs), cvr), Host.value(tlvs, 0x9F26));
 
         // READ RECORD of the last AFL record gives 9F69 = version ‖ card UN ‖ CTQ
@@ -115,7 +115,7 @@ class QuickPathTest {
         List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(pdol)));
         assertArrayEquals(new byte[] {0x00}, Host.value(tlvs, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
-        assertArrayEquals(Host.hex("03800000"), cvr);
+        assertArrayEquals(Host.hex("03803000"), cvr, "AAC, velocity exceeded, new card");
         assertArrayEquals(TestCard.expectedAc(pdol, atcOf(tlvs), cvr), Host.value(tlvs, 0x9F26));
     }
 
@@ -138,11 +138,55 @@ class QuickPathTest {
     }
 
     @Test
-    void withoutAnIccKeyTheCardCannotApproveOfflineAndGoesOnline() throws Exception {
+    void withoutAnIccKeyATcCarriesNoSignature() throws Exception {
+        // as the HCE card does: the decision is the card's risk management, fDDA follows if it can
         TestCard t = new TestCard(TestCard.image(0), true);
         t.selectPayment();
         List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(
                 TestCard.pdolData(TestCard.TTQ_QPBOC_ONLINE_CAPABLE, "000000000100", UN))));
+        assertArrayEquals(new byte[] {0x40}, Host.value(tlvs, 0x9F27));
+        assertNull(Host.value(tlvs, 0x9F4B));
+        assertArrayEquals(Host.hex("03901000"), Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7));
+    }
+
+    @Test
+    void cvmRequiredWithOnlinePinGoesOnlineAndAsksForOnlinePinInTheCtq() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(
+                TestCard.pdolData("26400080", "000000000100", UN))));
+        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(tlvs, 0x9F27));
+        assertArrayEquals(Host.hex("8080"), Host.value(tlvs, 0x9F6C));
+    }
+
+    @Test
+    void cvmRequiredWithSignatureOnlyKeepsTheOfflineDecisionAndAsksForASignature() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(
+                TestCard.pdolData("22400080", "000000000100", UN))));
+        assertArrayEquals(new byte[] {0x40}, Host.value(tlvs, 0x9F27));
+        assertArrayEquals(Host.hex("4080"), Host.value(tlvs, 0x9F6C));
+        byte[] cad = Host.value(Host.inside(t.ok("00B2021400")), 0x9F69);
+        assertArrayEquals(Host.hex("4080"), Arrays.copyOfRange(cad, 5, 7), "9F69 carries the CTQ returned");
+    }
+
+    @Test
+    void cvmRequiredWithNoCvmInCommonIsADecline() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(
+                TestCard.pdolData("20400080", "000000000100", UN))));
+        assertArrayEquals(new byte[] {0x00}, Host.value(tlvs, 0x9F27));
+    }
+
+    @Test
+    void anotherCurrencyThanTheCardsGoesOnline() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        String pdol = TestCard.pdolData(TestCard.TTQ_QPBOC_ONLINE_CAPABLE, "000000000100", UN)
+                .replace("0000000000" + "0156", "0000000000" + "0840");
+        List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(pdol)));
         assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(tlvs, 0x9F27));
     }
 
@@ -164,7 +208,16 @@ class QuickPathTest {
         assertEquals(0x6700, TestCard.sw(t.send(TestCard.gpo(pdol + "00"))));
         assertEquals(0x6700, TestCard.sw(t.send(TestCard.gpo(pdol.substring(2)))));
         assertEquals(0x6700, TestCard.sw(t.send("80A80000028300")));
-        assertEquals(0x6700, TestCard.sw(t.send("80A8000023" + "84" + "21" + pdol + "00")));
+        assertEquals(0x6700, TestCard.sw(t.send("80A8000000")));
+    }
+
+    @Test
+    void gpoDataThatIsNotOneTemplate83Gives6A80() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        String pdol = TestCard.pdolData(TestCard.TTQ_ONLINE_REQUIRED, "000000000100", UN);
+        assertEquals(0x6A80, TestCard.sw(t.send("80A8000023" + "84" + "21" + pdol + "00")));
+        assertEquals(0x6A80, TestCard.sw(t.send("80A8000024" + "83" + "21" + pdol + "0000")));
     }
 
     @Test

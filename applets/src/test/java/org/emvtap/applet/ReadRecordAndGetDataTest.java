@@ -17,11 +17,11 @@ class ReadRecordAndGetDataTest {
     }
 
     @Test
-    void cardAuthenticationDataBeforeGpoHasAZeroCardUnpredictableNumber() throws Exception {
+    void cardAuthenticationDataBeforeAQuickPathGpoIsZeros() throws Exception {
         TestCard t = TestCard.personalised();
         t.selectPayment();
         byte[] rec = t.ok("00B2021400");
-        assertArrayEquals(Host.hex("01000000000080"), Host.value(Host.inside(rec), 0x9F69));
+        assertArrayEquals(new byte[7], Host.value(Host.inside(rec), 0x9F69));
     }
 
     @Test
@@ -45,6 +45,14 @@ class ReadRecordAndGetDataTest {
         assertEquals(0x6A86, TestCard.sw(t.send("00B2000C00")));
         assertEquals(0x6A86, TestCard.sw(t.send("00B2010800")));
         assertEquals(0x6A86, TestCard.sw(t.send("00B2010400")));
+    }
+
+    @Test
+    void readRecordOrGetDataWithCommandDataGives6700() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        assertEquals(0x6700, TestCard.sw(t.send("00B2010C0100")));
+        assertEquals(0x6700, TestCard.sw(t.send("80CA9F360100")));
     }
 
     @Test
@@ -77,7 +85,8 @@ class ReadRecordAndGetDataTest {
     void getDataOfRiskDataObjects() throws Exception {
         TestCard t = TestCard.personalised();
         t.selectPayment();
-        assertArrayEquals(Host.hex("9F230103"), t.ok("80CA9F2300"));
+        assertArrayEquals(Host.hex("9F140103"), t.ok("80CA9F1400"));
+        assertArrayEquals(Host.hex("9F51020156"), t.ok("80CA9F5100"));
         assertArrayEquals(Host.hex("DF7106000000010000"), t.ok("80CADF7100"));
     }
 

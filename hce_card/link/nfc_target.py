@@ -1,0 +1,261 @@
+"""The card on an NFC reader in card-emulation (listen) mode, through nfcpy: the ISO 14443-4
+card side of :mod:`.isodep` on ``clf.listen(LocalTarget('106A'))`` and ``clf.exchange``.
+
+Spec: ``nfc:<nfcpy path>`` -
+``nfc:udp[:HOST[:PORT]]`` (nfcpy's UDP radio simulation; the card binds PORT),
+``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``.
+
+Devices (shared/spec/hardware-and-virtual-readers.md):
+- ``udp``: the reader's RATS reaches us; we answer the ATS.
+- PN531/PN532/PN533 (SCL3711, PN532 boards) and Sony RC-S380: the chip answers RATS itself
+  with the ATS we give it (``LocalTarget.rats_res``) and hands over the first I-block
+  (``tt4_cmd``). The emulated UID is ``08`` + 3 random bytes (a random UID, ISO/IEC 14443-3).
+- ACR122U cannot emulate a card (nfcpy's acr122 driver refuses every listen).
+
+nfcpy binds the udp port with no SO_REUSEADDR: two cards on one port collide and ``listen``
+returns at once, which this link reports as an error instead of spinning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from .base import CardLike, LinkError, process_guarded
+from .isodep import DEFAULT_ATS, FieldOff, FrameTimeout, IsoDepCard, SessionEnd
+
+__all__ = ["NfcTargetLink", "nfcpy_path"]
+
+log = logging.getLogger(__name__)
+
+#: SENS_RES (ATQA) of a single-size-UID Type A card, as sent (LSB first): 0x0004.
+SENS_RES = bytes.fromhex("0400")
+#: SEL_RES (SAK): ISO/IEC 14443-4 compliant (b6), not an NFC-DEP target.
+SEL_RES = bytes.fromhex("20")
+NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com")
+
+
+def nfcpy_path(rest: str, spec: str) -> str:
+    """The nfcpy device path in ``nfc:<path>``; :class:`ValueError` for other kinds."""
+    kind = rest.split(":", 1)[0]
+    if kind not in NFCPY_PATH_KINDS:
+        raise ValueError(
+            f"{spec!r}: the nfcpy device path must start with one of {NFCPY_PATH_KINDS} "
+            "(nfc:usb[:VID[:PID]], nfc:udp[:HOST[:PORT]], nfc:tty:PORT:DRIVER)"
+        )
+    if kind == "udp":
+        parts = rest.split(":")
+        if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
+            raise ValueError(f"{spec!r}: expected nfc:udp[:HOST[:PORT]]")
+    return rest
+
+
+class _ClfFrameIO:
+    """nfcpy's ``clf.exchange`` as a :class:`~.isodep.FrameIO`."""
+
+    def __init__(self, clf: Any) -> None:
+        import nfc.clf
+
+        self.clf = clf
+        self._timeout_error = nfc.clf.TimeoutError
+        self._broken_link = nfc.clf.BrokenLinkError
+        self._communication_error = nfc.clf.CommunicationError
+
+    def exchange(self, frame: bytes | None, timeout: float) -> bytes | None:
+        data = None if frame is None else bytearray(frame)
+        try:
+            answer = self.clf.exchange(data, timeout)
+        except self._timeout_error:
+            raise FrameTimeout from None
+        except self._broken_link as exc:
+            raise FieldOff(str(exc)) from None
+        except self._communication_error as exc:
+            # a garbled frame: no block for us this time (the reader will repeat or NAK)
+            log.debug("frame error %s", exc)
+            raise FrameTimeout from None
+        except OSError as exc:  # the reader end of the udp simulation went away
+            raise FieldOff(str(exc)) from None
+        return None if answer is None else bytes(answer)
+
+
+class NfcTargetLink:
+    """Serve *card* as an ISO 14443-4 Type A card on an nfcpy device, tap after tap.
+
+    :param rest: the nfcpy path (what follows ``nfc:``).
+    :param ats: the ATS (its FWI decides when S(WTX) is needed: 38.7 ms with the default).
+    :param listen_timeout: seconds per ``clf.listen`` call (the stop flag is looked at between).
+    :param idle_timeout: seconds without a frame after which a session is over.
+    :param uid: the 4-byte UID (``08`` + 3 bytes, ISO/IEC 14443-3 random UID); random if None.
+    :param sel_res: SAK; ``60`` looks like a phone (ISO-DEP and NFC-DEP), ``20`` a card.
+    """
+
+    def __init__(
+        self,
+        card: CardLike,
+        rest: str = "udp",
+        *,
+        ats: bytes = DEFAULT_ATS,
+        listen_timeout: float = 0.5,
+        idle_timeout: float = 5.0,
+        uid: bytes | None = None,
+        sel_res: bytes = SEL_RES,
+        stop_event: threading.Event | None = None,
+        **isodep_options: Any,
+    ) -> None:
+        self.card = card
+        self.path = nfcpy_path(rest, f"nfc:{rest}")
+        self.name = f"nfc:{self.path}"
+        self.ats = bytes(ats)
+        self.listen_timeout = listen_timeout
+        self.uid = uid if uid is not None else b"\x08" + os.urandom(3)
+        if len(self.uid) != 4 or self.uid[0] != 0x08:
+            raise ValueError("the emulated UID is 4 bytes starting with 08 (random UID)")
+        if len(sel_res) != 1 or not sel_res[0] & 0x20:
+            raise ValueError("SEL_RES must be 1 byte with b6 (ISO/IEC 14443-4) set")
+        self.sel_res = bytes(sel_res)
+        self.stopped = stop_event if stop_event is not None else threading.Event()
+        #: Set while the card is listening for a reader (the radio is open).
+        self.listening = threading.Event()
+        #: Set while a reader has the card activated.
+        self.active = threading.Event()
+        #: How each session ended, in order (see :meth:`wait_for_sessions`).
+        self.sessions: list[SessionEnd] = []
+        self._session_ended = threading.Condition()
+        self._present = threading.Event()
+        self._present.set()
+        self._thread: threading.Thread | None = None
+        self.isodep = IsoDepCard(
+            lambda apdu: process_guarded(self.card, apdu, self.name),
+            self.ats,
+            name=self.name,
+            idle_timeout=idle_timeout,
+            should_stop=self.stopped.is_set,
+            is_removed=lambda: not self._present.is_set(),
+            **isodep_options,
+        )
+
+    # -- control from other threads -----------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop serving (from any thread, or a signal handler); seen within ~0.25 s."""
+        self.stopped.set()
+        self._present.set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise LinkError(f"{self.name}: serving thread did not stop within {timeout} s")
+
+    def remove_card(self) -> None:
+        """Take the card out of the field: a command in progress gets no answer, the radio
+        closes, and the card stays away until :meth:`insert_card`."""
+        self._present.clear()
+
+    def insert_card(self) -> None:
+        self._present.set()
+
+    def wait_for_sessions(self, count: int, timeout: float) -> bool:
+        """Wait until *count* sessions have ended; False on timeout."""
+        with self._session_ended:
+            return self._session_ended.wait_for(lambda: len(self.sessions) >= count, timeout)
+
+    def _session_over(self, end: SessionEnd) -> None:
+        with self._session_ended:
+            self._session_over(end)
+            self._session_ended.notify_all()
+
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.serve, name=self.name, daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def __enter__(self) -> NfcTargetLink:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- serving ------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        import nfc
+
+        try:
+            clf = nfc.ContactlessFrontend()
+            if not clf.open(self.path):
+                raise LinkError(f"{self.name}: no nfcpy device at {self.path!r}")
+        except OSError as exc:
+            raise LinkError(f"{self.name}: cannot open {self.path!r}: {exc}") from exc
+        return clf
+
+    def serve(self) -> None:
+        """Listen, serve a session, listen again - until stopped (or Ctrl-C)."""
+        import nfc.clf
+
+        clf = None
+        try:
+            clf = self._open()
+            io = _ClfFrameIO(clf)
+            target = nfc.clf.LocalTarget("106A")
+            target.sens_res = bytearray(SENS_RES)
+            target.sdd_res = bytearray(self.uid)
+            target.sel_res = bytearray(self.sel_res)
+            target.rats_res = bytearray(self.ats)  # PN53x / RC-S380 answer RATS with it
+            while not self.stopped.is_set():
+                if not self._present.is_set():
+                    self.listening.clear()
+                    clf.device.mute()
+                    self._present.wait()
+                    continue
+                self.listening.set()
+                started = time.monotonic()
+                activated = clf.listen(target, self.listen_timeout)
+                if activated is None:
+                    if time.monotonic() - started < self.listen_timeout / 2:
+                        raise LinkError(
+                            f"{self.name}: listen() returned at once - is another card "
+                            "already bound to this port?"
+                        )
+                    continue
+                first = activated.tt4_cmd
+                if not first:
+                    log.debug("%s: not an ISO-DEP activation (%s); ignored", self.name, activated)
+                    continue
+                self._session(io, bytes(first))
+        except KeyboardInterrupt:
+            log.info("%s: stopped by Ctrl-C", self.name)
+        finally:
+            self.listening.clear()
+            self.active.clear()
+            self.stopped.set()
+            self.isodep.close()
+            if clf is not None:
+                clf.close()
+
+    def _session(self, io: _ClfFrameIO, first: bytes) -> None:
+        self.active.set()
+        try:
+            if first[0] == 0xE0:  # RATS (udp): answer with our ATS; the next frame is a block
+                ats = self.isodep.activate(first)
+                try:
+                    block = io.exchange(ats, self.isodep.idle_timeout)
+                except (FrameTimeout, FieldOff) as exc:
+                    log.info("%s: no block after the ATS (%s)", self.name, exc)
+                    self._session_over(SessionEnd.IDLE)
+                    return
+                assert block is not None
+            else:  # the reader chip answered RATS itself
+                self.isodep.activated_by_reader_chip()
+                block = first
+            log.info("%s: activated by a reader", self.name)
+            end = self.isodep.run(io, block)
+            log.info("%s: session ended (%s)", self.name, end.value)
+            self._session_over(end)
+        finally:
+            self.active.clear()
