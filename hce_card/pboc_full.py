@@ -99,14 +99,14 @@ def generate_ac(app: PaymentApplication, cmd: CommandApdu) -> ResponseApdu:
     if cda and (app.app.icc_rsa is None or not is_set(app.app.aip, AIP.CDA_SUPPORTED)):
         return _sw(SW.INCORRECT_P1P2)
     phase = app.session.phase
+    if phase not in (Phase.INITIATED, Phase.ONLINE):
+        return _sw(SW.CONDITIONS_NOT_SATISFIED)
     second = phase is Phase.ONLINE
     dol = app.app.cdol2 if second else app.app.cdol1
     try:
         values = split_dol_data(dol, cmd.data)
     except ValueError:
         return _sw(SW.WRONG_LENGTH)
-    if phase not in (Phase.INITIATED, Phase.ONLINE):
-        return _sw(SW.CONDITIONS_NOT_SATISFIED)
     if second and requested == CID.ARQC:
         return _sw(SW.INCORRECT_P1P2)  # Book 3 6.5.5.2: no ARQC in the second GENERATE AC
     if second:

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from emvtap.apdu import CommandApdu, ResponseApdu, status_meaning
-from emvtap.masking import mask_tag_value, redact_hex
+from emvtap.masking import mask_tag_value, redact_hex, redact_tlv_bytes
 from emvtap.tags import pretty
-from emvtap.tlv import Tlv, TlvError, decode
+from emvtap.tlv import Tlv, TlvError, decode, find_all
 from terminal.config import Combination, TerminalConfig
 from terminal.outcome import TransactionResult
 from terminal.transport.base import Transport
@@ -126,19 +126,21 @@ class TransactionContext:
         finally:
             elapsed = time.perf_counter() - start
         resp = ResponseApdu.decode(answer)
+        try:
+            tlvs = decode(resp.data) if resp.data else []
+            decoded = pretty(tlvs, mask=None if self.clear_pan else mask_tag_value)
+            self._note_sensitive(tlvs)  # before any hex of this response is written
+        except TlvError as exc:
+            decoded = f"(not BER-TLV: {exc})"
         entry: dict[str, Any] = {
             "name": name,
             "c": self._hex(raw),
-            "r": self._hex(resp.data),
+            "r": self._hex(resp.data if self.clear_pan else redact_tlv_bytes(resp.data)),
             "sw": f"{resp.sw:04X}",
             "sw_meaning": status_meaning(resp.sw),
             "ms": round(elapsed * 1000, 3),
+            "decoded": decoded,
         }
-        try:
-            tlvs = decode(resp.data) if resp.data else []
-            entry["decoded"] = pretty(tlvs, mask=None if self.clear_pan else mask_tag_value)
-        except TlvError as exc:
-            entry["decoded"] = f"(not BER-TLV: {exc})"
         self.result.apdus.append(entry)
         return resp
 
@@ -155,10 +157,14 @@ class TransactionContext:
                 stack[0:0] = list(t.children)
             else:
                 self.card.setdefault(t.tag, t.value)
-                if t.tag in (0x5A, 0x57):
-                    digits = t.value.hex().upper().split("D")[0].rstrip("F")
-                    if digits and digits not in self.sensitive:
-                        self.sensitive.append(digits)
+        self._note_sensitive(tlvs)
+
+    def _note_sensitive(self, tlvs: list[Tlv]) -> None:
+        """Remember the PANs (5A, 57) seen, so that no later hex of the trace shows them."""
+        for t in find_all(tlvs, 0x5A) + find_all(tlvs, 0x57):
+            digits = t.value.hex().upper().split("D")[0].rstrip("F")
+            if digits and digits not in self.sensitive:
+                self.sensitive.append(digits)
 
     def pan(self) -> str:
         """The application PAN digits (5A, else from track 2 57)."""

@@ -166,7 +166,7 @@ class NfcTargetLink:
 
     def _session_over(self, end: SessionEnd) -> None:
         with self._session_ended:
-            self._session_over(end)
+            self.sessions.append(end)
             self._session_ended.notify_all()
 
     def start(self) -> threading.Thread:

@@ -151,7 +151,7 @@ def test_a_slow_card_keeps_the_reader_waiting_with_s_wtx(
 def test_deselect_ends_the_session_and_the_card_serves_the_next_tap(
     link: NfcTargetLink, reader: NfcTransport, card: EchoCard
 ) -> None:
-    for tap in range(3):
+    for _ in range(3):
         reader.connect(5)
         assert reader.transmit(SELECT).endswith(b"\x90\x00")
         reader.disconnect()  # S(DESELECT), field off

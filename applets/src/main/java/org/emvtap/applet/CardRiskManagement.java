@@ -200,6 +200,14 @@ final class CardRiskManagement {
         issuerAuthenticationFailed = issuerAuthFailed;
     }
 
+    /** EXTERNAL AUTHENTICATE: a valid ARPC ends the offline run; a wrong one is remembered. */
+    void recordIssuerAuthentication(boolean valid) {
+        issuerAuthenticationFailed = !valid;
+        if (valid) {
+            consecutiveOffline = 0;
+        }
+    }
+
     /** An issuer script command was processed (successfully or not). */
     void recordScriptCommand(boolean ok) {
         if (scriptCommands != 15) {

@@ -22,6 +22,7 @@ import javacard.security.RandomData;
  *   <tr><td>80 CA tag</td><td>GET DATA (Book 3, 6.5.7): 9F36, 9F13, perso'd objects, risk data</td></tr>
  *   <tr><td>80 AE P1 00</td><td>GENERATE AC (Book 3, 6.5.5), CDA when P1 b5</td></tr>
  *   <tr><td>00 88 00 00</td><td>INTERNAL AUTHENTICATE (Book 3, 6.5.9): DDA</td></tr>
+ *   <tr><td>00 82 00 00</td><td>EXTERNAL AUTHENTICATE (Book 3, 6.5.4): ARPC of the last ARQC</td></tr>
  *   <tr><td>84 1E / 84 18 / 04 DA</td><td>APPLICATION BLOCK / UNBLOCK / PUT DATA with script MAC (Book 3, 6.5.1-2)</td></tr>
  *   <tr><td>80 E2</td><td>STORE DATA personalisation (see {@link StoreDataStream}); 6985 once personalised</td></tr>
  *   <tr><td>00 C0</td><td>GET RESPONSE for answers over 256 bytes</td></tr>
@@ -85,6 +86,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
     private static final short S_PDOL_LEN = 2;
     private static final short S_CDOL1_LEN = 3;
     private static final short S_FIRST_CID = 4;
+    private static final short S_EXTERNAL_AUTH_DONE = 5;
 
     // TTQ byte 1 b6: qPBOC supported (digest §2.2)
     private static final byte TTQ1_QPBOC = 0x20;
@@ -135,7 +137,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
         storeData = new StoreDataStream();
         response = new ResponseChannel();
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
-        session = JCSystem.makeTransientShortArray((short) 5, JCSystem.CLEAR_ON_DESELECT);
+        session = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_DESELECT);
         ac = JCSystem.makeTransientByteArray(ApplicationCryptogram.AC_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         cvr = JCSystem.makeTransientByteArray(ApplicationCryptogram.CVR_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         cardUn = JCSystem.makeTransientByteArray((short) 4, JCSystem.CLEAR_ON_DESELECT);
@@ -233,6 +235,10 @@ public final class PaymentApplet extends Applet implements DgiSink {
             case (byte) 0x88:
                 requireCla(cla, (byte) 0x00, (byte) 0x00);
                 internalAuthenticate(apdu);
+                return;
+            case (byte) 0x82:
+                requireCla(cla, (byte) 0x00, (byte) 0x00);
+                externalAuthenticate(apdu);
                 return;
             case (byte) 0x1E:
                 requireCla(cla, (byte) 0x84, (byte) 0x84);
@@ -674,6 +680,39 @@ public final class PaymentApplet extends Applet implements DgiSink {
         p = Tlv.putLength(out, p, nic);
         signer.sign(scratch, DDA_DYNAMIC_DATA, (short) 9, scratch, (short) 0, lc, work, (short) 0, out, p);
         response.send(apdu, (short) 0, (short) (p + nic));
+    }
+
+    // ------------------------------------------------- EXTERNAL AUTHENTICATE (Book 3, 6.5.4)
+
+    /**
+     * EXTERNAL AUTHENTICATE with the Issuer Authentication Data (91 = ARPC ‖ ARC, Book 2 8.2.1):
+     * the ARPC of the last ARQC, after a first GENERATE AC that gave one or, on re-presentation
+     * (C-3/C-7 issuer update processing), right after SELECT or a quick-path GPO. Once per
+     * selection. 9000 when the ARPC verifies, 6300 when not (remembered: the next transaction
+     * reports it in the CVR and does not approve offline); 6985 without an online cryptogram.
+     */
+    private void externalAuthenticate(APDU apdu) {
+        byte[] buf = apdu.getBuffer();
+        requireP1P2Zero(buf);
+        short lc = receive(apdu);
+        if (lc < 8 || lc > 16) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        short state = session[S_STATE];
+        boolean online = state == ST_FIRST_AC && session[S_FIRST_CID] == CardRiskManagement.CID_ARQC;
+        if (!counter.slotUsed((short) 0) || session[S_EXTERNAL_AUTH_DONE] != 0
+                || !(online || state == ST_SELECTED || state == ST_QUICK_DONE)) {
+            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        session[S_EXTERNAL_AUTH_DONE] = 1;
+        byte[] slots = counter.slots();
+        crypto.deriveSessionKey(acKey, Util.getShort(slots, (short) 0));
+        crypto.arpcMethod1(slots, (short) 2, buf, (short) (ISO7816.OFFSET_CDATA + 8), scratch, (short) 0);
+        boolean valid = PbocCrypto.macEquals(scratch, (short) 0, buf, ISO7816.OFFSET_CDATA, (short) 8);
+        risk.recordIssuerAuthentication(valid);
+        if (!valid) {
+            ISOException.throwIt(Sw.STATE_UNCHANGED_WARNING);
+        }
     }
 
     // ------------------------------------------------ issuer scripts (Book 3, 6.5.1, 6.5.2, 10.10)

@@ -41,6 +41,45 @@ class IssuerScriptTest {
         return TestCard.sw(t.send(command));
     }
 
+    static String externalAuthenticate(byte[] online, String arc) throws Exception {
+        int atc = ((online[0] & 0xFF) << 8) | (online[1] & 0xFF);
+        byte[] arpc = Host.arpcMethod1(Host.pbocSessionKey(TestCard.MK_AC, atc),
+                Arrays.copyOfRange(online, 2, 10), Host.hex(arc));
+        return "008200000A" + Host.hex(arpc) + arc;
+    }
+
+    @Test
+    void externalAuthenticateOnRePresentationVerifiesTheArpcOfTheLastArqc() throws Exception {
+        TestCard t = TestCard.personalised();
+        byte[] online = onlineTap(t);
+        t.card.reset();
+        t.selectPayment();
+        t.ok(externalAuthenticate(online, "3030"));
+        assertEquals(0x6985, TestCard.sw(t.send(externalAuthenticate(online, "3030"))), "once per selection");
+        assertEquals(0x9000, TestCard.sw(t.send(block(online))), "then the script");
+    }
+
+    @Test
+    void externalAuthenticateWithAWrongArpcGives6300AndTheNextTapReportsIt() throws Exception {
+        TestCard t = TestCard.personalised();
+        byte[] online = onlineTap(t);
+        t.card.reset();
+        t.selectPayment();
+        String bad = externalAuthenticate(online, "3030").substring(0, 10) + "0000000000000000" + "3030";
+        assertEquals(0x6300, TestCard.sw(t.send(bad)));
+        List<Host.Tlv> tlvs = Host.inside(onlineTapResponse(t));
+        assertArrayEquals(Host.hex("03A00800"), Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7));
+    }
+
+    @Test
+    void externalAuthenticateWithoutAnOnlineCryptogramGives6985AndBadLengths6700() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        assertEquals(0x6985, TestCard.sw(t.send("008200000A0102030405060708" + "3030")));
+        assertEquals(0x6700, TestCard.sw(t.send("00820000040102030405")));
+        assertEquals(0x6A86, TestCard.sw(t.send("008201000A0102030405060708" + "3030")));
+    }
+
     @Test
     void applicationBlockWithAValidMacBlocksTheApplication() throws Exception {
         TestCard t = TestCard.personalised();
