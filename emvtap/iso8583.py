@@ -82,6 +82,7 @@ in the dict; :func:`encode_message` computes them. Anything malformed raises
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from collections.abc import Mapping
@@ -179,14 +180,17 @@ SPEC: dict[str, dict[str, Any]] = {
     **{str(n): _pyiso_field(fd) for n, fd in FIELDS.items()},
 }
 
-_DIGITS = frozenset("0123456789")
-_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F))
-_CHARSETS: dict[str, frozenset[str]] = {
-    "n": _DIGITS,
-    "an": _ALNUM | {" "},  # an fields are space-padded on the right
-    "ans": _PRINTABLE,
-    "z": _DIGITS | {"="},
+#: format letter → the characters it allows (ISO 8583:1987 §4.1 data element formats)
+_CHARSETS: dict[str, re.Pattern[str]] = {
+    "n": re.compile(r"[0-9]*"),
+    "an": re.compile(r"[0-9A-Za-z ]*"),  # an fields are space-padded on the right
+    "ans": re.compile(r"[\x20-\x7e]*"),
+    "z": re.compile(r"[0-9=]*"),
+}
+#: the same without padding spaces, for DE 48 sub-elements
+_STRICT: dict[str, re.Pattern[str]] = {
+    "n": re.compile(r"[0-9]*"),
+    "an": re.compile(r"[0-9A-Za-z]*"),
 }
 
 
@@ -220,8 +224,7 @@ def response_mti(mti: str) -> str:
 
 def _check_value(number: int, value: str) -> None:
     fd = FIELDS[number]
-    allowed = _CHARSETS[fd.fmt]
-    if any(c not in allowed for c in value):
+    if _CHARSETS[fd.fmt].fullmatch(value) is None:
         raise ValueError(f"characters outside format {fd.fmt}")
     if fd.prefix == 0 and len(value) != fd.max_len:
         raise ValueError(f"{len(value)} characters, fixed length is {fd.max_len}")
@@ -272,19 +275,13 @@ def encode_message(fields: Mapping[str, Any]) -> bytes:
 
 def _bitmap_fields(raw: bytes) -> list[int]:
     """Field numbers present according to the primary (and secondary) bitmap."""
-    present: list[int] = []
-    primary = raw[4:12]
-    for i in range(64):
-        if primary[i // 8] >> (7 - i % 8) & 1:
-            present.append(i + 1)
-    if present and present[0] == 1:
+    bits = f"{int.from_bytes(raw[4:12], 'big'):064b}"
+    if bits[0] == "1":
         secondary = raw[12:20]
         if len(secondary) != 8:
             raise MessageFormatError("1", "message ends inside the secondary bitmap")
-        for i in range(64):
-            if secondary[i // 8] >> (7 - i % 8) & 1:
-                present.append(65 + i)
-    return present
+        bits += f"{int.from_bytes(secondary, 'big'):064b}"
+    return [i + 1 for i, bit in enumerate(bits) if bit == "1"]
 
 
 def decode_message(raw: bytes | bytearray | memoryview) -> dict[str, Any]:
@@ -458,11 +455,11 @@ _DE48: dict[str, tuple[str, str, int | None, frozenset[str] | None]] = {
 
 def _check_subelement(tag: str, value: str) -> None:
     if tag not in _DE48:
-        if any(c not in _PRINTABLE for c in value):
+        if _CHARSETS["ans"].fullmatch(value) is None:
             raise MessageFormatError("48", f"sub-element {tag}: not printable ASCII")
         return
     _, fmt, length, allowed = _DE48[tag]
-    if any(c not in _CHARSETS[fmt] - {" "} for c in value):
+    if _STRICT[fmt].fullmatch(value) is None:
         raise MessageFormatError("48", f"sub-element {tag}: characters outside format {fmt}")
     if length is not None and len(value) != length:
         raise MessageFormatError("48", f"sub-element {tag}: {len(value)} characters, not {length}")

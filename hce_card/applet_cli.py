@@ -3,9 +3,11 @@
 ``emvtap card perso-applet --profile card.json --reader pcsc:0``
     personalises the PPSE and payment applets on a card (a real Java Card on a reader, or the
     jcardsim bridge behind vpcd) with STORE DATA built from the profile (:mod:`applet_perso`).
-``emvtap card run --applet --link vpcd:127.0.0.1:35963 [--profile card.json]``
+``emvtap card run --applet --link vpcd:127.0.0.1:35963 [--profile card.json [--install-only]]``
     runs the applets in jcardsim as a vpcd card (the bridge jar); with ``--profile`` they are
-    installed and personalised at start, without it they wait for ``perso-applet``.
+    installed and personalised at start; with ``--install-only`` as well, or without a profile,
+    they are only installed (the profile gives the AIDs and the ICC key length, the install
+    parameter) and wait for ``perso-applet``.
 ``emvtap card run-applet [--profile card.json] [--link vpcd:HOST:PORT]``
     the same, as a command of its own.
 
@@ -87,11 +89,14 @@ def bridge_command(
     aid: str | None = None,
     once: bool = False,
     java: str = "java",
+    install_only: bool = False,
 ) -> list[str]:
     """The command line that runs the bridge jar."""
     cmd = [java, "-jar", str(bridge_jar()), "--vpcd", _vpcd_address(link)]
     if profile is not None:
         cmd += ["--profile", str(profile)]
+        if install_only:
+            cmd.append("--install-only")
     if timing_log is not None:
         cmd += ["--timing-log", str(timing_log)]
     if aid is not None:
@@ -102,12 +107,13 @@ def bridge_command(
 
 
 def run_bridge(link: str, profile: Path | None = None, timing_log: Path | None = None,
-               aid: str | None = None) -> int:
+               aid: str | None = None, install_only: bool = False) -> int:
     """Runs the bridge in the foreground until Ctrl-C or SIGTERM; returns its exit code."""
     if not bridge_jar().exists():
         click.echo(f"building {BRIDGE_JAR_NAME} (mvn package in {APPLETS_DIR})", err=True)
         build_bridge_jar()
-    proc = subprocess.Popen(bridge_command(link, profile, timing_log, aid))
+    proc = subprocess.Popen(bridge_command(link, profile, timing_log, aid,
+                                           install_only=install_only))
     signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
         return proc.wait()
@@ -213,6 +219,9 @@ _link_option = click.option("--link", default=DEFAULT_VPCD_LINK, show_default=Tr
                             help="vpcd:HOST:PORT the bridge connects to.")
 _timing_option = click.option("--timing-log", type=click.Path(dir_okay=False, path_type=Path),
                               default=None, help="Per-APDU processing time in jcardsim (TSV).")
+_install_only_option = click.option(
+    "--install-only", is_flag=True,
+    help="With --profile: install as the profile needs, personalise later (perso-applet).")
 
 
 @click.command("run-applet")
@@ -220,12 +229,14 @@ _timing_option = click.option("--timing-log", type=click.Path(dir_okay=False, pa
               default=None, help="Install and personalise from this profile at start.")
 @_link_option
 @_timing_option
+@_install_only_option
 @click.option("--aid", default=None, help="Payment applet AID without --profile.")
 def run_applet(profile_path: str | None, link: str, timing_log: Path | None,
-               aid: str | None) -> None:
+               install_only: bool, aid: str | None) -> None:
     """Run the Java Card applets in jcardsim as a vpcd card (the bridge jar)."""
     try:
-        sys.exit(run_bridge(link, Path(profile_path) if profile_path else None, timing_log, aid))
+        sys.exit(run_bridge(link, Path(profile_path) if profile_path else None, timing_log, aid,
+                            install_only))
     except AppletError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -243,15 +254,19 @@ def _add_applet_flag(run: click.Command) -> None:
     run.params.append(click.Option(["--timing-log"], type=click.Path(dir_okay=False,
                                                                      path_type=Path),
                                    default=None, help="With --applet: per-APDU jcardsim time."))
+    run.params.append(click.Option(["--install-only"], is_flag=True,
+                                   help="With --applet --profile: install, perso later."))
     hce_run = run.callback
     assert hce_run is not None
 
-    def callback(applet: bool, timing_log: Path | None, **kwargs: Any) -> Any:
+    def callback(applet: bool, timing_log: Path | None, install_only: bool,
+                 **kwargs: Any) -> Any:
         if applet:
             profile = kwargs.get("profile_path")
             try:
                 sys.exit(run_bridge(kwargs.get("link", DEFAULT_VPCD_LINK),
-                                    Path(profile) if profile else None, timing_log))
+                                    Path(profile) if profile else None, timing_log,
+                                    install_only=install_only))
             except AppletError as exc:
                 raise click.ClickException(str(exc)) from exc
         if kwargs.get("profile_path") is None:

@@ -126,6 +126,7 @@ class PaymentApplication:
         self.session = Session()
         if self.wallet:
             self.store.import_inbox(self.aid, parse_batch)
+        self.store.import_user_verification()
         return ResponseApdu(self.app.fci, SW.SELECTED_FILE_INVALIDATED if self.blocked else SW.OK)
 
     def handle(self, cmd: CommandApdu) -> ResponseApdu:
@@ -169,6 +170,8 @@ class PaymentApplication:
         decides the cryptogram here, the full path answers AIP and AFL."""
         if (cmd.p1, cmd.p2) != (0, 0):
             return _sw(SW.INCORRECT_P1P2)
+        if self.blocked:  # Book 3 6.5.8.4: a blocked application refuses GPO, whatever data
+            return _sw(SW.CONDITIONS_NOT_SATISFIED)
         if not cmd.data:
             return _sw(SW.WRONG_LENGTH)
         try:
@@ -181,7 +184,7 @@ class PaymentApplication:
             values = split_dol_data(self.app.pdol, objs[0].value)
         except ValueError:
             return _sw(SW.WRONG_LENGTH)
-        if self.session.phase is not Phase.SELECTED or self.blocked:
+        if self.session.phase is not Phase.SELECTED:
             return _sw(SW.CONDITIONS_NOT_SATISFIED)
         if self.state.atc >= 0xFFFF:
             self.store.update_app(self.aid, application_blocked=True)

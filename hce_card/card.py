@@ -93,6 +93,7 @@ class HceCard:
             for app in profile.applications
         ]
         self.applications: list[CardApplication] = [self.ppse, *self.payment_applications]
+        self.store.adopt_legacy(profile.applications[0].aid)
         for app in self.payment_applications:
             if app.wallet:
                 self.store.add_batch(app.aid, profile_batch(app.app))

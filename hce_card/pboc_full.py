@@ -9,6 +9,7 @@ GENERATE AC P1 (Book 3 Table 12): b8-b7 the cryptogram type asked for (00 AAC, 0
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
@@ -155,11 +156,11 @@ def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: int
         decision = Decision(CID.AAC, NO_KEY_REASON)
     cid = decision.cid
     signs = cda and cid != CID.AAC  # Book 2 6.6.1: no CDA signature on an AAC
-    reasons = decision.reason
+    count = facts.state.consecutive_offline
     cvr = build_cvr(app.method.cvr_layout, _cvr_facts(
         app, facts, cid, None, signs, velocity_exceeded=decision.velocity_exceeded,
-        lower_consecutive_exceeded="lower consecutive" in reasons,
-        upper_consecutive_exceeded="upper consecutive" in reasons))
+        lower_consecutive_exceeded=count >= risk.lower_consecutive_offline_limit,
+        upper_consecutive_exceeded=count >= risk.upper_consecutive_offline_limit))
     iad = app.method.iad(app.app.dki, cvr)
     all_values |= {0x82: app.app.aip, 0x9F36: atc_b, 0x9F10: iad}
     ac = (compute_ac(key, app.method.mac_input(all_values), app.method.padding)
@@ -280,6 +281,8 @@ def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: in
                         "cumulative_offline_amount": 0}
     if response is not None and response.application_block:
         changes["application_blocked"] = True
+    if st.online is not None:
+        changes["online"] = replace(st.online, authenticated=True)
     app.store.update_app(app.aid, **changes)
     if response is not None and response.card_block:
         app.store.update(card_blocked=True)
@@ -304,7 +307,7 @@ def external_authenticate(app: PaymentApplication, cmd: CommandApdu) -> Response
     st = app.state
     context = st.online
     re_presented = session.phase in (Phase.SELECTED, Phase.QUICK_DONE)
-    if (context is None or session.external_authentication is not None
+    if (context is None or context.authenticated or session.external_authentication is not None
             or session.phase not in (Phase.ONLINE, Phase.SELECTED, Phase.QUICK_DONE)):
         return _sw(SW.CONDITIONS_NOT_SATISFIED)
     if re_presented:
@@ -318,6 +321,8 @@ def external_authenticate(app: PaymentApplication, cmd: CommandApdu) -> Response
                     "issuer_authentication_not_performed": False}
         if response.application_block:
             changes["application_blocked"] = True
+    if re_presented:
+        changes["online"] = replace(context, authenticated=True)
     app.store.update_app(app.aid, **changes)
     if response.valid and response.card_block:
         app.store.update(card_blocked=True)

@@ -22,6 +22,7 @@ from hce_card.risk import (
     TransactionFacts,
     build_cvr,
     offline_reasons,
+    velocity_exceeded,
 )
 from hce_card.session import Phase
 from hce_card.state import AtcExhausted, OnlineContext
@@ -127,7 +128,7 @@ def quick_path(app: PaymentApplication, values: dict[int, bytes], ttq: bytes) ->
         last_online_not_completed=before.last_online_not_completed,
         script_commands_last=before.script_commands,
         script_failed_last=before.script_failed,
-        velocity_exceeded=cid != CID.TC and bool(offline_reasons(risk, facts)),
+        velocity_exceeded=cid != CID.TC and velocity_exceeded(risk, facts),
         offline_dda_performed=signs,
     ))
     iad = app.method.iad(app.app.dki, cvr)

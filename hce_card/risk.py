@@ -29,6 +29,7 @@ __all__ = [
     "first_ac_decision",
     "offline_reasons",
     "second_ac_decision",
+    "velocity_exceeded",
 ]
 
 DEFAULT_CURRENCY = bytes.fromhex("0156")
@@ -154,6 +155,15 @@ def offline_reasons(risk: RiskParameters, facts: TransactionFacts) -> list[str]:
     return [why for hit, why in rows if hit]
 
 
+def velocity_exceeded(risk: RiskParameters, facts: TransactionFacts) -> bool:
+    """The velocity checks (consecutive offline count, cumulative offline amount) are beyond
+    their lower limits (VIS CVR byte 3 b6 "exceeded velocity checking counters")."""
+    st = facts.state
+    cumulative = st.cumulative_offline_amount + facts.amount
+    return st.consecutive_offline >= risk.lower_consecutive_offline_limit or (
+        risk.cumulative_offline_limit is not None and cumulative > risk.cumulative_offline_limit)
+
+
 def upper_limits_exceeded(risk: RiskParameters, facts: TransactionFacts) -> list[str]:
     """The upper velocity limits (Book 3 10.8): beyond them the card declines offline."""
     st = facts.state
@@ -189,7 +199,7 @@ def first_ac_decision(requested: int, risk: RiskParameters, facts: TransactionFa
     reasons = offline_reasons(risk, facts)
     if not reasons:
         return Decision(CID.TC, "offline approval within card limits")
-    return Decision(CID.ARQC, "; ".join(reasons), velocity_exceeded=True)
+    return Decision(CID.ARQC, "; ".join(reasons), velocity_exceeded(risk, facts))
 
 
 def second_ac_decision(
@@ -207,7 +217,8 @@ def second_ac_decision(
     if issuer.unable_to_go_online:
         exceeded = upper_limits_exceeded(risk, facts)
         if exceeded:
-            return Decision(CID.AAC, "unable to go online and " + "; ".join(exceeded), True)
+            return Decision(CID.AAC, "unable to go online and " + "; ".join(exceeded),
+                            velocity_exceeded(risk, facts))
         return Decision(CID.TC, "unable to go online: approved offline within card limits")
     if issuer.authentication is False:
         if risk.issuer_authentication_required:

@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "ATC_MAX",
+    "USER_VERIFIED_MARKER",
     "AppState",
     "AtcExhausted",
     "CardState",
@@ -40,6 +41,7 @@ __all__ = [
 
 ATC_MAX = 0xFFFF
 STATE_FORMAT = "emvtap-card-state/2"
+USER_VERIFIED_MARKER = "user-verified"
 
 
 class AtcExhausted(RuntimeError):
@@ -82,6 +84,9 @@ class OnlineContext:
     atc: int
     arqc: str  # hex
     key: LimitedUseKey | None = None
+    #: issuer authentication is over for it (second GENERATE AC or EXTERNAL AUTHENTICATE on
+    #: re-presentation); scripts may still come
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ class AppState:
     script_failed: bool = False
     pin_try_counter: int = 3
     pin_try_limit: int = 3
-    pin_block: str = ""  # hex of the ISO 9564 format 2 block of the offline PIN, if set
+    #: hex of the ISO 9564 format 2 block of the offline PIN, if set (kept out of reprs)
+    pin_block: str = field(default="", repr=False)
     #: data set by PUT DATA (tag hex → value hex); overrides the profile
     data: dict[str, str] = field(default_factory=dict)
     online: OnlineContext | None = None
@@ -248,6 +254,17 @@ class StateStore:
             item.unlink()
         return added
 
+    def import_user_verification(self) -> bool:
+        """The wallet's "user authenticated" signal (``emvtap card authenticate``), dropped into
+        the inbox as ``user-verified``: set :attr:`CardState.user_verified` durably, then
+        remove the marker. Returns whether there was one."""
+        marker = self.inbox / USER_VERIFIED_MARKER if self.inbox else None
+        if marker is None or not marker.exists():
+            return False
+        self.update(user_verified=True)
+        marker.unlink(missing_ok=True)
+        return True
+
     def add_batch(self, aid: bytes | str, batch: LukBatch) -> int:
         """Add the batch's keys the card can still use (above its ATC, not held yet) and the
         limit it carries, in one write; returns how many keys were added."""
@@ -267,8 +284,12 @@ class StateStore:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def adopt_legacy(self, aid: bytes | str) -> None:
+        """A format-1 state file (one application, no AID) belongs to ``aid`` - the card's
+        first payment application."""
+        self._claim_legacy(_aid_key(aid))
+
     def _claim_legacy(self, key: str) -> None:
-        """A format-1 state file belongs to the first application that writes."""
         if "*" in self._state.applications and key not in self._state.applications:
             apps = dict(self._state.applications)
             apps[key] = apps.pop("*")

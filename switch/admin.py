@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from emvtap.masking import mask_text
 from switch.lifecycle import LIFECYCLE, LifecycleError, Policy, apply_event
+from switch.pin import hash_pin
 from switch.store import Store, StoreError
 from switch.tsp import ProvisioningError, TspConfig, provision, replenish_limited_use_keys
 
@@ -160,14 +161,22 @@ class _Api:
         self.store, self.config, self.policy = store, config, policy
 
     def list_accounts(self, q: Json, body: Json) -> Json:
-        return {"accounts": [asdict(a) | {"available": a.available} for a in self.store.accounts()]}
+        accounts = [
+            {k: v for k, v in asdict(a).items() if k != "pin_hash"} | {"available": a.available}
+            for a in self.store.accounts()
+        ]
+        return {"accounts": accounts}
 
     def add_account(self, q: Json, body: Json) -> Json:
-        allowed = {"holder", "kind", "currency", "balance", "credit_limit", "daily_limit"}
+        allowed = {"holder", "kind", "currency", "balance", "credit_limit", "daily_limit", "pin"}
         if set(body) - allowed:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"unknown fields {sorted(set(body) - allowed)}")
+        values = dict(body)
+        pin = values.pop("pin", None)
+        if pin is not None:
+            values["pin_hash"] = hash_pin(str(pin))
         with self.store.transaction():
-            account_id = self.store.add_account(**body)
+            account_id = self.store.add_account(**values)
         return {"account_id": account_id}
 
     def add_card(self, q: Json, body: Json) -> Json:

@@ -55,6 +55,7 @@ from switch.arqc import (
 from switch.codes import Reason, response_code
 from switch.domain import check_domain
 from switch.issuer import IssuerRequest, decide
+from switch.pin import TEST_ZPK
 from switch.store import Store, Token, utc_now
 
 __all__ = ["MANDATORY_FIELDS", "SCRIPT_REASONS", "Authorizer", "HostConfig"]
@@ -95,6 +96,8 @@ TOKEN_STATUS_CODES = {"active": "A", "suspended": "S", "deleted": "D"}
 class HostConfig:
     #: an ATC at or below (highest verified ATC - window) is "too old" (issue 4 "ATC checks")
     atc_window: int = 32
+    #: zone PIN key DE 52 is enciphered under (switch.pin)
+    zpk: bytes = TEST_ZPK
 
 
 @dataclass
@@ -106,6 +109,7 @@ class _Decision:
     verified: bool = False
     account_id: int | None = None
     posted: int = 0
+    atc_fresh: bool = False  # no verified cryptogram of this token has this ATC yet
     token_data: TokenData = field(default_factory=TokenData)
 
 
@@ -124,6 +128,18 @@ def _content_key(fields: Mapping[str, Any]) -> str:
         if k not in ("7", "52")
     }
     return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+def _online_pin_cvm(icc: IccData) -> bool:
+    """CVM Results (9F34) byte 1, b6-b1 = 02: enciphered PIN verified online (Book 3 C3)."""
+    cvm = icc.values.get(0x9F34)
+    return bool(cvm) and cvm[0] & 0x3F == 0x02
+
+
+def _auth_code(content_key: str) -> str:
+    """DE 38: six digits derived from the request (unique enough for a lab; stable for a
+    retransmission, which is answered from the record anyway)."""
+    return f"{int(content_key[:12], 16) % 1_000_000:06d}"
 
 
 def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,6 +163,7 @@ class Authorizer:
         self.store = store
         self.config = config or HostConfig()
         self.clock = clock
+        self._device_types: dict[str, str] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], bytes]] = {
             "0100": self._authorize,
             "0200": self._authorize,
@@ -184,6 +201,15 @@ class Authorizer:
             log.exception("host error on %s STAN %s", mti, fields.get("11"))
             return self._reply(fields, "96")
 
+    def _device_type(self, device_id: str) -> str | None:
+        """A device's type never changes once registered: cached."""
+        if device_id not in self._device_types:
+            device = self.store.device(device_id)
+            if device is None:
+                return None
+            self._device_types[device_id] = device.device_type
+        return self._device_types[device_id]
+
     # --- response building ---------------------------------------------------------------------
 
     def _reply(self, req: Mapping[str, Any], code: str, **extra: Any) -> bytes:
@@ -200,13 +226,13 @@ class Authorizer:
         log.warning("format error %s STAN %s: %s", req["t"], req.get("11"), why)
         return self._reply(req, response_code(Reason.FORMAT_ERROR))
 
-    def _retransmission(self, req: Mapping[str, Any]) -> bytes | None:
+    def _retransmission(self, req: Mapping[str, Any], content_key: str) -> bytes | None:
         """The recorded response of a retransmission, a 94 for a duplicate key with other
         content, or ``None`` for a new request."""
         prior = self.store.find_authorization(req["t"], req["41"], req["11"], req.get("37", ""))
         if prior is None:
             return None
-        if prior["content_key"] == _content_key(req):
+        if prior["content_key"] == content_key:
             log.info(
                 "retransmission %s STAN %s terminal %s answered from record %d (DE39 %s)",
                 req["t"],
@@ -230,7 +256,8 @@ class Authorizer:
             token_data = decode_token_data(req["48"]) if "48" in req else TokenData()
         except MessageFormatError as exc:
             return self._format_error(req, str(exc))
-        prior = self._retransmission(req)
+        content_key = _content_key(req)
+        prior = self._retransmission(req, content_key)
         if prior is not None:
             return prior
 
@@ -239,19 +266,18 @@ class Authorizer:
         amount = int(req["4"])
         record_atc = (
             decision.icc.atc_int
-            if decision.verified
-            and decision.icc is not None
-            and decision.token is not None
-            and not self.store.atc_seen(decision.token.mpan, decision.icc.atc_int)
+            if decision.verified and decision.atc_fresh and decision.icc is not None
             else None
         )
-        auth_id = self.store.record_authorization(
+        auth_code = _auth_code(content_key) if decision.reason is Reason.APPROVED else None
+        response = self._authorization_response(req, decision, auth_code)
+        self.store.record_authorization(
             received_at=now,
             mti=req["t"],
             terminal_id=req["41"],
             stan=req["11"],
             rrn=req.get("37", ""),
-            content_key=_content_key(req),
+            content_key=content_key,
             mpan=pan,
             span=decision.token.span if decision.token else None,
             account_id=decision.account_id,
@@ -262,14 +288,12 @@ class Authorizer:
             response_code=response_code(decision.reason),
             reason=decision.reason.value,
             posted=decision.posted,
+            auth_code=auth_code,
             request=_stored_request(req),
-            response=b"",
+            response=response,
         )
         if record_atc is not None and decision.token is not None:
             self.store.raise_max_atc(decision.token.mpan, record_atc)
-        auth_code = f"{auth_id % 1_000_000:06d}" if decision.reason is Reason.APPROVED else None
-        response = self._authorization_response(req, decision, auth_code)
-        self.store.set_authorization_response(auth_id, response, auth_code=auth_code)
         log.info(
             "%s %s STAN %s terminal %s amount %s → %s %s%s",
             req["t"],
@@ -298,6 +322,7 @@ class Authorizer:
             return _Decision(Reason.UNKNOWN_TOKEN, icc=icc)
         d = _Decision(Reason.APPROVED, token=token, icc=icc, token_data=token_data)
         crypto_failure = self._verify(d, now)
+        d.atc_fresh = not self.store.atc_seen(token.mpan, icc.atc_int)
         yymm = now.strftime("%y%m")
         amount = int(req["4"])
 
@@ -325,7 +350,7 @@ class Authorizer:
                 Reason.AMOUNT_MISMATCH,
                 lambda: amount != icc.amount or req["49"] != icc.currency,
             ),
-            (Reason.ATC_REPLAYED, lambda: self.store.atc_seen(token.mpan, icc.atc_int)),
+            (Reason.ATC_REPLAYED, lambda: not d.atc_fresh),
             (
                 Reason.ATC_TOO_OLD,
                 lambda: icc.atc_int <= token.max_atc - self.config.atc_window,
@@ -346,7 +371,11 @@ class Authorizer:
                 device_verified=token_data.device_verified,
                 yymm=yymm,
                 day=now.strftime("%Y-%m-%d"),
+                pin_block=req.get("52"),
+                pin_pan=pan,
+                online_pin_cvm=_online_pin_cvm(icc),
             ),
+            self.config.zpk,
         )
         d.reason, d.account_id = reason, account_id
         d.posted = amount if reason is Reason.APPROVED else 0
@@ -389,13 +418,13 @@ class Authorizer:
         token_data = None
         par = None
         if d.token is not None:
-            device = self.store.device(d.token.device_id)
+            device_type = self._device_type(d.token.device_id)
             token_data = encode_token_data(
                 TokenData(
                     token_requestor_id=d.token.token_requestor_id,
                     token_status=TOKEN_STATUS_CODES[d.token.state],
                     par=d.token.par if len(d.token.par) == 29 else None,
-                    device_type=DEVICE_TYPE_CODES.get(device.device_type) if device else None,
+                    device_type=DEVICE_TYPE_CODES.get(device_type or ""),
                     channel=d.token_data.channel,
                     assurance_level=d.token.assurance_level,
                 )
@@ -420,7 +449,8 @@ class Authorizer:
         missing = [f for f in MANDATORY_FIELDS["0400"] if f not in req]
         if missing:
             return self._format_error(req, f"missing DE {' '.join(missing)}")
-        prior = self._retransmission(req)
+        content_key = _content_key(req)
+        prior = self._retransmission(req, content_key)
         if prior is not None:
             return prior
         orig_mti, orig_stan = req["90"][:4], req["90"][4:10]
@@ -439,7 +469,7 @@ class Authorizer:
             terminal_id=req["41"],
             stan=req["11"],
             rrn=req.get("37", ""),
-            content_key=_content_key(req),
+            content_key=content_key,
             mpan=req.get("2") or (original["mpan"] if original is not None else None),
             span=original["span"] if original is not None else None,
             account_id=original["account_id"] if original is not None else None,
@@ -453,7 +483,8 @@ class Authorizer:
         )
         if reason is Reason.REVERSED and original is not None:
             if original["posted"]:
-                self.store.post(original["account_id"], original["posted"])
+                day = str(original["received_at"])[:10]
+                self.store.post(original["account_id"], original["posted"], day=day)
             self.store.mark_reversed(original["id"], auth_id)
         response = self._reply(req, response_code(reason))
         self.store.set_authorization_response(auth_id, response)

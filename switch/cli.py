@@ -123,10 +123,14 @@ def serve(
         token = os.environ.get(ADMIN_TOKEN_ENV) or load_or_create_token(token_file)
         if os.environ.get(ADMIN_TOKEN_ENV):
             token_file = f"${ADMIN_TOKEN_ENV}"
-        admin = AdminServer(
-            db_path, token, port=admin_port, policy=Policy(passcode_removed=passcode_policy)
-        )
-        admin.start()
+        try:
+            admin = AdminServer(
+                db_path, token, port=admin_port, policy=Policy(passcode_removed=passcode_policy)
+            )
+        except OSError as exc:  # e.g. the default port taken: keep serving ISO 8583
+            click.echo(f"warning: admin API not started on port {admin_port}: {exc}", err=True)
+        else:
+            admin.start()
 
     def started(bound: int) -> None:
         click.echo(f"switch: serving {host}:{bound}, store {db_path}")
@@ -208,6 +212,7 @@ def enroll(
 @click.option("--credit-limit", type=AMOUNT, default="0", show_default=True)
 @click.option("--daily-limit", type=AMOUNT, default=None)
 @click.option("--currency", default="156", show_default=True)
+@click.option("--pin", default=None, help="transaction PIN (stored as a salted hash)")
 def account(
     db_path: str,
     holder: str,
@@ -216,8 +221,11 @@ def account(
     credit_limit: int,
     daily_limit: int | None,
     currency: str,
+    pin: str | None,
 ) -> None:
     """Open an account; prints its id."""
+    from switch.pin import hash_pin
+
     with Store(db_path) as store, store.transaction():
         account_id = store.add_account(
             holder=holder,
@@ -226,6 +234,7 @@ def account(
             credit_limit=credit_limit,
             daily_limit=daily_limit,
             currency=currency,
+            pin_hash=hash_pin(pin) if pin else None,
         )
     click.echo(account_id)
 
@@ -384,7 +393,10 @@ def show(db_path: str, mpan: str | None, limit: int, clear: bool, what: str) -> 
 
     with Store(db_path) as store:
         if what == "accounts":
-            rows: list[Any] = [asdict(a) | {"available": a.available} for a in store.accounts()]
+            rows: list[Any] = [
+                {k: v for k, v in asdict(a).items() if k != "pin_hash"} | {"available": a.available}
+                for a in store.accounts()
+            ]
         elif what == "cards":
             rows = [asdict(c) for c in store.cards()]
         elif what == "devices":

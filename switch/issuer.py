@@ -1,6 +1,7 @@
 """The issuer host behind the switch: it sees the real card number (SPAN), never the token
-(tokens.md "Financial transactions"), and decides on card status, expiry, currency, the in-app
-no-password limit, the daily limit and the available balance or credit.
+(tokens.md "Financial transactions"), and decides on card status, expiry, currency, online PIN
+(:mod:`switch.pin`), the in-app no-password limit, the daily limit and the available balance or
+credit.
 
 One check per row of :data:`ISSUER_CHECKS`, first failure wins; an approval posts the amount.
 """
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from switch.codes import Reason
+from switch.pin import TEST_ZPK, verify_pin
 from switch.store import Account, Card, Store
 
 __all__ = ["ISSUER_CHECKS", "IssuerRequest", "decide"]
@@ -28,7 +30,9 @@ class IssuerRequest:
     device_verified: bool | None  # DE 48 sub-element 07
     yymm: str  # today, for expiry checks
     day: str  # today YYYY-MM-DD, for the daily limit
-    pin_ok: bool | None = None  # None: no online PIN in the request
+    pin_block: bytes | None = None  # DE 52, enciphered under the ZPK
+    pin_pan: str = ""  # the PAN the terminal built the PIN block with (the MPAN)
+    online_pin_cvm: bool = False  # CVM Results 9F34 say "enciphered PIN online"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class _Ctx:
     card: Card
     account: Account
     spent_today: int
+    pin_ok: bool | None  # None: no PIN in the request
 
 
 def _in_app(req: IssuerRequest) -> bool:
@@ -48,7 +53,8 @@ ISSUER_CHECKS: tuple[tuple[Reason, Callable[[_Ctx], bool]], ...] = (
     (Reason.CARD_LOST, lambda c: c.card.status == "lost"),
     (Reason.CARD_EXPIRED, lambda c: c.card.expiry < c.req.yymm),
     (Reason.CURRENCY_MISMATCH, lambda c: c.account.currency != c.req.currency),
-    (Reason.PIN_INCORRECT, lambda c: c.req.pin_ok is False),
+    (Reason.PIN_REQUIRED, lambda c: c.req.online_pin_cvm and c.req.pin_block is None),
+    (Reason.PIN_INCORRECT, lambda c: c.pin_ok is False),
     (
         Reason.IN_APP_VERIFICATION_REQUIRED,
         lambda c: (
@@ -66,18 +72,21 @@ ISSUER_CHECKS: tuple[tuple[Reason, Callable[[_Ctx], bool]], ...] = (
 )
 
 
-def decide(store: Store, req: IssuerRequest) -> tuple[Reason, int | None]:
+def decide(store: Store, req: IssuerRequest, zpk: bytes = TEST_ZPK) -> tuple[Reason, int | None]:
     """``(reason, account_id)``; on approval the amount is already debited (in the caller's
     transaction, so it commits together with the authorization record)."""
-    card = store.card(req.span)
-    if card is None:
+    found = store.card_and_account(req.span)
+    if found is None:
         return Reason.UNKNOWN_TOKEN, None
-    account = store.account(card.account_id)
-    if account is None:
-        return Reason.UNKNOWN_TOKEN, None
-    ctx = _Ctx(req, card, account, store.approved_today(account.account_id, req.day))
+    card, account = found
+    pin_ok = (
+        verify_pin(account.pin_hash, zpk, req.pin_block, req.pin_pan)
+        if req.pin_block is not None
+        else None
+    )
+    ctx = _Ctx(req, card, account, store.approved_today(account.account_id, req.day), pin_ok)
     for reason, failed in ISSUER_CHECKS:
         if failed(ctx):
             return reason, account.account_id
-    store.post(account.account_id, -req.amount)
+    store.post(account.account_id, -req.amount, day=req.day)
     return Reason.APPROVED, account.account_id

@@ -2,11 +2,15 @@
 (:func:`emvtap.iso8583.frame`), one SQLite store (DESIGN.md "Errors and bad input", issue 4
 "Durability", "Bad input").
 
-Concurrency and durability: connections are served by the event loop; every request goes to one
-host thread that owns the store. The host thread takes whatever requests are waiting (up to
+Concurrency and durability: one thread. Connections are served by the event loop and every
+request is queued for the batcher, which takes whatever requests are waiting (up to
 ``max_batch``), runs each in its own savepoint, commits the batch once (``synchronous=FULL``:
 fsync), and only then are the responses written to the sockets — group commit, so an approval is
-durable before its response leaves and the fsync cost is shared by concurrent requests.
+durable before its response leaves and the fsync cost is shared by concurrent requests. While a
+batch runs (and fsyncs) the loop does not read; the requests that arrive meanwhile wait in the
+kernel's socket buffers and make up the next batch. The store is used from the loop thread only:
+a separate host thread was measured to lose more to GIL hand-offs around every SQLite call than
+it gained (see ``python -m switch.loadgen``).
 
 Bad input: a frame longer than :data:`emvtap.iso8583.MAX_MESSAGE_LEN` is refused from its
 length alone (connection closed, nothing more read); a malformed message gets DE 39 = 30 when its
@@ -20,8 +24,8 @@ import asyncio
 import contextlib
 import logging
 import struct
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +61,19 @@ class SwitchServer:
         self.read_timeout = read_timeout
         self.max_batch = max_batch
         self.config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switch-host")
         self._store: Store | None = None
         self._authorizer: Authorizer | None = None
         self._queue: asyncio.Queue[_Job] | None = None
         self._server: asyncio.base_events.Server | None = None
         self._batcher: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[None]] = set()
-        self.stats = {"requests": 0, "batches": 0, "connections": 0, "closed_bad_input": 0}
+        self.stats: dict[str, float] = {
+            "requests": 0,
+            "batches": 0,
+            "connections": 0,
+            "closed_bad_input": 0,
+            "host_seconds": 0.0,  # time spent in batches (authorization + commit)
+        }
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -74,8 +83,7 @@ class SwitchServer:
 
     async def start(self) -> int:
         """Open the store, bind, start serving; returns the bound port (``port=0``: ephemeral)."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open_store)
+        self._open_store()
         self._queue = asyncio.Queue()
         self._batcher = asyncio.create_task(self._run_batches(), name="switch-batcher")
         self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
@@ -100,29 +108,29 @@ class SwitchServer:
             self._batcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._batcher
-        loop = asyncio.get_running_loop()
         if self._store is not None:
-            await loop.run_in_executor(self._executor, self._store.close)
-        self._executor.shutdown(wait=True)
+            self._store.close()
+            self._store = None
 
     # --- the host thread -----------------------------------------------------------------------
 
     def _process_batch(self, messages: list[bytes]) -> list[bytes | None]:
         assert self._store is not None and self._authorizer is not None
+        started = time.perf_counter()
         with self._store.batch():
-            return [self._authorizer.handle_raw(m) for m in messages]
+            results = [self._authorizer.handle_raw(m) for m in messages]
+        self.stats["host_seconds"] += time.perf_counter() - started
+        return results
 
     async def _run_batches(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            await asyncio.sleep(0)  # let every connection with a frame ready enqueue it
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results = await loop.run_in_executor(
-                    self._executor, self._process_batch, [m for m, _ in batch]
-                )
+                results = self._process_batch([m for m, _ in batch])
             except Exception as exc:  # the batch did not commit: no response may go out
                 log.exception("batch of %d failed to commit", len(batch))
                 for _, fut in batch:

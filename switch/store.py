@@ -149,6 +149,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS authorizations_token_atc
     ON authorizations(mpan, atc) WHERE atc IS NOT NULL;
 CREATE INDEX IF NOT EXISTS authorizations_by_account ON authorizations(account_id, received_at);
 
+-- the issuer's daily spend per account (what the daily limit is checked against)
+CREATE TABLE IF NOT EXISTS daily_spend (
+    account_id   INTEGER NOT NULL,
+    day          TEXT NOT NULL,                   -- YYYY-MM-DD (UTC)
+    amount       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, day)
+) WITHOUT ROWID;
+
 -- append-only log of every state change, with the channel that asked for it
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -381,11 +389,18 @@ class Store:
         if cur.rowcount != 1:
             raise StoreError(f"no account {account_id}")
 
-    def post(self, account_id: int, delta: int) -> None:
-        """Add ``delta`` (negative: debit) to the account balance."""
+    def post(self, account_id: int, delta: int, day: str | None = None) -> None:
+        """Add ``delta`` (negative: debit) to the account balance; with ``day`` (YYYY-MM-DD)
+        the day's spend moves by ``-delta`` too (a reversal credits the original's day)."""
         self.db.execute(
             "UPDATE accounts SET balance = balance + ? WHERE account_id = ?", (delta, account_id)
         )
+        if day is not None:
+            self.db.execute(
+                "INSERT INTO daily_spend(account_id, day, amount) VALUES (?, ?, ?)"
+                " ON CONFLICT(account_id, day) DO UPDATE SET amount = amount + excluded.amount",
+                (account_id, day, -delta),
+            )
 
     def add_card(
         self,
@@ -415,6 +430,22 @@ class Store:
             (span,),
         ).fetchone()
         return Card(**dict(row)) if row else None
+
+    def card_and_account(self, span: str) -> tuple[Card, Account] | None:
+        """The card and its account in one query (the issuer's hot path)."""
+        row = self.db.execute(
+            "SELECT c.span, c.account_id, c.expiry, c.psn, c.status, c.no_password_limit,"
+            " c.replaced_by, c.par, a.holder, a.kind, a.currency, a.balance, a.credit_limit,"
+            " a.daily_limit, a.pin_hash, a.ecash_balance"
+            " FROM cards c JOIN accounts a ON a.account_id = c.account_id WHERE c.span = ?",
+            (span,),
+        ).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        card = Card(**{k: d[k] for k in Card.__dataclass_fields__})
+        account = Account(**{k: d[k] for k in Account.__dataclass_fields__})
+        return card, account
 
     def cards(self, account_id: int | None = None) -> list[Card]:
         sql = (
@@ -648,13 +679,11 @@ class Store:
         )
 
     def approved_today(self, account_id: int, day: str) -> int:
-        """Sum of posted amounts (not reversed) of the account on ``day`` (YYYY-MM-DD, UTC)."""
+        """Posted amounts (net of reversals) of the account on ``day`` (YYYY-MM-DD, UTC)."""
         row = self.db.execute(
-            "SELECT COALESCE(SUM(posted), 0) FROM authorizations WHERE account_id = ?"
-            " AND reversed_by IS NULL AND received_at >= ? AND received_at < ?",
-            (account_id, day, day + "T99"),
+            "SELECT amount FROM daily_spend WHERE account_id = ? AND day = ?", (account_id, day)
         ).fetchone()
-        return int(row[0])
+        return int(row[0]) if row else 0
 
     def record_authorization(self, **values: Any) -> int:
         values = dict(values)

@@ -110,6 +110,7 @@ class SimCard:
         cid: int = 0x80,
         date: str = "251126",
         tamper: bool = False,
+        extra_tags: dict[int, bytes] | None = None,
     ) -> bytes:
         values = {
             0x9F02: bytes.fromhex(f"{amount:012d}"),
@@ -132,6 +133,7 @@ class SimCard:
             arqc = bytes([arqc[0] ^ 1]) + arqc[1:]
         values[0x9F26] = arqc
         values[0x9F27] = bytes([cid])
+        values |= extra_tags or {}
         return tlv.encode(tlv.Tlv.primitive(t, v) for t, v in values.items())
 
     def request(
@@ -141,6 +143,7 @@ class SimCard:
         mti: str = "0100",
         entry_mode: str = "071",
         token_data: TokenData | None = None,
+        pin_block: bytes | None = None,
         next_atc: bool = True,
         now: datetime | None = None,
         **icc_kw: Any,
@@ -170,6 +173,8 @@ class SimCard:
         }
         if token_data is not None:
             fields["48"] = encode_token_data(token_data)
+        if pin_block is not None:
+            fields["52"] = pin_block
         return fields
 
 

@@ -87,7 +87,7 @@ def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
                                      merchant_forced_online=force_online)
         transport.disconnect()
         if tap_again and result.issuer_update.get("pending"):
-            render_result(result, console, trace=not quiet)
+            console.print(f"[bold]{result.outcome_after_online}[/]: {result.reason}")
             console.print("[bold yellow]issuer update: present the card again …[/]")
             perform_issuer_update(transport, config, result, card_timeout=timeout,
                                   clear_pan=clear_pan)

@@ -1,12 +1,155 @@
-"""``emvtap hil``: hardware-in-the-loop scenario runs (work in progress)."""
+"""``emvtap hil``: hardware-in-the-loop scenarios (docs/hil.md).
+
+``emvtap hil run scenarios/ --terminal pcsc:ACR122U --emulator nfc:usb:04e6:5591`` runs them on
+real readers, asking the person at the desk for what only a person can do; ``--virtual`` runs
+the same scenarios on pcscd + vpcd and on nfcpy's udp radio, with nobody there.
+
+Exit codes: 0 every scenario that ran passed (unsupported and not-run ones are listed, not
+failed); 1 a scenario failed or the rig broke; 3 a scenario file or the options are wrong.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
 import click
 
+from terminal.hil.loader import ScenarioError, load_scenarios
+from terminal.hil.model import Scenario
+from terminal.hil.results import RigError, ScenarioResult, Status, StepResult
+
 __all__ = ["hil"]
+
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 3
+VIRTUAL_RIGS = ("pcsc", "nfc")
+MARKS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.ERROR: "[magenta]![/]",
+         Status.UNSUPPORTED: "[yellow]–[/]", Status.NOT_RUN: "[dim]·[/]"}
 
 
 @click.group("hil")
 def hil() -> None:
-    """Hardware-in-the-loop scenarios on real or virtual readers."""
+    """Hardware-in-the-loop scenarios on real readers (or virtual ones)."""
+
+
+def _load(paths: tuple[str, ...], select: tuple[str, ...]) -> list[Scenario]:
+    try:
+        scenarios = load_scenarios(paths)
+    except ScenarioError as exc:
+        click.echo(f"emvtap hil: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if select:
+        scenarios = [s for s in scenarios if any(k in s.id for k in select)]
+    return scenarios
+
+
+def _vpcd_slot(text: str | None):  # type: ignore[no-untyped-def]
+    from terminal.hil.rigs import VpcdSlot
+
+    if text is None:
+        return None
+    reader, sep, port = text.rpartition("=")
+    if not sep or not port.isdigit():
+        raise click.BadParameter("READER=PORT, e.g. 'Virtual PCD 00 01=35964'",
+                                 param_hint="--vpcd")
+    return VpcdSlot(reader, int(port))
+
+
+def _progress(console):  # type: ignore[no-untyped-def]
+    def on_step(scenario: ScenarioResult, step: StepResult) -> None:
+        line = f"  {MARKS[step.status]} {step.index + 1}. {step.title}"
+        if step.tap:
+            line += (f": {step.tap.get('final_outcome')} (CVM {step.tap.get('cvm')}, RC "
+                     f"{step.tap.get('response_code') or '-'})")
+        if step.timing:
+            line += f" [dim]{step.timing.in_field_ms:.0f} ms in field[/]"
+        if step.over_budget:
+            line += f" [yellow]⚠ {'; '.join(step.over_budget)}[/]"
+        console.print(line)
+        if step.message:
+            console.print(f"     [dim]{step.message}[/]")
+
+    return on_step
+
+
+@hil.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--terminal", envvar="EMVTAP_TERMINAL_READER", default=None,
+              help="Terminal reader (pcsc:NAME|INDEX, nfc:usb:…); $EMVTAP_TERMINAL_READER.")
+@click.option("--emulator", envvar="EMVTAP_EMULATOR_READER", default=None,
+              help="Card-emulator reader (nfc:usb:VID:PID); $EMVTAP_EMULATOR_READER.")
+@click.option("--virtual", is_flag=True,
+              help="Virtual readers, nobody at the desk (--terminal/--emulator are ignored).")
+@click.option("--via", "vias", multiple=True, type=click.Choice(VIRTUAL_RIGS),
+              help="With --virtual: pcsc (pcscd + vpcd) and/or nfc (nfcpy udp); default both.")
+@click.option("--vpcd", default=None, metavar="READER=PORT",
+              help="With --via pcsc: a vpcd slot the caller holds (default: lock a free one).")
+@click.option("--udp-port", type=int, default=None,
+              help="With --via nfc: this UDP port for every scenario (default: a free one each).")
+@click.option("-k", "select", multiple=True, help="Only scenarios whose id contains this.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a JUnit XML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the JSON report (per-APDU timings) here.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep each scenario's logs, card files and tap records under this directory.")
+@click.option("--keep", is_flag=True, help="Keep the temporary work directories.")
+@click.option("--strict-timing", is_flag=True,
+              help="Over-budget taps fail (default: reported and flagged only).")
+@click.option("--details", is_flag=True, help="A table of every step of every scenario.")
+def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virtual: bool,
+        vias: tuple[str, ...], vpcd: str | None, udp_port: int | None, select: tuple[str, ...],
+        junit: Path | None, json_path: Path | None, workdir: Path | None, keep: bool,
+        strict_timing: bool, details: bool) -> None:
+    """Run the scenarios in PATHS (files, or directories of *.yaml)."""
+    from rich.console import Console
+
+    from terminal.hil.report import console_report, tap_table, write_reports
+    from terminal.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig
+    from terminal.hil.runner import RunOptions, run_scenarios
+
+    if not virtual and not terminal:
+        raise click.UsageError("name the terminal reader (--terminal) or run --virtual")
+    scenarios = _load(paths, select)
+    console = Console(stderr=True)
+    # nfcpy logs every device it opens at INFO: keep the run's output to the run.
+    logging.getLogger("nfc").setLevel(max(logging.getLogger().level, logging.WARNING))
+    rigs: list[Rig]
+    if virtual:
+        vias = vias or VIRTUAL_RIGS
+        rigs = [VirtualPcscRig(_vpcd_slot(vpcd)) if via == "pcsc" else VirtualNfcRig(udp_port)
+                for via in vias]
+    else:
+        rigs = [HardwareRig(str(terminal), emulator or "")]
+    options = RunOptions(workdir=workdir, keep=keep, strict_timing=strict_timing,
+                         on_step=_progress(console))
+    started = datetime.now(UTC)
+    results: list[ScenarioResult] = []
+    for rig in rigs:
+        console.rule(f"{rig.name}: {len(scenarios)} scenario(s)")
+        try:
+            results += run_scenarios(scenarios, rig, options, on_start=lambda s, r=rig:
+                                     console.print(f"[bold]{s.id}[/] on {r.name}: {s.title}"))
+        except RigError as exc:
+            console.print(f"[bold magenta]{rig.name}: {exc}[/]")
+            results += [ScenarioResult(s.id, s.title, str(s.path), rig.name, Status.ERROR,
+                                       f"rig: {exc}") for s in scenarios]
+    console_report(results, console)
+    if details:
+        for r in results:
+            console.print(tap_table(r))
+    write_reports(results, started, junit=junit, json_path=json_path)
+    sys.exit(0 if all(r.status.ok for r in results) else EXIT_FAILED)
+
+
+@hil.command("list")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def list_scenarios(paths: tuple[str, ...]) -> None:
+    """Check the scenario files and list what each one does and needs."""
+    for s in _load(paths, ()):
+        forms = sorted({str(c.form) for c in s.cards.values()})
+        where = "real readers only" if s.hardware_only else "real or virtual readers"
+        click.echo(f"{s.id}: {s.title}")
+        click.echo(f"  {len(s.steps)} steps, cards: {', '.join(forms)}; {where}")

@@ -26,6 +26,7 @@ __all__ = [
     "ICC_DATA_TAGS",
     "OnlineResponse",
     "OnlineUnavailable",
+    "SwitchAuthoriser",
     "authorization_request",
     "go_online",
     "icc_data_for_online",
@@ -150,16 +151,27 @@ class OnlineResponse:
         return code.encode("ascii", "replace")
 
 
+class SwitchAuthoriser:
+    """The default acquirer link: one ISO 8583 exchange with ``HOST:PORT`` per request
+    (2-byte length framing, :func:`emvtap.iso8583.exchange`)."""
+
+    def __init__(self, switch: str, timeout: float) -> None:
+        host, _, port = switch.rpartition(":")
+        self.host = host or "127.0.0.1"
+        self.port = int(port)
+        self.timeout = timeout
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __call__(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return iso8583.exchange(self.host, self.port, fields, timeout=self.timeout)
+
+
 def switch_authoriser(switch: str, timeout: float) -> Authoriser:
-    """The default acquirer link: one ISO 8583 exchange with ``HOST:PORT`` (2-byte framing)."""
-    host, _, port = switch.rpartition(":")
-    port_number = int(port)
-
-    def authorise(fields: dict[str, Any]) -> dict[str, Any]:
-        return iso8583.exchange(host or "127.0.0.1", port_number, fields, timeout=timeout)
-
-    authorise.__doc__ = f"ISO 8583 over TCP to {host or '127.0.0.1'}:{port_number}"
-    return authorise
+    """The TCP link to the switch at ``HOST:PORT`` (ValueError for a bad port)."""
+    return SwitchAuthoriser(switch, timeout)
 
 
 def request_online_authorisation(ctx: TransactionContext) -> OnlineResponse:
@@ -169,7 +181,8 @@ def request_online_authorisation(ctx: TransactionContext) -> OnlineResponse:
     if ctx.authorise is None:
         raise OnlineUnavailable("no switch configured")
     request = authorization_request(ctx, icc_data_for_online(ctx), ctx.online_pin_block)
-    res.online = {"request": iso8583.redacted(request)}
+    res.online = {"switch": getattr(ctx.authorise, "target", "in-process host"),
+                  "request": iso8583.redacted(request)}
     start = time.perf_counter()
     try:
         fields = ctx.authorise(request)

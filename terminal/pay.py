@@ -68,7 +68,10 @@ def _authoriser(config: TerminalConfig, switch: str | None,
     target = config.switch if switch is None else switch
     if not target or target == "none":
         return None
-    return switch_authoriser(target, config.online_timeout_seconds)
+    try:
+        return switch_authoriser(target, config.online_timeout_seconds)
+    except ValueError as exc:
+        raise EntryPointError("END APPLICATION", f"switch {target!r} is not HOST:PORT") from exc
 
 
 def perform_transaction(
@@ -210,10 +213,12 @@ def _quick_path_online(ctx: TransactionContext) -> None:
 
 
 def _issuer_update_pending(ctx: TransactionContext, response: OnlineResponse) -> None:
-    """C-3 / C-7 issuer update processing is offered when the host sent 91 or scripts, the
-    reader supports it (TTQ byte 3 b8) and the card does (CTQ byte 2 b7)."""
+    """C-3 / C-7 issuer update processing is offered when the host sent issuer scripts (with
+    the 91 that comes with them), the reader supports it (TTQ byte 3 b8) and the card does
+    (CTQ byte 2 b7). An ARPC alone does not ask the cardholder to tap again: on the quick path
+    the card has finished, and its next online transaction carries the result."""
     res = ctx.result
-    if not (response.issuer_authentication_data or response.scripts_71 or response.scripts_72):
+    if not (response.scripts_71 or response.scripts_72):
         return
     ttq = ctx.card.get(0x9F66, b"")
     ctq = ctx.card.get(0x9F6C, b"")

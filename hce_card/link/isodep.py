@@ -220,11 +220,13 @@ class IsoDepCard:
         self.poll = poll
         self.commands = 0
         self.wtx_sent = 0
-        self._worker = _Worker(f"{name} card")
+        self._worker: _Worker | None = None  # started with the first command
         self._reset_session(fsd=256, cid=0)
 
     def close(self) -> None:
-        self._worker.shutdown()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
 
     # -- session state ------------------------------------------------------------------
 
@@ -372,6 +374,8 @@ class IsoDepCard:
         self.commands += 1
         log.debug("%s: command %s", self.name, describe_command(apdu))
         started = time.monotonic()
+        if self._worker is None:
+            self._worker = _Worker(f"{self.name} card")
         result = self._worker.submit(lambda: self.process(apdu))
         budget = self.ats.fwt * self.wtx_after
         while not result.done.wait(budget):

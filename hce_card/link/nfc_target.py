@@ -12,14 +12,23 @@ Devices (shared/spec/hardware-and-virtual-readers.md):
   (``tt4_cmd``). The emulated UID is ``08`` + 3 random bytes (a random UID, ISO/IEC 14443-3).
 - ACR122U cannot emulate a card (nfcpy's acr122 driver refuses every listen).
 
-nfcpy binds the udp port with no SO_REUSEADDR: two cards on one port collide and ``listen``
-returns at once, which this link reports as an error instead of spinning.
+nfcpy's udp driver, measured:
+- it binds the port with no SO_REUSEADDR: two cards on one port collide and ``listen``
+  returns at once, which this link reports as an error instead of spinning;
+- every ``listen`` closes and re-binds the socket, and a ``listen`` that expires between
+  SENS_RES and SEL_REQ drops the reader's activation (the reader then waits 0.5-1 s for its
+  next poll). With the reader polling once a second, 0.5 s listens lose the activation
+  almost every time: here a udp ``listen`` lasts 5 s, and :meth:`NfcTargetLink.stop` ends it
+  at once with a frame to the card's own port instead;
+- it turns the port number into a service name when /etc/services has one (30865 → "csync2")
+  and then fails on ``int()``: such ports are refused up front.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -50,7 +59,21 @@ def nfcpy_path(rest: str, spec: str) -> str:
         parts = rest.split(":")
         if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
             raise ValueError(f"{spec!r}: expected nfc:udp[:HOST[:PORT]]")
+        if len(parts) == 3:
+            check_udp_port(int(parts[2]), spec)
     return rest
+
+
+def check_udp_port(port: int, spec: str) -> None:
+    """nfcpy 1.0.4's udp driver cannot use a port /etc/services names (see module doc)."""
+    try:
+        service = socket.getservbyport(port, "udp")
+    except OSError:
+        return
+    raise ValueError(
+        f"{spec!r}: nfcpy's udp driver cannot use port {port}: /etc/services calls it "
+        f"{service!r} and nfcpy turns the number into that name; choose another port"
+    )
 
 
 class _ClfFrameIO:
@@ -86,7 +109,8 @@ class NfcTargetLink:
 
     :param rest: the nfcpy path (what follows ``nfc:``).
     :param ats: the ATS (its FWI decides when S(WTX) is needed: 38.7 ms with the default).
-    :param listen_timeout: seconds per ``clf.listen`` call (the stop flag is looked at between).
+    :param listen_timeout: seconds per ``clf.listen`` call (the stop flag is looked at between);
+        default 5 s on udp (which :meth:`stop` interrupts), 1 s on a device.
     :param idle_timeout: seconds without a frame after which a session is over.
     :param uid: the 4-byte UID (``08`` + 3 bytes, ISO/IEC 14443-3 random UID); random if None.
     :param sel_res: SAK; ``60`` looks like a phone (ISO-DEP and NFC-DEP), ``20`` a card.
@@ -98,7 +122,7 @@ class NfcTargetLink:
         rest: str = "udp",
         *,
         ats: bytes = DEFAULT_ATS,
-        listen_timeout: float = 0.5,
+        listen_timeout: float | None = None,
         idle_timeout: float = 5.0,
         uid: bytes | None = None,
         sel_res: bytes = SEL_RES,
@@ -109,6 +133,9 @@ class NfcTargetLink:
         self.path = nfcpy_path(rest, f"nfc:{rest}")
         self.name = f"nfc:{self.path}"
         self.ats = bytes(ats)
+        self.is_udp = self.path.split(":", 1)[0] == "udp"
+        if listen_timeout is None:
+            listen_timeout = 5.0 if self.is_udp else 1.0
         self.listen_timeout = listen_timeout
         self.uid = uid if uid is not None else b"\x08" + os.urandom(3)
         if len(self.uid) != 4 or self.uid[0] != 0x08:
@@ -127,6 +154,7 @@ class NfcTargetLink:
         self._present = threading.Event()
         self._present.set()
         self._thread: threading.Thread | None = None
+        self._udp_addr: tuple[str, int] | None = None
         self.isodep = IsoDepCard(
             lambda apdu: process_guarded(self.card, apdu, self.name),
             self.ats,
@@ -143,6 +171,18 @@ class NfcTargetLink:
         """Stop serving (from any thread, or a signal handler); seen within ~0.25 s."""
         self.stopped.set()
         self._present.set()
+        self._interrupt_listen()
+
+    def _interrupt_listen(self) -> None:
+        """End a pending udp ``listen`` now: any 106A frame that is not part of the
+        activation makes nfcpy's udp ``listen`` return it (as a Type 2 command, ignored)."""
+        if self._udp_addr is None:
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.sendto(b"106A 00", self._udp_addr)
+            except OSError as exc:
+                log.debug("%s: could not interrupt listen: %s", self.name, exc)
 
     def close(self, timeout: float = 5.0) -> None:
         self.stop()
@@ -155,6 +195,8 @@ class NfcTargetLink:
         """Take the card out of the field: a command in progress gets no answer, the radio
         closes, and the card stays away until :meth:`insert_card`."""
         self._present.clear()
+        if not self.active.is_set():
+            self._interrupt_listen()
 
     def insert_card(self) -> None:
         self._present.set()
@@ -201,6 +243,8 @@ class NfcTargetLink:
         clf = None
         try:
             clf = self._open()
+            if self.is_udp:
+                self._udp_addr = ("127.0.0.1", int(clf.device.addr[1]))
             io = _ClfFrameIO(clf)
             target = nfc.clf.LocalTarget("106A")
             target.sens_res = bytearray(SENS_RES)
@@ -216,6 +260,8 @@ class NfcTargetLink:
                 self.listening.set()
                 started = time.monotonic()
                 activated = clf.listen(target, self.listen_timeout)
+                if self.stopped.is_set() or not self._present.is_set():
+                    continue
                 if activated is None:
                     if time.monotonic() - started < self.listen_timeout / 2:
                         raise LinkError(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emvtap.bits import CID, TVR, Bit, is_set
+from emvtap.bits import CID, TVR, Bit, is_set, names
 from terminal.outcome import Cvm, Outcome
 
 __all__ = ["CVM_ALIASES", "EXPECTATIONS", "TVR_BITS", "Expectation", "check", "normalise"]
@@ -48,6 +48,10 @@ def _text(value: Any) -> str:
     if value is None or isinstance(value, bool | dict | list):
         raise ValueError(f"{value!r}: expected a text value")
     return str(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _response_code(value: Any) -> str | None:
@@ -140,6 +144,10 @@ EXPECTATIONS: dict[str, Expectation] = {e.key: e for e in (
                 lambda a, e: not any(is_set(a, TVR_BITS[n]) for n in e), accepts_list=False),
     Expectation("scripts", "number of issuer scripts (71/72) in the 0110",
                 lambda r: (r.get("online") or {}).get("scripts", 0), _count),
+    Expectation("issuer_update", "issuer update on the second presentment: starts with the text "
+                "(delivered, card not presented again, …); null = none was pending",
+                lambda r: (r.get("issuer_update") or {}).get("result"), _optional_text,
+                lambda a, e: a == e if e is None else str(a).lower().startswith(e.lower())),
     Expectation("script_results", "issuer script results (none, successful, failed, mixed)",
                 _script_result, _one_of({"NONE", "SUCCESSFUL", "FAILED", "MIXED"}, "result"),
                 lambda a, e: a.upper() == e),
@@ -159,11 +167,12 @@ def normalise(key: str, value: Any) -> Any:
     return exp.validate(value)
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.hex().upper()
+def _show(value: Any, any_of: bool = True) -> str:
+    if isinstance(value, bytes):  # a TVR
+        bits = names(value, TVR)
+        return value.hex().upper() + (f" ({'; '.join(bits)})" if bits else "")
     if isinstance(value, tuple):
-        return " or ".join(_show(v) for v in value)
+        return " or ".join(_show(v) for v in value) if any_of else repr(list(value))
     return repr(value)
 
 
@@ -175,5 +184,6 @@ def check(checks: Mapping[str, Any], record: Record) -> list[str]:
         actual = exp.actual(record)
         options = expected if isinstance(expected, tuple) and exp.accepts_list else (expected,)
         if not any(exp.matches(actual, option) for option in options):
-            failures.append(f"{key}: expected {_show(expected)}, got {_show(actual)}")
+            failures.append(f"{key}: expected {_show(expected, exp.accepts_list)}, "
+                            f"got {_show(actual)}")
     return failures

@@ -130,36 +130,45 @@ def _budget(value: Any, at: _At) -> Budget:
 
 # --- cards ---------------------------------------------------------------------------------
 
+def _limit(d: dict[str, Any], at: _At) -> str:
+    value = d.get("no_password_limit")
+    return "" if value is None else _amount_text(value, at / "no_password_limit")
+
+
 def _perso(value: Any, at: _At, base: Path) -> PersoSource:
-    d = _mapping(value, at, ("seed", "device_type", "balance"), ("seed",))
+    d = _mapping(value, at, ("seed", "device_type", "balance", "no_password_limit"), ("seed",))
     return PersoSource(
         seed=_typed(d["seed"], int, at / "seed", "an integer seed"),
         device_type=_choice(d.get("device_type", "handset-se"), DEVICE_TYPES,
                             at / "device_type"),
         balance=_amount_text(d.get("balance", "1000.00"), at / "balance"),
+        no_password_limit=_limit(d, at),
     )
 
 
 def _provision(value: Any, at: _At, base: Path) -> ProvisionSource:
-    d = _mapping(value, at, ("device", "device_type", "span", "balance"), ("device",))
+    d = _mapping(value, at, ("device", "device_type", "span", "balance", "no_password_limit"),
+                 ("device",))
     return ProvisionSource(
         device=str(_typed(d["device"], str, at / "device", "a device name")),
         device_type=_choice(d.get("device_type", "handset-se"), DEVICE_TYPES,
                             at / "device_type"),
         span=str(_typed(d.get("span", ""), str, at / "span", "a card label")),
         balance=_amount_text(d.get("balance", "1000.00"), at / "balance"),
+        no_password_limit=_limit(d, at),
     )
 
 
 def _profile(value: Any, at: _At, base: Path) -> ProfileSource:
     if isinstance(value, str):
         value = {"path": value}
-    d = _mapping(value, at, ("path", "enroll", "balance"), ("path",))
+    d = _mapping(value, at, ("path", "enroll", "balance", "no_password_limit"), ("path",))
     path = (base / str(_typed(d["path"], str, at / "path", "a file path"))).resolve()
     if not path.is_file():
         raise (at / "path").error(f"no profile file {path}")
     return ProfileSource(path, bool(_typed(d.get("enroll", True), bool, at / "enroll", "a flag")),
-                         _amount_text(d.get("balance", "1000.00"), at / "balance"))
+                         _amount_text(d.get("balance", "1000.00"), at / "balance"),
+                         _limit(d, at))
 
 
 #: Where a card's profile comes from: key in the card mapping → parser.
@@ -171,12 +180,13 @@ SOURCES: dict[str, Callable[[Any, _At, Path], PersoSource | ProvisionSource | Pr
 
 
 def _card(name: str, value: Any, at: _At, base: Path) -> CardSpec:
-    d = _mapping(value, at, ("form", "cdcvm", "prompt", *SOURCES), ("form",))
+    d = _mapping(value, at, ("form", "cdcvm", "pin", "prompt", *SOURCES), ("form",))
     form = CardForm(_choice(d["form"], [f.value for f in CardForm], at / "form"))
     sources = [k for k in SOURCES if k in d]
     if form is CardForm.REAL:
-        if sources:
-            raise at.error("a real card has no profile: it is the card in the person's hand")
+        if sources or "pin" in d:
+            raise at.error("a real card has no profile or issuer account here: it is the card "
+                           "in the person's hand")
         source = None
     else:
         if len(sources) != 1:
@@ -187,8 +197,16 @@ def _card(name: str, value: Any, at: _At, base: Path) -> CardSpec:
         form=form,
         source=source,
         cdcvm=bool(_typed(d.get("cdcvm", False), bool, at / "cdcvm", "true or false")),
+        pin=_pin(d.get("pin"), at / "pin"),
         prompt=str(d.get("prompt", "")),
     )
+
+
+def _pin(value: Any, at: _At) -> str | None:
+    if value is not None and not (isinstance(value, str) and value.isdigit()
+                                  and 4 <= len(value) <= 12):
+        raise at.error("a PIN is 4 to 12 digits, quoted")
+    return value
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -244,9 +262,7 @@ def _tap(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, CardSpec
     repeat = _typed(d.get("repeat", 1), int, at / "tap" / "repeat", "a count")
     if repeat < 1:
         raise (at / "tap" / "repeat").error("at least 1")
-    pin = d.get("pin")
-    if pin is not None and not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 12):
-        raise (at / "tap" / "pin").error("a PIN is 4 to 12 digits, quoted")
+    pin = _pin(d.get("pin"), at / "tap" / "pin")
     return TapStep(
         card=_card_name(d.get("card"), at / "tap" / "card", cards),
         amount=minor,
@@ -255,7 +271,7 @@ def _tap(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, CardSpec
         pin=pin,
         pull_after=pull_after,
         repeat=repeat,
-        issuer_update=bool(_typed(d.get("issuer_update", False), bool,
+        issuer_update=bool(_typed(d.get("issuer_update", True), bool,
                                   at / "tap" / "issuer_update", "true or false")),
         budget=_budget(extra["budget"], at / "budget") if "budget" in extra else None,
         title=str(extra.get("title", "")),

@@ -48,6 +48,7 @@ class PersoSource:
     seed: int
     device_type: str = "handset-se"
     balance: str = "1000.00"
+    no_password_limit: str = ""  # "" = the switch's default (0)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ProvisionSource:
     device_type: str = "handset-se"
     span: str = ""  # label of the physical card; "" = a card of its own
     balance: str = "1000.00"
+    no_password_limit: str = ""  # in-app limit of the physical card; "" = the switch's (0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class ProfileSource:
     path: Path
     enroll: bool = True
     balance: str = "1000.00"
+    no_password_limit: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class CardSpec:
     form: CardForm
     source: PersoSource | ProvisionSource | ProfileSource | None  # None: a real card
     cdcvm: bool = False  # the wallet has verified its user (`card run --cdcvm`)
+    pin: str | None = None  # the transaction PIN of the card's account at the issuer
     prompt: str = ""  # what the person should present (real cards)
 
 
@@ -130,7 +134,7 @@ class TapStep:
     pin: str | None = None  # what the cardholder types on the PIN pad, if asked
     pull_after: int | None = None  # the card leaves the field after this many commands
     repeat: int = 1
-    issuer_update: bool = False  # present the card again to take the issuer's scripts
+    issuer_update: bool = True  # "present card again": deliver what the host sent
     budget: Budget | None = None
     title: str = ""
 

@@ -171,12 +171,9 @@ def terminal_risk_management(ctx: TransactionContext, floor_limit_exceeded: bool
     """Book 3, 10.6 (performed when the AIP asks for it): terminal exception file, floor
     limit (as Entry Point found it, Book B 3.1.1.5-6), random transaction selection (10.6.2)
     and velocity checking with GET DATA ATC (9F36) and Last Online ATC Register (9F13)
-    against 9F14/9F23 (10.6.3), which also tells a new card. Merchant-forced online is
-    recorded here too (TVR byte 4 b4)."""
+    against 9F14/9F23 (10.6.3), which also tells a new card. (Merchant-forced online, TVR
+    byte 4 b4, is set when the kernel starts, for the quick path too.)"""
     res = ctx.result
-    if ctx.merchant_forced_online:
-        res.set_tvr(TVR.MERCHANT_FORCED_ONLINE)
-        ctx.step("merchant forced the transaction online")
     if not is_set(ctx.card[0x82], AIP.TERMINAL_RISK_MANAGEMENT):
         ctx.step("AIP does not ask for terminal risk management")
         return
@@ -304,8 +301,9 @@ def _online_capable(ctx: TransactionContext) -> bool:
 def terminal_action_analysis(ctx: TransactionContext, force_online: bool = False) -> str:
     """Book 3, 10.7: TVR against Issuer and Terminal Action Codes - Denial (→ AAC), then
     Online (→ ARQC, if the terminal can go online), else Default for an offline-only
-    terminal (→ AAC); otherwise TC. A zero amount or a status check (Entry Point) and a
-    merchant-forced transaction go online. Returns the cryptogram GENERATE AC 1 asks for."""
+    terminal (→ AAC); otherwise TC. A zero amount or a status check (Entry Point) goes
+    online; a merchant-forced transaction does through its TVR bit. Returns the cryptogram
+    GENERATE AC 1 asks for."""
     tac, iac = _action_codes(ctx)
     tvr = ctx.result.tvr
     hit = _matches(tvr, tac.denial, iac["denial"])
@@ -539,9 +537,9 @@ def emv_full_path(ctx: TransactionContext, capks: CapkStore,
     force_online = indicators.status_check_requested or indicators.zero_amount
     requested = terminal_action_analysis(ctx, force_online)
     first = card_action_analysis(ctx, requested, icc_pk)
-    suffix = {"SDA": "SDA", "DDA": "DDA", "CDA": "CDA"}.get(res.oda_method, "")
-    oda_note = (f" with {suffix} verified" if suffix and res.oda_result == "ok"
-                else f" ({suffix} {res.oda_result})" if suffix else "")
+    method = res.oda_method if res.oda_method in ("SDA", "DDA", "CDA") else ""
+    oda_note = (f" with {method} verified" if method and res.oda_result == "ok"
+                else f" ({method} {res.oda_result})" if method else "")
     if first.cryptogram_type == CID.AAC:
         raise KernelStop("DECLINED", f"card declined (AAC in GENERATE AC 1, {requested} "
                                      "requested)")

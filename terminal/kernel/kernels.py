@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emvtap.bits import TTQ, Bit, is_set
+from emvtap.bits import TTQ, TVR, Bit, is_set, set_bits
 from emvtap.capk import CapkStore
 from emvtap.oda import SDAD_FORMAT, VISA_FDDA_SDAD_FORMAT
 from terminal.context import TransactionContext
@@ -59,6 +59,11 @@ def run_kernel(ctx: TransactionContext, profile: KernelProfile,
     and the combination's TTQ, then the path the card's answer calls for. Ends with
     KernelStop."""
     ttq = indicators.ttq
+    if ctx.merchant_forced_online:
+        # Book 4, 6.3.5 / TVR byte 4 b4; on the quick path the card must give an ARQC.
+        ctx.result.set_tvr(TVR.MERCHANT_FORCED_ONLINE)
+        ctx.step("merchant forced the transaction online")
+        ttq = set_bits(ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
     initiate_application_processing(ctx, ctx.card.get(0x9F38, b""), ttq)
     if 0x9F26 in ctx.card or (profile.quick_path_name and not profile.full_path):
         if profile.quick_path_name is None:

@@ -58,6 +58,8 @@ def open_transport(spec: str, card: CardLike | None = None, **options: Any) -> B
             raise ValueError(f"loopback: takes no argument, got {spec!r}")
         if card is None:
             raise ValueError("loopback: needs the card object (open_transport(spec, card=…))")
+        if options:
+            raise ValueError(f"loopback: takes no options, got {sorted(options)}")
         from .loopback import LoopbackTransport
 
         return LoopbackTransport(card)

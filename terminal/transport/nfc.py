@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -49,6 +50,19 @@ def atr_from_ats(ats: bytes) -> bytes:
     for byte in body:
         tck ^= byte
     return b"\x3b" + body + bytes([tck])
+
+
+def _check_udp_port(port: int, spec: str) -> None:
+    """nfcpy 1.0.4's udp driver turns a port number into its /etc/services name (30865 →
+    "csync2") and then fails on ``int()``: refuse such ports with the reason."""
+    try:
+        service = socket.getservbyport(port, "udp")
+    except OSError:
+        return
+    raise ValueError(
+        f"{spec}: nfcpy's udp driver cannot use port {port}: /etc/services calls it "
+        f"{service!r} and nfcpy turns the number into that name; choose another port"
+    )
 
 
 def _accept_iso_dep(target: Any) -> bool:
@@ -85,6 +99,8 @@ class NfcTransport(BaseTransport):
             parts = rest.split(":")
             if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
                 raise ValueError(f"nfc:{rest}: expected nfc:udp[:HOST[:PORT]]")
+            if len(parts) == 3:
+                _check_udp_port(int(parts[2]), f"nfc:{rest}")
         self.path = rest
         self.spec = f"nfc:{rest}"
         self.targets = targets

@@ -27,7 +27,7 @@ from smartcard import scard
 
 from .base import BaseTransport, CardRemovedError, NoCardError, TransportError
 
-__all__ = ["PcscTransport", "list_readers", "resolve_reader"]
+__all__ = ["ACR122U_FEEDBACK", "GET_UID", "PcscTransport", "list_readers", "resolve_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,22 @@ DISPOSITIONS = {
     "leave": scard.SCARD_LEAVE_CARD,
     "reset": scard.SCARD_RESET_CARD,
     "unpower": scard.SCARD_UNPOWER_CARD,
+}
+
+
+#: PC/SC Part 3, 3.2.2.1.3 GET DATA: the UID of a contactless card, answered by the reader.
+GET_UID = bytes.fromhex("FFCA000000")
+
+#: ACR122U "Bi-color LED and Buzzer Control" pseudo-APDUs (FF 00 40 P2 04 T1 T2 N BUZZER),
+#: by outcome. P2 bits: 0 final red, 1 final green, 2 red mask, 3 green mask, 4 initial red
+#: blink state, 5 initial green blink state, 6 red blink, 7 green blink; T1/T2 in 100 ms.
+ACR122U_FEEDBACK: dict[str, bytes] = {
+    # green for 500 ms with one beep, then both off
+    "APPROVED": bytes.fromhex("FF0040AC0405010101"),
+    # red twice with two beeps
+    "DECLINED": bytes.fromhex("FF00405C0402020201"),
+    # one short red blink and beep: present the card again / look at the terminal
+    "OTHER": bytes.fromhex("FF00405C0402010101"),
 }
 
 
@@ -363,6 +379,55 @@ class PcscTransport(BaseTransport):
                 self._call(scard.SCardDisconnect, card, DISPOSITIONS[self.disposition])
             except CardRemovedError:
                 pass
+
+    # -- reader extras ------------------------------------------------------------------
+
+    @property
+    def is_acr122u(self) -> bool:
+        return self.reader is not None and "ACR122" in self.reader.upper()
+
+    def uid(self) -> bytes | None:
+        """The card's UID through the reader's GET DATA pseudo-APDU (``FF CA 00 00 00``,
+        PC/SC Part 3); ``None`` when the reader does not answer it with ``9000`` (vpcd hands it
+        to the card). Not recorded in :attr:`exchanges`: it is not a card command."""
+        response = self._send(GET_UID)
+        return response[:-2] if len(response) >= 2 and response[-2:] == b"\x90\x00" else None
+
+    def feedback(self, outcome: str) -> bool:
+        """LED and buzzer for the *outcome* on an ACR122U (green and a beep for APPROVED,
+        red and two beeps for DECLINED, a short red blink otherwise); silent on other
+        readers. Best effort: returns whether the reader took the command.
+
+        With a card connected the pseudo-APDU goes through ``SCardTransmit``; without one it
+        needs a direct connection and ``SCardControl(SCARD_CTL_CODE(1))``, which libccid only
+        allows with ``ifdDriverOptions 0x0001`` in its Info.plist."""
+        if not self.is_acr122u:
+            return False
+        command = ACR122U_FEEDBACK.get(outcome, ACR122U_FEEDBACK["OTHER"])
+        try:
+            if self._card is not None:
+                answer = self._send(command)
+            else:
+                answer = self._control_direct(command)
+        except TransportError as exc:
+            log.debug("%s: LED/buzzer command refused: %s", self.reader, exc)
+            return False
+        return answer[:1] == b"\x90"
+
+    def _control_direct(self, command: bytes) -> bytes:
+        context = self._ensure_context()
+        hresult, card, _protocol = scard.SCardConnect(
+            context, self.reader, scard.SCARD_SHARE_DIRECT, 0
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise TransportError(_error("SCardConnect(DIRECT)", hresult))
+        try:
+            hresult, answer = scard.SCardControl(card, scard.SCARD_CTL_CODE(1), list(command))
+            if hresult != scard.SCARD_S_SUCCESS:
+                raise TransportError(_error("SCardControl", hresult))
+            return bytes(answer)
+        finally:
+            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
 
     def close(self) -> None:
         """Disconnect and release the PC/SC context."""

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import random
 import socket
 import subprocess
 import time
@@ -175,7 +176,33 @@ def serve_card_on_vpcd(
 
 
 def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that nothing is bound to right now (for nfcpy's udp driver)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A UDP port nothing is bound to, for nfcpy's udp driver (the card binds it).
+
+    Taken below the kernel's ephemeral range, so that no reader socket (auto-bound to an
+    ephemeral port by its first send) of a concurrent test can be handed the same number
+    between this probe and the card's bind; and without an /etc/services name, which nfcpy
+    1.0.4's udp driver would turn the number into (and then fail on)."""
+    low, _high = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        try:
+            socket.getservbyport(port, "udp")
+            continue  # named: nfcpy cannot use it
+        except OSError:
+            pass
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free UDP port below the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999

@@ -26,7 +26,7 @@ from hce_card.state import StateStore
 
 
 def test_ppse_lists_every_application_with_priority_and_kernel_id():
-    card, term = new_card(multi_profile())
+    _card, term = new_card(multi_profile())
     fci = ok(term.select(PPSE)).data
     entries = find_all(decode(fci), 0x61)
     listed = [(e.find(0x4F).value, e.find(0x87).value[0], e.find(0x9F2A).value[0])
@@ -35,7 +35,7 @@ def test_ppse_lists_every_application_with_priority_and_kernel_id():
 
 
 def test_select_by_partial_name_first_then_next_occurrence():
-    card, term = new_card(multi_profile())
+    _card, term = new_card(multi_profile())
     rid = bytes.fromhex("A000000003")
     first = ok(term.select(rid))
     assert decode(first.data)[0].find(0x84).value == VISA_AID
@@ -48,14 +48,14 @@ def test_select_by_partial_name_first_then_next_occurrence():
 
 
 def test_select_unknown_application_answers_6a82_and_deselects():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.select(bytes.fromhex("A0000009999999")).sw == SW.FILE_NOT_FOUND
     assert term.get_data(0x9F36).sw == SW.CONDITIONS_NOT_SATISFIED
 
 
 def test_contact_pse_is_not_on_a_contactless_only_card():
-    card, term = new_card()
+    _card, term = new_card()
     assert term.select(b"1PAY.SYS.DDF01").sw == SW.FILE_NOT_FOUND
 
 
@@ -68,7 +68,7 @@ def test_contact_pse_is_not_on_a_contactless_only_card():
     ("00A4040008A000000333", SW.WRONG_LENGTH),  # Lc longer than the data
 ])
 def test_select_malformed_answers_its_status_word(apdu, sw):
-    card, term = new_card()
+    _card, term = new_card()
     assert term.send(apdu).sw == sw
 
 
@@ -81,20 +81,20 @@ def test_select_malformed_answers_its_status_word(apdu, sw):
     ("80CA9F", SW.WRONG_LENGTH),
 ])
 def test_unknown_or_malformed_commands_answer_their_status_word(apdu, sw):
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.send(apdu).sw == sw
 
 
 def test_commands_before_any_select_answer_6985():
-    card, term = new_card()
+    _card, term = new_card()
     assert term.command(0x80, 0xA8, data=bytes.fromhex("8300")).sw == \
         SW.CONDITIONS_NOT_SATISFIED
     assert term.read_record(1, 1).sw == SW.CONDITIONS_NOT_SATISFIED
 
 
 def test_ppse_answers_6d00_to_payment_commands():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(PPSE))
     assert term.command(0x80, 0xA8, data=bytes.fromhex("8300")).sw == SW.INS_NOT_SUPPORTED
 
@@ -123,7 +123,7 @@ def test_gpo_without_a_single_83_template_answers_6a80(data):
 
 
 def test_gpo_with_p1p2_or_class_wrong():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     data = Tlv.primitive(0x83, build_dol_data(term.app.pdol, transaction())).encode()
     assert term.command(0x80, 0xA8, 1, 0, data).sw == SW.INCORRECT_P1P2
@@ -140,7 +140,7 @@ def test_second_gpo_in_one_transaction_answers_6985():
 
 
 def test_gpo_with_an_empty_pdol_on_a_card_without_pdol():
-    card, term = new_card(multi_profile())
+    _card, term = new_card(multi_profile())
     ok(term.select(MC_AID))
     response = ok(term.command(0x80, 0xA8, data=bytes.fromhex("8300")))
     assert objects(response)[0x82] == bytes.fromhex("3980")
@@ -152,7 +152,7 @@ def test_gpo_with_an_empty_pdol_on_a_card_without_pdol():
 
 
 def test_read_record_serves_the_profile_records_byte_identical():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     for rec in term.app.records:
         if not rec.dynamic:
@@ -160,14 +160,14 @@ def test_read_record_serves_the_profile_records_byte_identical():
 
 
 def test_read_record_outside_afl_answers_6a83():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.read_record(1, 2).sw == SW.RECORD_NOT_FOUND
     assert term.read_record(2, 3).sw == SW.RECORD_NOT_FOUND
 
 
 def test_read_record_of_an_unknown_sfi_answers_6a82():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.read_record(9, 1).sw == SW.FILE_NOT_FOUND
     assert term.read_record(30, 1).sw == SW.FILE_NOT_FOUND
@@ -175,13 +175,13 @@ def test_read_record_of_an_unknown_sfi_answers_6a82():
 
 @pytest.mark.parametrize(("p1", "p2"), [(0, 0x0C), (1, 0x08), (1, 0x04), (1, 0x0D)])
 def test_read_record_with_bad_p1p2_answers_6a86(p1, p2):
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.command(0x00, 0xB2, p1, p2).sw == SW.INCORRECT_P1P2
 
 
 def test_read_record_9f69_carries_this_transactions_card_authentication_data():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert ok(term.read_record(3, 1)).data == bytes.fromhex("700A9F6907") + bytes(7)
     response = objects(ok(term.gpo(transaction())))
@@ -193,7 +193,7 @@ def test_read_record_9f69_carries_this_transactions_card_authentication_data():
 
 
 def test_get_data_atc_last_online_atc_pin_try_counter_and_log_format():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert ok(term.get_data(0x9F36)).data == bytes.fromhex("9F36020000")
     ok(term.gpo(transaction(amount=50000)))  # above the offline limit: ARQC
@@ -205,7 +205,7 @@ def test_get_data_atc_last_online_atc_pin_try_counter_and_log_format():
 
 
 def test_get_data_balance_where_profiled_and_6a88_elsewhere():
-    card, term = new_card(multi_profile())
+    _card, term = new_card(multi_profile())
     ok(term.select(QPBOC_AID))
     assert ok(term.get_data(0x9F79)).data == bytes.fromhex("9F7906000000005000")
     ok(term.select(VISA_AID))
@@ -214,7 +214,7 @@ def test_get_data_balance_where_profiled_and_6a88_elsewhere():
 
 
 def test_get_data_with_a_data_field_answers_6700():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.command(0x80, 0xCA, 0x9F, 0x36, b"\x00").sw == SW.WRONG_LENGTH
 
@@ -233,7 +233,7 @@ def test_applications_keep_their_own_atc():
 
 def test_a_refused_command_changes_no_state(tmp_path):
     store = StateStore(tmp_path / "s.json")
-    card, term = new_card(store=store)
+    _card, term = new_card(store=store)
     ok(term.select(QPBOC_AID))
     ok(term.gpo(transaction()))
     before = (tmp_path / "s.json").read_bytes()

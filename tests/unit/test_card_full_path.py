@@ -82,7 +82,7 @@ def test_full_path_gpo_answers_aip_and_afl_and_advances_the_atc():
 
 def test_internal_authenticate_signs_the_ddol_data_dda():
     profile = qpboc_profile()
-    card, term, _ = full_path(profile)
+    _card, term, _ = full_path(profile)
     un = bytes.fromhex("CAFEBABE")
     sdad = objects(ok(term.internal_authenticate(un)))[0x80]
     idn = parse_idn(recover_dynamic_data(icc_public_key(profile, term.app), sdad, un))
@@ -92,10 +92,10 @@ def test_internal_authenticate_signs_the_ddol_data_dda():
 
 
 def test_internal_authenticate_before_gpo_or_after_generate_ac_answers_6985():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.internal_authenticate(b"\x01\x02\x03\x04").sw == SW.CONDITIONS_NOT_SATISFIED
-    card, term, values = full_path()
+    _card, term, values = full_path()
     ok(term.generate_ac(P1_AAC, values))
     assert term.internal_authenticate(b"\x01\x02\x03\x04").sw == SW.CONDITIONS_NOT_SATISFIED
 
@@ -106,7 +106,7 @@ def test_internal_authenticate_before_gpo_or_after_generate_ac_answers_6985():
     (0, 0, bytes(200), SW.WRONG_LENGTH),
 ])
 def test_internal_authenticate_malformed(p1, p2, data, sw):
-    card, term, _ = full_path()
+    _card, term, _ = full_path()
     assert term.command(0x00, 0x88, p1, p2, data).sw == sw
 
 
@@ -121,7 +121,7 @@ def test_first_generate_ac_arqc_verifies_with_the_pboc_session_key():
 
 
 def test_card_action_analysis_turns_a_tc_request_above_the_limit_into_an_arqc():
-    card, term, values = full_path(amount=20000)
+    _card, term, values = full_path(amount=20000)
     cid, *_ = format1(ok(term.generate_ac(P1_TC, values)))
     assert cid == CID.ARQC
 
@@ -137,7 +137,7 @@ def test_tc_request_within_limits_is_approved_offline_and_counted():
 
 
 def test_aac_request_is_never_upgraded():
-    card, term, values = full_path(amount=1000)
+    _card, term, values = full_path(amount=1000)
     cid, *_ = format1(ok(term.generate_ac(P1_AAC, values)))
     assert cid == CID.AAC
     assert term.generate_ac(P1_TC, values).sw == SW.CONDITIONS_NOT_SATISFIED
@@ -145,7 +145,7 @@ def test_aac_request_is_never_upgraded():
 
 @pytest.mark.parametrize(("p1", "p2"), [(0xC0, 0), (0x48, 0), (0x80, 1), (0x20, 0)])
 def test_generate_ac_with_rfu_reference_control_answers_6a86(p1, p2):
-    card, term, values = full_path()
+    _card, term, values = full_path()
     from emvtap.dol import build_dol_data
 
     data = build_dol_data(term.app.cdol1, values)
@@ -154,7 +154,7 @@ def test_generate_ac_with_rfu_reference_control_answers_6a86(p1, p2):
 
 
 def test_generate_ac_with_wrong_cdol_length_answers_6700():
-    card, term, values = full_path()
+    _card, term, values = full_path()
     from emvtap.dol import build_dol_data
 
     data = build_dol_data(term.app.cdol1, values)
@@ -162,20 +162,20 @@ def test_generate_ac_with_wrong_cdol_length_answers_6700():
 
 
 def test_generate_ac_before_gpo_answers_6985():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     assert term.generate_ac(P1_ARQC, transaction()).sw == SW.CONDITIONS_NOT_SATISFIED
 
 
 def test_generate_ac_after_the_quick_path_answers_6985():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     ok(term.gpo(transaction()))
     assert term.generate_ac(P1_ARQC, transaction()).sw == SW.CONDITIONS_NOT_SATISFIED
 
 
 def test_cda_not_supported_by_the_aip_answers_6a86():
-    card, term, values = full_path()
+    _card, term, values = full_path()
     assert term.generate_ac(P1_ARQC | P1_CDA, values).sw == SW.INCORRECT_P1P2
 
 
@@ -199,7 +199,7 @@ def test_second_generate_ac_with_a_good_arpc_gives_a_tc_and_resets_counters():
 
 
 def test_second_generate_ac_with_a_bad_arpc_declines_and_remembers_the_failure():
-    card, term, values, atc, arqc, _ = first_arqc()
+    card, term, values, atc, _arqc, _ = first_arqc()
     bad = arpc_method_1(pboc_session_key(atc), bytes(8), b"00") + b"00"
     cid, _, _, iad = format1(ok(term.generate_ac(P1_TC, cdol2_values(values, bad),
                                                  second=True)))
@@ -223,7 +223,7 @@ def test_issuer_decline_with_a_valid_arpc_gives_an_aac():
 
 
 def test_unable_to_go_online_approves_offline_within_limits():
-    card, term, values, *_ = first_arqc(amount=1000)
+    _card, term, values, *_ = first_arqc(amount=1000)
     cid, _, _, iad = format1(ok(term.generate_ac(P1_TC, cdol2_values(values, bytes(10), b"Y3"),
                                                  second=True)))
     assert cid == CID.TC
@@ -231,14 +231,14 @@ def test_unable_to_go_online_approves_offline_within_limits():
 
 
 def test_unable_to_go_online_above_the_offline_limit_declines():
-    card, term, values, *_ = first_arqc(amount=20000)
+    _card, term, values, *_ = first_arqc(amount=20000)
     cid, *_ = format1(ok(term.generate_ac(P1_TC, cdol2_values(values, bytes(10), b"Z3"),
                                           second=True)))
     assert cid == CID.AAC
 
 
 def test_second_generate_ac_rejects_arqc_and_a_third_is_out_of_sequence():
-    card, term, values, atc, arqc, _ = first_arqc()
+    _card, term, values, atc, arqc, _ = first_arqc()
     arpc = arpc_method_1(pboc_session_key(atc), arqc, b"00") + b"00"
     second = cdol2_values(values, arpc)
     assert term.generate_ac(P1_ARQC, second, second=True).sw == SW.INCORRECT_P1P2
@@ -247,7 +247,7 @@ def test_second_generate_ac_rejects_arqc_and_a_third_is_out_of_sequence():
 
 
 def test_last_online_transaction_not_completed_is_reported_next_time():
-    card, term, *_ = first_arqc()
+    _card, term, *_ = first_arqc()
     term.card.reset()  # card pulled away before the second GENERATE AC
     ok(term.select(QPBOC_AID))
     response = objects(ok(term.gpo(transaction(amount=100))))
@@ -259,7 +259,7 @@ def test_last_online_transaction_not_completed_is_reported_next_time():
 
 
 def test_external_authenticate_good_then_second_generate_ac_tc():
-    card, term, values, atc, arqc, _ = first_arqc()
+    _card, term, values, atc, arqc, _ = first_arqc()
     arpc = arpc_method_1(pboc_session_key(atc), arqc, b"00") + b"00"
     ok(term.external_authenticate(arpc))
     assert term.external_authenticate(arpc).sw == SW.CONDITIONS_NOT_SATISFIED  # once
@@ -269,7 +269,7 @@ def test_external_authenticate_good_then_second_generate_ac_tc():
 
 
 def test_external_authenticate_bad_answers_6300_and_is_remembered():
-    card, term, values, atc, arqc, _ = first_arqc()
+    card, term, values, _atc, _arqc, _ = first_arqc()
     assert term.external_authenticate(bytes(10)).sw == SW.STATE_UNCHANGED_WARNING
     assert card.store.app(QPBOC_AID).issuer_authentication_failed
     cid, *_ = format1(ok(term.generate_ac(P1_TC, cdol2_values(values, bytes(10)),
@@ -278,14 +278,14 @@ def test_external_authenticate_bad_answers_6300_and_is_remembered():
 
 
 def test_external_authenticate_without_an_arqc_answers_6985_and_bad_length_6700():
-    card, term, values = full_path()
+    _card, term, _values = full_path()
     assert term.external_authenticate(bytes(10)).sw == SW.CONDITIONS_NOT_SATISFIED
     assert term.external_authenticate(bytes(7)).sw == SW.WRONG_LENGTH
     assert term.command(0x00, 0x82, 0, 1, bytes(10)).sw == SW.INCORRECT_P1P2
 
 
 def test_issuer_update_on_re_presentation_after_a_quick_path_arqc():
-    card, term = new_card()
+    _card, term = new_card()
     ok(term.select(QPBOC_AID))
     response = objects(ok(term.gpo(transaction(amount=20000))))
     assert response[0x9F27] == bytes([CID.ARQC])
@@ -309,7 +309,7 @@ def mc_first(p1=P1_ARQC | P1_CDA, amount=20000):
 
 
 def test_cda_signature_verifies_with_verify_cda_and_the_ac_inside_verifies():
-    profile, card, term, values, response = mc_first()
+    profile, _card, term, values, response = mc_first()
     icc_pk = icc_public_key(profile, term.app)
     result = verify_cda(icc_pk, response.data, values[0x9F37], b"", term.cdol1_data)
     assert result.cid == CID.ARQC
@@ -322,7 +322,7 @@ def test_cda_signature_verifies_with_verify_cda_and_the_ac_inside_verifies():
 
 
 def test_cda_signature_fails_for_a_different_unpredictable_number_or_cdol():
-    profile, card, term, values, response = mc_first()
+    profile, _card, term, values, response = mc_first()
     icc_pk = icc_public_key(profile, term.app)
     with pytest.raises(OdaError):
         verify_cda(icc_pk, response.data, bytes(4), b"", term.cdol1_data)
@@ -331,13 +331,13 @@ def test_cda_signature_fails_for_a_different_unpredictable_number_or_cdol():
 
 
 def test_cda_is_not_applied_to_an_aac():
-    profile, card, term, values, response = mc_first(p1=P1_AAC | P1_CDA)
+    _profile, _card, _term, _values, response = mc_first(p1=P1_AAC | P1_CDA)
     flat = objects(response)
     assert flat[0x9F27] == bytes([CID.AAC]) and 0x9F4B not in flat and 0x9F26 in flat
 
 
 def test_cda_in_the_second_generate_ac_covers_cdol2():
-    profile, card, term, values, response = mc_first()
+    profile, _card, term, values, response = mc_first()
     result = verify_cda(icc_public_key(profile, term.app), response.data, values[0x9F37], b"",
                         term.cdol1_data)
     imk = hashlib.sha256(f"emvtap test IMK M/Chip AC {SEED}".encode()).digest()[:16]
@@ -359,10 +359,10 @@ def test_cda_in_the_second_generate_ac_covers_cdol2():
 def test_visa_second_generate_ac_checks_an_arpc_method_2_with_csu():
     profile = multi_profile()
     visa = profile.applications[1]
-    card, term = new_card(profile)
+    _card, term = new_card(profile)
     values = transaction(amount=20000, ttq=TTQ_FULL)
     term.full_path(VISA_AID, values)
-    cid, atc, arqc, iad = format1(ok(term.generate_ac(P1_ARQC, values)))
+    cid, atc, arqc, _iad = format1(ok(term.generate_ac(P1_ARQC, values)))
     assert cid == CID.ARQC
     imk = hashlib.sha256(f"emvtap test IMK qVSDC AC {SEED}".encode()).digest()[:16]
     sk = derive_visa_session_key(derive_icc_master_key(imk, app_pan(visa), "01"), atc)
@@ -371,3 +371,12 @@ def test_visa_second_generate_ac_checks_an_arpc_method_2_with_csu():
     cid2, *_ = format1(ok(term.generate_ac(P1_TC, values | {0x91: arpc, 0x8A: b"00"},
                                            second=True)))
     assert cid2 == CID.TC
+
+
+def test_external_authenticate_after_the_transaction_completed_answers_6985():
+    _card, term, values, atc, arqc, _ = first_arqc()
+    arpc = arpc_method_1(pboc_session_key(atc), arqc, b"00") + b"00"
+    ok(term.generate_ac(P1_TC, cdol2_values(values, arpc), second=True))
+    term.card.reset()
+    ok(term.select(QPBOC_AID))
+    assert term.external_authenticate(arpc).sw == SW.CONDITIONS_NOT_SATISFIED

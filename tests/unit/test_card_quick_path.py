@@ -44,7 +44,7 @@ def gpo_values(term, values):
 
 
 def test_offline_approval_returns_a_tc_that_verifies_with_the_pboc_session_key():
-    card, term = quick()
+    _card, term = quick()
     response, values = gpo_values(term, transaction(amount=1000))
     assert response[0x9F27] == bytes([CID.TC])
     profile = qpboc_profile()
@@ -53,7 +53,7 @@ def test_offline_approval_returns_a_tc_that_verifies_with_the_pboc_session_key()
 
 def test_fdda_signature_verifies_through_the_test_ca_chain():
     profile = qpboc_profile()
-    card, term = quick(profile)
+    _card, term = quick(profile)
     values = transaction(amount=1000)
     response = objects(ok(term.gpo(values)))
     card_auth = objects(ok(term.read_record(3, 1)))[0x9F69]
@@ -65,7 +65,7 @@ def test_fdda_signature_verifies_through_the_test_ca_chain():
 
 def test_fdda_signature_does_not_verify_for_another_amount():
     profile = qpboc_profile()
-    card, term = quick(profile)
+    _card, term = quick(profile)
     values = transaction(amount=1000)
     response = objects(ok(term.gpo(values)))
     card_auth = objects(ok(term.read_record(3, 1)))[0x9F69]
@@ -78,7 +78,7 @@ def test_fdda_signature_does_not_verify_for_another_amount():
 
 
 def test_above_the_offline_limit_the_card_asks_for_an_arqc():
-    card, term = quick()
+    _card, term = quick()
     response, values = gpo_values(term, transaction(amount=20000))
     assert response[0x9F27] == bytes([CID.ARQC])
     assert 0x9F4B not in response  # no fDDA signature on an online request
@@ -87,19 +87,19 @@ def test_above_the_offline_limit_the_card_asks_for_an_arqc():
 
 @pytest.mark.parametrize(("ttq", "cid"), [(ONLINE_REQUIRED, CID.ARQC), (OFFLINE_ONLY, CID.TC)])
 def test_reader_qualifiers_drive_the_decision(ttq, cid):
-    card, term = quick()
+    _card, term = quick()
     response, _ = gpo_values(term, transaction(amount=1000, ttq=ttq))
     assert response[0x9F27] == bytes([cid])
 
 
 def test_offline_only_reader_and_a_card_that_must_go_online_gives_an_aac():
-    card, term = quick()
+    _card, term = quick()
     response, _ = gpo_values(term, transaction(amount=20000, ttq=OFFLINE_ONLY))
     assert response[0x9F27] == bytes([CID.AAC])
 
 
 def test_foreign_currency_goes_online():
-    card, term = quick()
+    _card, term = quick()
     response, _ = gpo_values(term, transaction(amount=100, currency="0840"))
     assert response[0x9F27] == bytes([CID.ARQC])
 
@@ -121,7 +121,7 @@ def test_cumulative_offline_amount_limit_from_the_profile_extra():
 
     limited = replace(profile, applications=(replace(app, extra={
         "risk": {"cumulative_offline_limit": 2500}}),))
-    card, term = quick(limited)
+    _card, term = quick(limited)
     cids = []
     for _ in range(3):
         ok(term.select(QPBOC_AID))
@@ -130,7 +130,7 @@ def test_cumulative_offline_amount_limit_from_the_profile_extra():
 
 
 def test_cvr_reports_ac_type_new_card_and_offline_dda():
-    card, term = quick()
+    _card, term = quick()
     response = objects(ok(term.gpo(transaction(amount=1000))))
     cvr = parse_pboc_iad(response[0x9F10]).cvr
     assert cvr[0] == 0x03
@@ -143,7 +143,7 @@ def test_cvr_of_the_next_transaction_reports_last_issuer_authentication_failure(
     store = StateStore(initial=CardState(applications={
         QPBOC_AID.hex().upper(): AppState(issuer_authentication_failed=True,
                                           last_online_atc=3, atc=3)}))
-    card, term = quick(store=store)
+    _card, term = quick(store=store)
     response = objects(ok(term.gpo(transaction(amount=1000))))
     assert response[0x9F27] == bytes([CID.ARQC])  # card risk management: go online
     cvr = parse_pboc_iad(response[0x9F10]).cvr
@@ -151,14 +151,14 @@ def test_cvr_of_the_next_transaction_reports_last_issuer_authentication_failure(
 
 
 def test_cvm_required_with_online_pin_reader_sets_ctq_online_pin():
-    card, term = quick()
+    _card, term = quick()
     response = objects(ok(term.gpo(transaction(amount=1000, ttq=CVM_REQUIRED))))
     assert is_set(response[0x9F6C], CTQ.ONLINE_PIN_REQUIRED)
     assert response[0x9F27] == bytes([CID.ARQC])
 
 
 def test_cdcvm_marks_the_transaction_device_verified():
-    card, term = quick(cdcvm=lambda: True)
+    _card, term = quick(cdcvm=lambda: True)
     response = objects(ok(term.gpo(transaction(amount=1000, ttq=CVM_REQUIRED))))
     assert is_set(response[0x9F6C], CTQ.CDCVM_PERFORMED)
     assert not is_set(response[0x9F6C], CTQ.ONLINE_PIN_REQUIRED)
@@ -166,7 +166,7 @@ def test_cdcvm_marks_the_transaction_device_verified():
 
 
 def test_cdcvm_needs_a_reader_that_supports_it():
-    card, term = quick(cdcvm=lambda: True)
+    _card, term = quick(cdcvm=lambda: True)
     no_cdcvm_reader = bytes.fromhex("36400000")
     response = objects(ok(term.gpo(transaction(amount=1000, ttq=no_cdcvm_reader))))
     assert not is_set(response[0x9F6C], CTQ.CDCVM_PERFORMED)
@@ -197,14 +197,14 @@ def test_in_app_limit_decides_when_device_verification_is_needed():
     assert small[0x9F27] == bytes([CID.TC])
     assert large[0x9F27] == bytes([CID.AAC])
     assert "authenticate on the device" in card.last_reason
-    verified_card, verified = quick(limited, cdcvm=lambda: True)
+    _verified_card, verified = quick(limited, cdcvm=lambda: True)
     again = objects(ok(verified.gpo(transaction(amount=600, ttq=no_pin_reader))))
     assert again[0x9F27] == bytes([CID.TC]) and is_set(again[0x9F6C], CTQ.CDCVM_PERFORMED)
 
 
 def test_visa_qvsdc_cryptogram_is_cvn18_and_fdda_format_95():
     profile = visa_profile()
-    card, term = quick(profile, VISA_AID)
+    _card, term = quick(profile, VISA_AID)
     response, values = gpo_values(term, transaction(amount=1000))
     assert response[0x9F10][:3] == bytes([0x06, 0x01, 0x12])
     pan = profile.pan
@@ -218,7 +218,7 @@ def test_visa_qvsdc_cryptogram_is_cvn18_and_fdda_format_95():
 
 
 def test_ecash_offline_approval_debits_the_balance_and_reports_it():
-    card, term = quick(multi_profile())
+    _card, term = quick(multi_profile())
     response = objects(ok(term.gpo(transaction(amount=1200))))
     assert response[0x9F27] == bytes([CID.TC])
     assert response[0x9F5D] == bytes.fromhex("000000003800")
@@ -227,7 +227,7 @@ def test_ecash_offline_approval_debits_the_balance_and_reports_it():
 
 
 def test_ecash_balance_too_low_goes_online_and_keeps_the_balance():
-    card, term = quick(multi_profile())
+    _card, term = quick(multi_profile())
     response = objects(ok(term.gpo(transaction(amount=6000))))
     assert response[0x9F27] == bytes([CID.ARQC])
     assert response[0x9F5D] == bytes.fromhex("000000005000")

@@ -60,3 +60,87 @@ def test_not_a_profile_is_refused(tmp_path):
     path.write_text("{}")
     result = CliRunner().invoke(switch_group, ["enroll", "--db", str(tmp_path / "s.db"), str(path)])
     assert result.exit_code != 0
+
+
+def run(*args):
+    result = CliRunner().invoke(switch_group, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_cli_covers_account_card_provision_lifecycle_and_history(tmp_path):
+    db = tmp_path / "switch.db"
+    account = run("account", "--db", db, "--balance", "500.00", "--pin", "2468").strip()
+    span = "6228480000000011"
+    run("card", "--db", db, "--account", account, "--no-password-limit", "200", span)
+    out = run(
+        "provision",
+        "--db",
+        db,
+        "--span",
+        span,
+        "--device-id",
+        "android-1",
+        "--device-type",
+        "hce",
+        "--seed",
+        3,
+        "--out",
+        tmp_path / "dc.json",
+        "--keys-out",
+        tmp_path / "keys.json",
+    )
+    assert "(default)" in out and span not in out
+    profile = json.loads((tmp_path / "dc.json").read_text())
+    mpan = profile["pan"]
+    assert json.loads((tmp_path / "keys.json").read_text())["mpan"] == mpan
+    out = run("replenish", "--db", db, "--count", 4, "--out", tmp_path / "b2.json", mpan)
+    assert "ATC 11-14" in out
+    out = run("event", "--db", db, "--channel", "device", "device.lost", "android-1")
+    assert "1 device card(s) affected" in out and "active → suspended" in out
+    out = run(
+        "event",
+        "--db",
+        db,
+        "--channel",
+        "bank",
+        "--param",
+        "amount=300.00",
+        "card.no_password_limit",
+        span,
+    )
+    with Store(db) as store:
+        assert store.card(span).no_password_limit == 30000
+        assert store.account(int(account)).pin_hash.startswith("pbkdf2-sha256$")
+    events = json.loads(run("show", "--db", db, "events"))
+    assert [e["event"] for e in events][-2:] == ["card.no_password_limit", "card.no_password_limit"]
+    assert mpan not in run("show", "--db", db, "tokens")  # masked unless --clear
+    assert mpan in run("show", "--db", db, "--clear", "tokens")
+    assert "pin_hash" not in run("show", "--db", db, "accounts")
+
+
+def test_cli_refuses_what_the_vault_forbids(tmp_path):
+    db = tmp_path / "switch.db"
+    account = run("account", "--db", db).strip()
+    run("card", "--db", db, "--account", account, "6228480000000011")
+    args = [
+        "provision",
+        "--db",
+        str(db),
+        "--span",
+        "6228480000000011",
+        "--device-id",
+        "p",
+        "--device-type",
+        "handset-se",
+        "--out",
+        str(tmp_path / "a.json"),
+    ]
+    run(*args)
+    result = CliRunner().invoke(switch_group, args)
+    assert result.exit_code != 0 and "already_on_device" in result.output
+    result = CliRunner().invoke(
+        switch_group,
+        ["event", "--db", str(db), "--channel", "device", "card.lost", "6228480000000011"],
+    )
+    assert result.exit_code != 0 and "channel" in result.output

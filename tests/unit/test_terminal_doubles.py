@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -163,6 +164,78 @@ def replay_config(**changes: Any) -> TerminalConfig:
     return TerminalConfig.from_dict(data)
 
 
+# --- wrapping and minimal cards -------------------------------------------------------------
+
+
+def edit_tlv(data: bytes, tag: int, value: bytes | None) -> bytes:
+    """``data`` (BER-TLV) with every ``tag`` given ``value`` - or dropped when ``None`` - at
+    any depth; templates are re-encoded around the change."""
+    def walk(objs: list[Tlv]) -> list[Tlv]:
+        out: list[Tlv] = []
+        for t in objs:
+            if t.tag == tag:
+                if value is not None:
+                    out.append(Tlv.primitive(tag, value))
+            elif t.children is not None:
+                out.append(Tlv.template(t.tag, walk(list(t.children))))
+            else:
+                out.append(t)
+        return out
+
+    return b"".join(t.encode() for t in walk(decode(data)))
+
+
+class MutatingCard:
+    """Wraps a card; ``mutate(command, response)`` may change any response (malformed or
+    hostile card answers built from a good card)."""
+
+    def __init__(self, inner: Any, mutate: Callable[[bytes, bytes], bytes]) -> None:
+        self.inner = inner
+        self.mutate = mutate
+        self.atr = inner.atr
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def process(self, apdu: bytes) -> bytes:
+        return self.mutate(apdu, self.inner.process(apdu))
+
+
+def on_ins(ins: int, change: Callable[[bytes], bytes]) -> Callable[[bytes, bytes], bytes]:
+    """A mutation applied to the response data of the commands with ``ins`` (SW kept)."""
+    def mutate(command: bytes, response: bytes) -> bytes:
+        if command[1] != ins or response[-2:] != b"\x90\x00":
+            return response
+        return change(response[:-2]) + response[-2:]
+    return mutate
+
+
+def set_tag(ins: int, tag: int, value: bytes | None) -> Callable[[bytes, bytes], bytes]:
+    """Replace (or drop, ``None``) one data object in the answers to ``ins``."""
+    return on_ins(ins, lambda data: edit_tlv(data, tag, value))
+
+
+class SelectCard:
+    """A card that only answers SELECT, from a table name → response (data ‖ SW); other
+    names get 6A82, other commands 6D00."""
+
+    atr = bytes.fromhex("3B8080010101")
+
+    def __init__(self, answers: dict[bytes, bytes]) -> None:
+        self.answers = answers
+        self.selects: list[bytes] = []
+
+    def reset(self) -> None:
+        pass
+
+    def process(self, apdu: bytes) -> bytes:
+        cmd = CommandApdu.decode(apdu)
+        if cmd.ins != 0xA4:
+            return b"\x6D\x00"
+        self.selects.append(cmd.data)
+        return self.answers.get(cmd.data, b"\x6A\x82")
+
+
 # --- transports -------------------------------------------------------------------------------
 
 
@@ -185,6 +258,17 @@ class RemovingTransport(LoopbackTransport):
 
 def loopback(card: Any) -> Transport:
     return LoopbackTransport(card)
+
+
+class FixedRandom(random.Random):
+    """Random transaction selection made deterministic: every draw is ``value``."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def randint(self, a: int, b: int) -> int:
+        return self.value
 
 
 # --- a scripted host --------------------------------------------------------------------------
@@ -292,7 +376,7 @@ class EmvCard:
         self.behaviour = behaviour or CardBehaviour()
         self.issuer_key, self.icc_key = _keys(self.spec.seed)
         self.mk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
-        self.afl = bytes.fromhex("0801010010010200")
+        self.afl = bytes.fromhex("0801010110010200")  # SFI 1 record 1 signed
         self.records = self._personalise()
         if records_override:
             self.records |= records_override
@@ -376,6 +460,13 @@ class EmvCard:
         self.issuer_authenticated: bool | None = None
 
     def process(self, apdu: bytes) -> bytes:
+        """Like a real card, answer 6F00 to whatever it cannot make sense of."""
+        try:
+            return self._process(apdu)
+        except (ValueError, KeyError, IndexError):
+            return b"\x6F\x00"
+
+    def _process(self, apdu: bytes) -> bytes:
         self.commands.append(apdu)
         cmd = CommandApdu.decode(apdu)
         handler = {0xA4: self._select, 0xA8: self._gpo, 0xB2: self._read_record,
@@ -434,6 +525,10 @@ class EmvCard:
             values = split_dol_data(self.spec.cdol1, cmd.data)
         else:
             kind = requested
+            second = split_dol_data(self.spec.cdol2, cmd.data)
+            arpc = second.get(0x91, b"")
+            if any(arpc) and self.arqc is not None:  # issuer authentication inside GEN AC 2
+                self.issuer_authenticated = arpc == self.arpc(self.arqc, arpc[8:10])
             if b.second_ac_declines or self.issuer_authenticated is False:
                 kind = "AAC"
             values = split_dol_data(self.spec.cdol1, self.cdol1_data)

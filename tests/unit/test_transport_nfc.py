@@ -3,6 +3,8 @@ on-discover rule for phones, spec checks."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from hce_card.link import open_link
@@ -82,6 +84,23 @@ def test_nfc_card_link_specs() -> None:
 def test_bad_nfc_card_link_specs(spec: str) -> None:
     with pytest.raises(ValueError):
         open_link(spec, object())  # type: ignore[arg-type]
+
+
+def test_udp_ports_with_a_service_name_are_refused_with_the_reason() -> None:
+    """nfcpy 1.0.4 turns 30865 into "csync2" (/etc/services) and fails on int()."""
+    named = next(p for p in (30865, 5353, 161, 53) if _has_service_name(p))
+    with pytest.raises(ValueError, match="/etc/services"):
+        open_transport(f"nfc:udp:127.0.0.1:{named}")
+    with pytest.raises(ValueError, match="/etc/services"):
+        open_link(f"nfc:udp:127.0.0.1:{named}", object())  # type: ignore[arg-type]
+
+
+def _has_service_name(port: int) -> bool:
+    try:
+        socket.getservbyport(port, "udp")
+    except OSError:
+        return False
+    return True
 
 
 def test_nfc_card_link_refuses_a_sak_without_iso_dep() -> None:

@@ -55,12 +55,17 @@ public final class SimulatedCard {
         simulator.installApplet(new AID(aid, (short) 0, (byte) aid.length), cls, data, (short) 0, (byte) data.length);
     }
 
-    /** Installs and personalises everything in the profile. */
-    public void installAndPersonalise(ProfileReader profile) {
+    /** Installs the PPSE and one payment instance per application of the profile. */
+    public void install(ProfileReader profile) {
         installPpse();
         for (CardImage app : profile.applications) {
             installPayment(app.aid, app.modulusBytes());
         }
+    }
+
+    /** Installs and personalises everything in the profile. */
+    public void installAndPersonalise(ProfileReader profile) {
+        install(profile);
         run(PersoCommands.forPpse(profile.ppseFci));
         for (CardImage app : profile.applications) {
             run(PersoCommands.forPayment(app));

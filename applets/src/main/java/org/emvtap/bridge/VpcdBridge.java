@@ -15,14 +15,16 @@ import java.util.List;
  *
  * <pre>
  * java -jar target/emvtap-applets-bridge.jar [--vpcd HOST:PORT] [--profile card.json]
- *      [--aid HEX --nic BYTES] [--timing-log FILE] [--atr HEX] [--once]
+ *      [--install-only] [--aid HEX --nic BYTES] [--timing-log FILE] [--atr HEX] [--once]
  * java -jar target/emvtap-applets-bridge.jar --dump-perso card.json
  * </pre>
  *
  * <ul>
  *   <li>Without {@code --profile} the applets are installed unpersonalised (PPSE and one payment
- *       instance with {@code --aid}, default A000000333010101): personalise them through PC/SC
- *       with {@code emvtap card perso-applet}.</li>
+ *       instance with {@code --aid}, default A000000333010101, ICC key of {@code --nic} bytes,
+ *       default 128): personalise them through PC/SC with {@code emvtap card perso-applet}.</li>
+ *   <li>{@code --profile F --install-only}: installed as the profile needs (one instance per
+ *       application, its ICC key length as install parameter) but left unpersonalised.</li>
  *   <li>Connects with retries (exponential backoff 10 ms to 1 s, no fixed start-up sleep) and
  *       reconnects the same way when vpcd goes away, unless {@code --once}.</li>
  *   <li>Prints {@code READY} once the card is installed and {@code CONNECTED host:port} on each
@@ -47,6 +49,7 @@ public final class VpcdBridge {
         int nic = 128;
         byte[] atr = SimulatedCard.DEFAULT_ATR;
         boolean once = false;
+        boolean installOnly = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -63,12 +66,14 @@ public final class VpcdBridge {
                 case "--nic": nic = Integer.parseInt(args[++i]); break;
                 case "--atr": atr = Hex.decode(args[++i]); break;
                 case "--once": once = true; break;
+                case "--install-only": installOnly = true; break;
                 case "--dump-perso":
                     dumpPerso(ProfileReader.load(Paths.get(args[++i])), System.out);
                     return;
                 case "-h": case "--help":
                     System.out.println("usage: VpcdBridge [--vpcd HOST:PORT] [--profile FILE] [--aid HEX]"
-                            + " [--nic BYTES] [--timing-log FILE] [--atr HEX] [--once] | --dump-perso FILE");
+                            + " [--nic BYTES] [--install-only] [--timing-log FILE] [--atr HEX] [--once]"
+                            + " | --dump-perso FILE");
                     return;
                 default:
                     System.err.println("unknown argument: " + a);
@@ -76,7 +81,9 @@ public final class VpcdBridge {
             }
         }
         SimulatedCard card = new SimulatedCard(atr);
-        if (profile != null) {
+        if (profile != null && installOnly) {
+            card.install(ProfileReader.load(profile));
+        } else if (profile != null) {
             card.installAndPersonalise(ProfileReader.load(profile));
         } else {
             card.installPpse();
@@ -86,6 +93,16 @@ public final class VpcdBridge {
         System.out.flush();
         BufferedWriter timing = timingLog == null ? null
                 : Files.newBufferedWriter(timingLog, StandardCharsets.US_ASCII);
+        if (timing != null) {
+            // SIGTERM ends the JVM mid-session: write what was measured on the way out
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    timing.flush();
+                } catch (IOException e) {
+                    System.err.println("timing log: " + e.getMessage());
+                }
+            }));
+        }
         try {
             serve(card, host, port, once, timing);
         } finally {

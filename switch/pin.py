@@ -1,0 +1,91 @@
+"""Online PIN at the issuer (issue 4 "PIN for online-PIN transactions"; tokens.md: the device card
+and the SPAN's account share the same transaction password).
+
+DE 52 carries an ISO 9564-1 format 0 PIN block enciphered under the zone PIN key (ZPK) shared by
+the acquirer (the terminal) and the switch: ``3DES_ZPK(PIN field XOR PAN field)`` with
+
+- PIN field = ``0`` ‖ PIN length ‖ PIN digits ‖ ``F`` padding (16 nibbles);
+- PAN field = ``0000`` ‖ the 12 rightmost PAN digits excluding the check digit — the PAN the
+  terminal read, i.e. the **MPAN** for a device card.
+
+The issuer keeps only a salted PBKDF2 hash of the PIN per account. emvtap's lab ZPK is
+:data:`TEST_ZPK` (a test key: never a production key); the terminal needs the same key to build
+DE 52.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from emvtap.des import des3_decrypt, des3_encrypt
+
+__all__ = [
+    "TEST_ZPK",
+    "PinBlockError",
+    "encipher_pin_block",
+    "hash_pin",
+    "pin_from_block",
+    "verify_pin",
+]
+
+#: the lab's zone PIN key (double-length DES), shared by the terminal and the switch
+TEST_ZPK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+_ITERATIONS = 2000
+
+
+class PinBlockError(ValueError):
+    """A PIN block that does not decipher to a well-formed format 0 block."""
+
+
+def _pan_field(pan: str) -> bytes:
+    return bytes.fromhex("0000" + pan[:-1][-12:].rjust(12, "0"))
+
+
+def encipher_pin_block(zpk: bytes, pin: str, pan: str) -> bytes:
+    """The terminal's side: ISO 9564-1 format 0, enciphered under ``zpk``."""
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise ValueError("a PIN is 4 to 12 digits")
+    pin_field = bytes.fromhex(f"0{len(pin):X}{pin}".ljust(16, "F"))
+    return des3_encrypt(zpk, bytes(a ^ b for a, b in zip(pin_field, _pan_field(pan), strict=True)))
+
+
+def pin_from_block(zpk: bytes, block: bytes, pan: str) -> str:
+    """The PIN in a format 0 block (:class:`PinBlockError` when malformed)."""
+    if len(block) != 8:
+        raise PinBlockError("a PIN block is 8 bytes")
+    clear = (
+        bytes(a ^ b for a, b in zip(des3_decrypt(zpk, block), _pan_field(pan), strict=True))
+        .hex()
+        .upper()
+    )
+    length = int(clear[1], 16)
+    if clear[0] != "0" or not 4 <= length <= 12:
+        raise PinBlockError("not an ISO 9564 format 0 block")
+    pin, pad = clear[2 : 2 + length], clear[2 + length :]
+    if not pin.isdigit() or set(pad) - {"F"}:
+        raise PinBlockError("PIN digits or padding malformed")
+    return pin
+
+
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
+    """``pbkdf2-sha256$iterations$salt$hash`` (what the accounts table stores)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, _ITERATIONS)
+    return f"pbkdf2-sha256${_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def verify_pin(pin_hash: str | None, zpk: bytes, block: bytes, pan: str) -> bool:
+    """Does the enciphered PIN block carry the account's PIN? False for anything malformed."""
+    if not pin_hash:
+        return False
+    try:
+        pin = pin_from_block(zpk, block, pan)
+        scheme, iterations, salt, digest = pin_hash.split("$")
+    except (PinBlockError, ValueError):
+        return False
+    if scheme != "pbkdf2-sha256":
+        return False
+    candidate = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), int(iterations))
+    return hmac.compare_digest(candidate.hex(), digest)

@@ -1,0 +1,66 @@
+"""``emvtap card perso``: profiles of the other schemes, multi-application cards and the HCE
+form, each one a card that answers (the ``run`` and ``replenish`` commands are exercised in
+the integration tests and in test_wallet.py)."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from test_card_helpers import MC_AID, QPBOC_AID, VISA_AID, Terminal, ok, transaction
+
+from emvtap.profile import CardProfile
+from hce_card.card import HceCard
+from hce_card.cli import card_group
+from hce_card.state import StateStore
+from hce_card.wallet import wallet_status
+
+
+def perso(tmp_path, *args: str) -> CardProfile:
+    out = tmp_path / "card.json"
+    result = CliRunner().invoke(card_group, ["perso", "--seed", "11", "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    assert "******" in result.output
+    return CardProfile.load(out)
+
+
+def test_perso_multi_writes_a_card_with_three_applications(tmp_path):
+    profile = perso(tmp_path, "--scheme", "multi", "--ecash", "2500")
+    assert [a.aid for a in profile.applications] == [QPBOC_AID, VISA_AID, MC_AID]
+    term = Terminal(HceCard(profile, StateStore()))
+    ok(term.select(QPBOC_AID))
+    assert ok(term.get_data(0x9F79)).data.endswith(bytes.fromhex("000000002500"))
+
+
+def test_perso_hce_writes_a_wallet_with_its_first_batch(tmp_path):
+    profile = perso(tmp_path, "--scheme", "quickpass", "--hce", "4")
+    assert profile.applications[0].keys.ac == bytes(16)
+    card = HceCard(profile, StateStore())
+    assert wallet_status(card.store, QPBOC_AID).unused == 4
+    term = Terminal(card)
+    ok(term.select(QPBOC_AID))
+    ok(term.gpo(transaction()))
+
+
+def test_perso_hce_refuses_a_scheme_without_limited_use_keys(tmp_path):
+    result = CliRunner().invoke(card_group, ["perso", "--scheme", "mastercard", "--seed", "1",
+                                             "--out", str(tmp_path / "x.json"), "--hce", "3"])
+    assert result.exit_code != 0 and "PBOC" in result.output
+
+
+def test_card_authenticate_marks_the_next_transaction_device_verified(tmp_path):
+    from test_card_helpers import objects, qpboc_profile
+
+    from emvtap.bits import CTQ, is_set
+
+    profile_path = tmp_path / "card.json"
+    qpboc_profile().save(profile_path)
+    store = StateStore(tmp_path / "card.state.json")
+    term = Terminal(HceCard(qpboc_profile(), store))
+    result = CliRunner().invoke(card_group, ["authenticate", "--profile", str(profile_path)])
+    assert result.exit_code == 0, result.output
+    cvm_required = bytes.fromhex("36404000")
+    ok(term.select(QPBOC_AID))  # the running card picks the signal up here
+    first = objects(ok(term.gpo(transaction(ttq=cvm_required))))
+    ok(term.select(QPBOC_AID))
+    second = objects(ok(term.gpo(transaction(ttq=cvm_required))))
+    assert is_set(first[0x9F6C], CTQ.CDCVM_PERFORMED)
+    assert not is_set(second[0x9F6C], CTQ.CDCVM_PERFORMED)
