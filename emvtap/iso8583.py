@@ -24,7 +24,8 @@ t     n 4     Message Type Identifier               0100/0110 authorization, 020
                                                     0400/0410 reversal, 0800/0810 network mgmt
 2     n ..19  Primary Account Number (LLVAR)        the **token (MPAN)** read from the device
                                                     card, never the SPAN (the switch de-tokenises)
-3     n 6     Processing code                       ``000000`` purchase; ``200000`` refund
+3     n 6     Processing code                       ``000000`` purchase (the only one the switch
+                                                    accepts; others get DE 39 = 12)
 4     n 12    Amount, transaction                   minor units (12.34 → ``000000001234``)
 7     n 10    Transmission date and time            MMDDhhmmss, UTC
 11    n 6     System trace audit number (STAN)      per terminal; with DE 41 and DE 37 the key

@@ -199,7 +199,7 @@ class Authorizer:
                 return handler(fields)
         except Exception:
             log.exception("host error on %s STAN %s", mti, fields.get("11"))
-            return self._reply(fields, "96")
+            return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
 
     def _device_type(self, device_id: str) -> str | None:
         """A device's type never changes once registered: cached."""
@@ -294,6 +294,13 @@ class Authorizer:
         )
         if record_atc is not None and decision.token is not None:
             self.store.raise_max_atc(decision.token.mpan, record_atc)
+        if log.isEnabledFor(logging.INFO):
+            self._log_decision(req, pan, amount, decision)
+        return response
+
+    def _log_decision(
+        self, req: Mapping[str, Any], pan: str, amount: int, decision: _Decision
+    ) -> None:
         log.info(
             "%s %s STAN %s terminal %s amount %s → %s %s%s",
             req["t"],
@@ -305,7 +312,6 @@ class Authorizer:
             decision.reason.value,
             f" ATC {decision.icc.atc_int}" if decision.icc else "",
         )
-        return response
 
     def _decide(
         self, req: Mapping[str, Any], pan: str, token_data: TokenData, now: datetime
@@ -323,7 +329,7 @@ class Authorizer:
         d = _Decision(Reason.APPROVED, token=token, icc=icc, token_data=token_data)
         crypto_failure = self._verify(d, now)
         d.atc_fresh = not self.store.atc_seen(token.mpan, icc.atc_int)
-        yymm = now.strftime("%y%m")
+        yymm = f"{now.year % 100:02d}{now.month:02d}"
         amount = int(req["4"])
 
         checks: tuple[tuple[Reason, Callable[[], bool]], ...] = (
@@ -370,7 +376,7 @@ class Authorizer:
                 channel=token_data.channel,
                 device_verified=token_data.device_verified,
                 yymm=yymm,
-                day=now.strftime("%Y-%m-%d"),
+                day=f"{now.year:04d}-{now.month:02d}-{now.day:02d}",
                 pin_block=req.get("52"),
                 pin_pan=pan,
                 online_pin_cvm=_online_pin_cvm(icc),

@@ -93,6 +93,9 @@ def switch_group() -> None:
     show_default=True,
     help="what removing the device passcode does to its device cards",
 )
+@click.option(
+    "--zpk", default=None, help="zone PIN key for DE 52, 32 hex digits (default: the lab key)"
+)
 @click.option("-v", "--verbose", is_flag=True, help="log every message (PANs masked)")
 def serve(
     db_path: str,
@@ -103,12 +106,24 @@ def serve(
     admin_port: int,
     admin_token_file: str | None,
     passcode_policy: str,
+    zpk: str | None,
     verbose: bool,
 ) -> None:
     """Serve ISO 8583 (0100/0200/0400/0800) over TCP with 2-byte length framing, and the
     admin API (HTTP JSON) on 127.0.0.1."""
     from switch.admin import AdminServer, load_or_create_token
+    from switch.authorize import HostConfig
     from switch.server import run
+
+    config = HostConfig()
+    if zpk is not None:
+        try:
+            key = bytes.fromhex(zpk)
+        except ValueError:
+            raise click.BadParameter("--zpk is 32 hex digits") from None
+        if len(key) != 16:
+            raise click.BadParameter("--zpk is 32 hex digits")
+        config = HostConfig(zpk=key)
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -147,6 +162,7 @@ def serve(
                     on_started=started,
                     synchronous=synchronous,
                     idle_timeout=idle_timeout,
+                    config=config,
                 )
             )
     finally:
@@ -170,6 +186,7 @@ def serve(
     show_default=True,
     help="in-app amount allowed without device verification",
 )
+@click.option("--pin", default=None, help="the account's transaction PIN (stored hashed)")
 @click.argument("profile", type=click.Path(exists=True, dir_okay=False))
 def enroll(
     db_path: str,
@@ -178,6 +195,7 @@ def enroll(
     kind: str,
     daily_limit: int | None,
     no_password_limit: int,
+    pin: str | None,
     profile: str,
 ) -> None:
     """Register a personalised device card (PROFILE.json from `emvtap perso`)."""
@@ -192,6 +210,7 @@ def enroll(
                 kind=kind,
                 daily_limit=daily_limit,
                 no_password_limit=no_password_limit,
+                pin=pin,
                 channel="network",
             )
             token = store.token(mpan)

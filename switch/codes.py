@@ -25,7 +25,6 @@ class Reason(StrEnum):
     DOMAIN_ENTRY_MODE = "domain_entry_mode"
     DOMAIN_MERCHANT = "domain_merchant"
     DOMAIN_TOKEN_REQUESTOR = "domain_token_requestor"
-    DEVICE_NOT_ACTIVE = "device_not_active"
     UNSUPPORTED_CVN = "unsupported_cvn"
     CRYPTOGRAM_INVALID = "cryptogram_invalid"
     NOT_AN_ARQC = "not_an_arqc"
@@ -49,6 +48,7 @@ class Reason(StrEnum):
     ALREADY_REVERSED = "already_reversed"
     REVERSED = "reversed"
     NETWORK_OK = "network_ok"
+    SYSTEM_ERROR = "system_error"
 
 
 class Outcome(NamedTuple):
@@ -71,7 +71,6 @@ RESPONSE_CODES: dict[Reason, Outcome] = {
     Reason.DOMAIN_ENTRY_MODE: Outcome("57", "not permitted: outside the token's channel"),
     Reason.DOMAIN_MERCHANT: Outcome("57", "not permitted: merchant outside the token domain"),
     Reason.DOMAIN_TOKEN_REQUESTOR: Outcome("57", "not permitted: token requestor mismatch"),
-    Reason.DEVICE_NOT_ACTIVE: Outcome("62", "restricted card: the device is lost or wiped"),
     Reason.UNSUPPORTED_CVN: Outcome("05", "do not honour: cryptogram version not supported"),
     Reason.CRYPTOGRAM_INVALID: Outcome("05", "do not honour: ARQC verification failed"),
     Reason.NOT_AN_ARQC: Outcome("05", "do not honour: the card did not ask to go online"),
@@ -96,6 +95,7 @@ RESPONSE_CODES: dict[Reason, Outcome] = {
     Reason.INVALID_TRANSACTION: Outcome("12", "invalid transaction (processing code or MTI)"),
     Reason.DUPLICATE_TRANSMISSION: Outcome("94", "duplicate transmission with other content"),
     Reason.ORIGINAL_NOT_FOUND: Outcome("25", "unable to locate the original transaction"),
+    Reason.SYSTEM_ERROR: Outcome("96", "system malfunction (nothing of the request was kept)"),
 }
 
 

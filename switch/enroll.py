@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from switch.domain import default_domain
+from switch.pin import hash_pin
 from switch.store import Store, StoreError
 
 __all__ = ["EnrollError", "enroll_profile", "load_profile"]
@@ -56,10 +57,12 @@ def enroll_profile(
     kind: str = "debit",
     daily_limit: int | None = None,
     no_password_limit: int = 0,
+    pin: str | None = None,
     channel: str = "network",
 ) -> str:
     """Register the profile's token; returns the MPAN. Re-enrolling the same MPAN refreshes its
-    keys and token data and keeps its state, ATC history and account."""
+    keys and token data and keeps its state, ATC history and account. ``pin`` sets the
+    account's transaction PIN (tokens.md: the device card shares the SPAN account's PIN)."""
     token = profile.get("token")
     if not isinstance(token, Mapping):
         raise EnrollError("the profile has no token: it is not a device card")
@@ -99,6 +102,8 @@ def enroll_profile(
             )
         else:
             account_id = card.account_id
+        if pin is not None:
+            store.update_account(account_id, pin_hash=hash_pin(pin))
         if store.device(device_id) is None:
             store.add_device(device_id, device_type, account_id)
         existing = store.token(mpan)

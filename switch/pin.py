@@ -9,8 +9,9 @@ the acquirer (the terminal) and the switch: ``3DES_ZPK(PIN field XOR PAN field)`
   terminal read, i.e. the **MPAN** for a device card.
 
 The issuer keeps only a salted PBKDF2 hash of the PIN per account. emvtap's lab ZPK is
-:data:`TEST_ZPK` (a test key: never a production key); the terminal needs the same key to build
-DE 52.
+:data:`TEST_ZPK`, the ``pin_encryption_key`` of the shipped terminal configuration
+(terminal/data/terminal.json), so the two meet without configuration; ``emvtap switch serve
+--zpk HEX`` sets another (a test key either way: never a production key).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = [
     "verify_pin",
 ]
 
-#: the lab's zone PIN key (double-length DES), shared by the terminal and the switch
+#: the lab's zone PIN key (double-length DES), as in terminal/data/terminal.json
 TEST_ZPK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 _ITERATIONS = 2000
 

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 __all__ = ["CardLike", "CardLink", "LinkError", "describe_command", "process_guarded"]
 
-log = logging.getLogger("hce_card.link")
+log = logging.getLogger("emvtap.link")  # under the CLI's "emvtap" logger
 
 #: ISO/IEC 7816-4, 5.1.3: "no precise diagnosis" - what a card answers when it failed inside.
 SW_NO_PRECISE_DIAGNOSIS = b"\x6f\x00"

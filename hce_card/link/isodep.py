@@ -45,7 +45,7 @@ __all__ = [
     "fsd_from_rats",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("emvtap.link.isodep")
 
 #: FSDI/FSCI → frame size in bytes (ISO/IEC 14443-4, 5.1 table 1; 9-15 cap at 256 here).
 FSD_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)

@@ -38,7 +38,7 @@ from .isodep import DEFAULT_ATS, FieldOff, FrameTimeout, IsoDepCard, SessionEnd
 
 __all__ = ["NfcTargetLink", "nfcpy_path"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("emvtap.link.nfc")
 
 #: SENS_RES (ATQA) of a single-size-UID Type A card, as sent (LSB first): 0x0004.
 SENS_RES = bytes.fromhex("0400")
@@ -66,9 +66,8 @@ def nfcpy_path(rest: str, spec: str) -> str:
 
 def check_udp_port(port: int, spec: str) -> None:
     """nfcpy 1.0.4's udp driver cannot use a port /etc/services names (see module doc)."""
-    try:
-        service = socket.getservbyport(port, "udp")
-    except OSError:
+    _host, service = socket.getnameinfo(("127.0.0.1", port), socket.NI_NUMERICHOST)
+    if service.isdigit():
         return
     raise ValueError(
         f"{spec!r}: nfcpy's udp driver cannot use port {port}: /etc/services calls it "
@@ -144,7 +143,7 @@ class NfcTargetLink:
             raise ValueError("SEL_RES must be 1 byte with b6 (ISO/IEC 14443-4) set")
         self.sel_res = bytes(sel_res)
         self.stopped = stop_event if stop_event is not None else threading.Event()
-        #: Set while the card is listening for a reader (the radio is open).
+        #: Set while the card is listening for a reader (on udp: once the port is bound).
         self.listening = threading.Event()
         #: Set while a reader has the card activated.
         self.active = threading.Event()
@@ -185,9 +184,14 @@ class NfcTargetLink:
                 log.debug("%s: could not interrupt listen: %s", self.name, exc)
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop and wait for the serving thread. On udp the interrupting frame is sent again
+        while waiting: one that reaches the port while nfcpy re-binds it is lost."""
         self.stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            deadline = time.monotonic() + timeout
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                self._thread.join(0.1)
+                self._interrupt_listen()
             if self._thread.is_alive():
                 raise LinkError(f"{self.name}: serving thread did not stop within {timeout} s")
 
@@ -245,6 +249,7 @@ class NfcTargetLink:
             clf = self._open()
             if self.is_udp:
                 self._udp_addr = ("127.0.0.1", int(clf.device.addr[1]))
+                self._signal_when_bound(clf.device)
             io = _ClfFrameIO(clf)
             target = nfc.clf.LocalTarget("106A")
             target.sens_res = bytearray(SENS_RES)
@@ -257,7 +262,8 @@ class NfcTargetLink:
                     clf.device.mute()
                     self._present.wait()
                     continue
-                self.listening.set()
+                if not self.is_udp:
+                    self.listening.set()  # a chip listens from TgInitAsTarget on
                 started = time.monotonic()
                 activated = clf.listen(target, self.listen_timeout)
                 if self.stopped.is_set() or not self._present.is_set():
@@ -283,6 +289,20 @@ class NfcTargetLink:
             self.isodep.close()
             if clf is not None:
                 clf.close()
+
+    def _signal_when_bound(self, device: Any) -> None:
+        """Set :attr:`listening` only once the udp socket is bound (each ``listen`` re-binds
+        it), so that a reader started right after ``listening.wait()`` is not lost. Hooks
+        nfcpy 1.0.4's ``udp.Device._bind_socket`` (pinned in pyproject.toml)."""
+        bind = device._bind_socket
+
+        def bind_then_signal(time_to_return: float) -> bool:
+            bound = bool(bind(time_to_return))
+            if bound:
+                self.listening.set()
+            return bound
+
+        device._bind_socket = bind_then_signal
 
     def _session(self, io: _ClfFrameIO, first: bytes) -> None:
         self.active.set()

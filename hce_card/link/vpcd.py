@@ -25,7 +25,7 @@ from .base import CardLike, LinkError, describe_command, process_guarded
 
 __all__ = ["VPCD_DEFAULT_PORT", "VpcdLink"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("emvtap.link.vpcd")
 
 VPCD_DEFAULT_PORT = 35963
 VPCD_CTRL_OFF = 0x00

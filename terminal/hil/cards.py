@@ -143,6 +143,7 @@ class CardCommand:
     args: Callable[[Card, str], list[str]]
     ready: re.Pattern[str]
     links: tuple[str, ...] = ("vpcd", "nfc")  # link kinds it can serve
+    start_timeout: float = 30.0  # seconds until its banner
 
 
 def _hce_args(card: Card, link: str) -> list[str]:
@@ -163,7 +164,7 @@ CARD_COMMANDS: dict[CardForm, CardCommand] = {
                               re.compile(r"Ctrl-C to stop")),
     CardForm.APPLET: CardCommand("Java Card applet (jcardsim bridge, emvtap card run --applet)",
                                  _applet_args, re.compile(r"^(READY|CONNECTED)\b"),
-                                 links=("vpcd",)),
+                                 links=("vpcd",), start_timeout=300.0),  # may build the jar
 }
 
 
@@ -181,7 +182,6 @@ class Field:
     person: Person
     card_gone: Callable[[], None]
     prepare_emulator: Callable[[], None]
-    start_timeout: float = 60.0  # a first `card run --applet` may build the bridge jar
     present: Card | None = None
     _process: Child | None = None
 
@@ -210,7 +210,7 @@ class Field:
                       self.workdir / f"{card.name}.card.log", command.ready)
         child.start()
         try:
-            child.wait_ready(self.start_timeout)
+            child.wait_ready(command.start_timeout)
         except Exception:
             child.stop()
             raise

@@ -142,6 +142,8 @@ EXPECTATIONS: dict[str, Expectation] = {e.key: e for e in (
     Expectation("tvr_clear", "TVR bits that must not be set",
                 _tvr, _tvr_names,
                 lambda a, e: not any(is_set(a, TVR_BITS[n]) for n in e), accepts_list=False),
+    Expectation("arpc", "whether the 0110 carried issuer authentication data (91, the ARPC)",
+                lambda r: bool((r.get("online") or {}).get("arpc")), _flag, accepts_list=False),
     Expectation("scripts", "number of issuer scripts (71/72) in the 0110",
                 lambda r: (r.get("online") or {}).get("scripts", 0), _count),
     Expectation("issuer_update", "issuer update on the second presentment: starts with the text "

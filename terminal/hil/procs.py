@@ -31,6 +31,7 @@ __all__ = ["EMVTAP", "Child", "classify_failure", "run_emvtap"]
 #: The emvtap command of this interpreter (the same installation as the runner).
 EMVTAP: tuple[str, ...] = (sys.executable, "-m", "emvtap.cli")
 
+
 def _words(args: tuple[str, ...] | list[str]) -> list[str]:
     return [a for a in args if not a.startswith("-")]
 

@@ -71,8 +71,8 @@ class Session:
     config: TerminalConfig
     switch: SwitchProcess | None = None
     cards: dict[str, Card] = field(default_factory=dict)
-    field: Field | None = None
-    transport: Any = None
+    card_field: Field | None = None  # the terminal reader's field
+    transport: Any = None  # the terminal reader (a terminal.transport driver)
 
     def card(self, name: str) -> Card:
         return self.cards[name]
@@ -97,7 +97,8 @@ def over_budget(timing: TapTiming, budget: Budget) -> list[str]:
 
 
 def _tap(session: Session, step: TapStep, index: int) -> Iterator[StepResult]:
-    assert session.field is not None
+    card_field = session.card_field
+    assert card_field is not None
     card = session.card(step.card)
     budget = session.scenario.budget.merged(step.budget)
     timeout = session.scenario.card_timeout
@@ -108,25 +109,22 @@ def _tap(session: Session, step: TapStep, index: int) -> Iterator[StepResult]:
         title = step.describe() + (f" ({n}/{step.repeat})" if step.repeat > 1 else "")
         result = StepResult(index, step.kind, title)
         started = time.perf_counter()
-        session.field.bring(card)
+        card_field.bring(card)
         tap = run_tap(
             session.transport, session.config, step.amount,
             switch=switch, card_timeout=timeout, pin=step.pin,
-            pull_after=step.pull_after,
-            pull=lambda: session.field.take_out(mid_tap=True),  # type: ignore[union-attr]
-            issuer_update=step.issuer_update,
-            present_again=lambda: session.field.ask_again(card),  # type: ignore[union-attr]
+            pull_after=step.pull_after, pull=lambda: card_field.take_out(mid_tap=True),
+            issuer_update=step.issuer_update, present_again=lambda: card_field.ask_again(card),
         )
         result.seconds = time.perf_counter() - started
         result.tap, result.timing = summary(tap.record), tap.timing
         if tap.update_ms is not None:
             result.detail["issuer_update_in_field_ms"] = round(tap.update_ms, 3)
-        if step.pull_after is not None and not tap.pulled:
-            result.status = Status.FAILED
-            result.message = (f"the tap ended after {len(tap.record.get('apdus', []))} "
-                              f"commands, before the card could be pulled after "
-                              f"{step.pull_after}")
         failures = check(step.expect.checks, tap.record)
+        if step.pull_after is not None and not tap.pulled:
+            failures.insert(0, f"the tap ended after {len(tap.record.get('apdus', []))} "
+                               f"commands, before the card could be pulled after "
+                               f"{step.pull_after}")
         result.over_budget = over_budget(tap.timing, budget)
         if session.options.strict_timing:
             failures += [f"over budget: {m}" for m in result.over_budget]
@@ -174,20 +172,20 @@ def _replenish(session: Session, step: ReplenishStep, index: int) -> Iterator[St
 
 
 def _present(session: Session, step: PresentStep, index: int) -> Iterator[StepResult]:
-    assert session.field is not None
-    session.field.bring(session.card(step.card))
+    assert session.card_field is not None
+    session.card_field.bring(session.card(step.card))
     yield StepResult(index, step.kind, step.describe())
 
 
 def _remove(session: Session, step: RemoveStep, index: int) -> Iterator[StepResult]:
-    assert session.field is not None
+    assert session.card_field is not None
     card = session.card(step.card)
     result = StepResult(index, step.kind, step.describe())
-    if session.field.present is not card:
+    if session.card_field.present is not card:
         result.status = Status.FAILED
         result.message = f"{step.card} is not in the field"
     else:
-        session.field.take_out()
+        session.card_field.take_out()
     yield result
 
 
@@ -237,14 +235,10 @@ def _setup(session: Session, stack: ExitStack) -> None:
         session.cards[spec.name] = prepare_card(spec, session.switch, session.workdir, spans)
     session.transport = _open_transport(session.readers.terminal)
     stack.callback(_close_transport, session.transport)
-    session.field = Field(session.workdir, session.readers.card_link, session.rig.person,
-                          lambda: session.rig.card_gone(session.readers),
-                          session.rig.prepare_emulator)
-    stack.callback(session.field.clear)
-
-
-def _step_failed(result: ScenarioResult, step: StepResult) -> None:
-    result.status, result.message = step.status, f"step {step.index + 1}: {step.message}"
+    session.card_field = Field(session.workdir, session.readers.card_link,
+                               session.rig.person, lambda: session.rig.card_gone(session.readers),
+                               session.rig.prepare_emulator)
+    stack.callback(session.card_field.clear)
 
 
 def run_scenario(scenario: Scenario, rig: Rig, options: RunOptions = RunOptions()

@@ -18,7 +18,7 @@ from typing import Any
 
 from terminal.config import TerminalConfig
 from terminal.hil.results import TapTiming
-from terminal.transport.base import Transport
+from terminal.transport.base import CardRemovedError, Transport
 
 __all__ = ["TapRun", "TimedTransport", "run_tap", "summary"]
 
@@ -40,6 +40,7 @@ class TimedTransport:
         self.pull = pull
         self.sent = 0
         self.pulled = False
+        self.pull_error: Exception | None = None  # the rig failed to pull: re-raised later
         self.presentations: list[_Presentation] = []
 
     @property
@@ -57,7 +58,11 @@ class TimedTransport:
         if (self.pull_after is not None and self.sent == self.pull_after and not self.pulled
                 and self.pull is not None):
             self.pulled = True
-            self.pull()
+            try:
+                self.pull()
+            except Exception as exc:  # the kernel would turn it into an outcome: keep it
+                self.pull_error = exc
+                raise CardRemovedError(f"pulling the card failed: {exc}") from exc
         self.sent += 1
         now = self.presentations[-1] if self.presentations else _Presentation()
         start = time.perf_counter()
@@ -113,6 +118,8 @@ def run_tap(
     result = perform_transaction(timed, config, amount, switch=switch, card_timeout=card_timeout,
                                  pin_entry=(lambda: pin) if pin else None)
     timed.disconnect()
+    if timed.pull_error is not None:
+        raise timed.pull_error
     first_apdus = len(result.apdus)
     if issuer_update and result.issuer_update.get("pending"):
         if present_again is not None:

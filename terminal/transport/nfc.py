@@ -55,9 +55,8 @@ def atr_from_ats(ats: bytes) -> bytes:
 def _check_udp_port(port: int, spec: str) -> None:
     """nfcpy 1.0.4's udp driver turns a port number into its /etc/services name (30865 →
     "csync2") and then fails on ``int()``: refuse such ports with the reason."""
-    try:
-        service = socket.getservbyport(port, "udp")
-    except OSError:
+    _host, service = socket.getnameinfo(("127.0.0.1", port), socket.NI_NUMERICHOST)
+    if service.isdigit():
         return
     raise ValueError(
         f"{spec}: nfcpy's udp driver cannot use port {port}: /etc/services calls it "

@@ -16,7 +16,8 @@ APPROVED_ONLINE: dict[str, Any] = {
     "oda": {"method": "none", "result": "not performed (online authorisation)"},
     "cryptogram": {"type": "ARQC", "value": "0011223344556677", "atc": "0001"},
     "tvr": "8000000000",
-    "online": {"request": {"t": "0100"}, "response_code": "00", "scripts": 0},
+    "online": {"request": {"t": "0100"}, "response_code": "00", "arpc": "11223344556677883030",
+               "scripts": 0},
     "issuer_update": {"result": "delivered"},
     "issuer_script_results": "",
 }
@@ -31,7 +32,8 @@ def test_a_record_that_meets_everything_has_no_failures() -> None:
         outcome="ONLINE REQUEST", final_outcome="APPROVED", cvm="CDCVM", cryptogram="ARQC",
         oda_method="none", oda_result="not performed", response_code="00", online=True,
         reason_contains="ISSUER APPROVED", tvr_set=["oda_not_performed"],
-        tvr_clear=["dda_failed"], scripts=0, issuer_update="delivered", script_results="none",
+        tvr_clear=["dda_failed"], arpc=True, scripts=0, issuer_update="delivered",
+        script_results="none",
     ), APPROVED_ONLINE) == []
 
 

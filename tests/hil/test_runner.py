@@ -140,3 +140,30 @@ def test_no_person_refuses_every_physical_action() -> None:
         NoPerson().confirm("remove the card")
     with pytest.raises(NotRunnable):
         NoPerson().tell("present the card")
+
+
+def test_a_pull_that_fails_is_not_swallowed_into_an_outcome() -> None:
+    from terminal.config import TerminalConfig
+    from terminal.hil.tap import run_tap
+
+    reader = FakeReader()
+
+    def pull() -> None:
+        raise NotRunnable("nobody to pull the card")
+
+    with pytest.raises(NotRunnable, match="nobody to pull"):
+        run_tap(reader, TerminalConfig.default(), 100, switch="none", card_timeout=1.0,
+                pull_after=1, pull=pull)
+
+
+def test_the_runner_never_imports_the_card_or_the_switch() -> None:
+    """DESIGN.md: the actors meet on the wire - the runner reaches them by command line."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, terminal.hil, terminal.hil_cli, terminal.hil.report, "
+             "terminal.hil.rigs, terminal.hil.tap, terminal.pay; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hce_card', 'switch')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

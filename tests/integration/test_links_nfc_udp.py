@@ -172,6 +172,7 @@ def test_card_removed_mid_apdu_is_card_removed_on_the_reader_not_a_hang(
     with pytest.raises(CardRemovedError):  # and the kernel keeps seeing it gone
         reader.transmit(SELECT)
     link.insert_card()  # presented again: a new activation works
+    assert link.listening.wait(5)
     assert reader.connect(5) == bytes.fromhex("3B80800101")
     assert reader.transmit(SELECT).endswith(b"\x90\x00")
 
@@ -264,8 +265,11 @@ def test_card_in_its_own_process(udp_port: int, reader: NfcTransport) -> None:
         link = NfcTargetLink(Echo(), "udp:127.0.0.1:{udp_port}")
         import signal
         signal.signal(signal.SIGTERM, lambda *_: link.stop())
+        thread = link.start()
+        link.listening.wait(10)
         print("listening", flush=True)
-        link.serve()
+        while thread.is_alive():
+            thread.join(0.1)  # the main thread stays free for the SIGTERM handler
         print("stopped", link.sessions, flush=True)
         """
     )

@@ -186,11 +186,8 @@ def free_udp_port() -> int:
     candidates = list(range(max(1024, low - 12000), low))
     random.shuffle(candidates)
     for port in candidates:
-        try:
-            socket.getservbyport(port, "udp")
-            continue  # named: nfcpy cannot use it
-        except OSError:
-            pass
+        if not socket.getnameinfo(("127.0.0.1", port), socket.NI_NUMERICHOST)[1].isdigit():
+            continue  # a named port: nfcpy cannot use it
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             try:
                 sock.bind(("0.0.0.0", port))

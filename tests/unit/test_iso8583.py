@@ -303,3 +303,56 @@ def test_redacted_masks_pan_track2_and_drops_pin_block():
     assert "6250940000000019" not in str(out)
     assert out["52"] == "<PIN block>"
     assert out["55"].startswith("9F26=AABBCCDDEEFF0011")
+
+
+# --- the synchronous client --------------------------------------------------------------------
+
+
+def _one_shot_server(behaviour):
+    """A listener on 127.0.0.1 that handles one connection with ``behaviour(conn)``."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            behaviour(conn)
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_exchange_sends_one_framed_request_and_decodes_the_answer():
+    from emvtap.iso8583 import exchange, read_frame
+
+    def echo(conn):
+        request = decode_message(read_frame(conn))
+        conn.sendall(frame(encode_message({"t": "0810", "11": request["11"], "39": "00"})))
+
+    port = _one_shot_server(echo)
+    assert exchange("127.0.0.1", port, {"t": "0800", "11": "000009", "70": "301"}) == {
+        "t": "0810",
+        "11": "000009",
+        "39": "00",
+    }
+
+
+def test_exchange_times_out_when_no_answer_comes():
+    import time
+
+    from emvtap.iso8583 import exchange
+
+    port = _one_shot_server(lambda conn: time.sleep(1.0))
+    with pytest.raises(TimeoutError):
+        exchange("127.0.0.1", port, {"t": "0800", "11": "000001", "70": "301"}, timeout=0.2)
+
+
+def test_exchange_reports_a_closed_connection():
+    from emvtap.iso8583 import exchange
+
+    port = _one_shot_server(lambda conn: conn.recv(100))
+    with pytest.raises(ConnectionError):
+        exchange("127.0.0.1", port, {"t": "0800", "11": "000001", "70": "301"})

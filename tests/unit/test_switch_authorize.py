@@ -323,3 +323,26 @@ def test_reversal_of_an_unknown_original_gets_25(host, card):
 def test_echo_test_0800_is_answered_0810_00(host):
     response = send(host, {"t": "0800", "7": "1126113000", "11": "000001", "70": "301"})
     assert response == {"t": "0810", "7": "1126113000", "11": "000001", "39": "00", "70": "301"}
+
+
+def test_host_error_answers_96_and_keeps_nothing_of_the_request(host, store, card, monkeypatch):
+    def boom(*args, **kwargs):
+        store.post(1, -5000)  # a change that must be rolled back
+        raise RuntimeError("simulated host fault")
+
+    monkeypatch.setattr(host, "_decide", boom)
+    response = send(host, card.request(100))
+    assert response["39"] == "96"
+    assert balance(store) == 10_000
+    assert store.authorizations() == []
+
+
+def test_log_lines_mask_the_pan(host, card, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="switch")
+    send(host, card.request(100))
+    send(host, card.request(100, tamper=True))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert card.mpan[:6] + "******" + card.mpan[-4:] in text
+    assert card.mpan not in text

@@ -17,7 +17,7 @@ def test_enroll_registers_account_card_device_and_token(tmp_path):
     path.write_text(json.dumps(profile))
     db = tmp_path / "switch.db"
     result = CliRunner().invoke(
-        switch_group, ["enroll", "--db", str(db), "--balance", "250.50", str(path)]
+        switch_group, ["enroll", "--db", str(db), "--balance", "250.50", "--pin", "1234", str(path)]
     )
     assert result.exit_code == 0, result.output
     assert profile["pan"] not in result.output  # masked
@@ -30,6 +30,7 @@ def test_enroll_registers_account_card_device_and_token(tmp_path):
         assert store.account(store.card(token.span).account_id).balance == 25050
         assert store.device(token.device_id).device_type == "hce"
         assert [e["event"] for e in store.events()] == ["card.enrolled", "token.enrolled"]
+        assert store.account(1).pin_hash.startswith("pbkdf2-sha256$")
 
 
 def test_enrolling_twice_keeps_one_token(tmp_path):

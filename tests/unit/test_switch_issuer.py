@@ -166,3 +166,13 @@ def test_cryptogram_version_other_than_the_tokens_is_declined(store, card):
     store.update_token(card.mpan, cvn=0x12)
     assert send(store, card.request(100))["39"] == "05"
     assert store.authorizations()[0]["reason"] == "unsupported_cvn"
+
+
+def test_lab_zpk_is_the_shipped_terminal_pin_key():
+    import json
+    from pathlib import Path
+
+    import terminal
+
+    config = json.loads((Path(terminal.__file__).parent / "data" / "terminal.json").read_text())
+    assert bytes.fromhex(config["pin_encryption_key"]) == TEST_ZPK
