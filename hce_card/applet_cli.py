@@ -112,14 +112,27 @@ def run_bridge(link: str, profile: Path | None = None, timing_log: Path | None =
     if not bridge_jar().exists():
         click.echo(f"building {BRIDGE_JAR_NAME} (mvn package in {APPLETS_DIR})", err=True)
         build_bridge_jar()
-    proc = subprocess.Popen(bridge_command(link, profile, timing_log, aid,
-                                           install_only=install_only))
-    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    children: list[subprocess.Popen[bytes]] = []
+    # The handler goes in before the fork: the JVM must start with SIGTERM at its default
+    # (a JVM that inherits an ignored SIGTERM keeps ignoring it and outlives this process).
+    previous = signal.signal(signal.SIGTERM, lambda *_: [c.terminate() for c in children])
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait()
+        proc = subprocess.Popen(bridge_command(link, profile, timing_log, aid,
+                                               install_only=install_only),
+                                preexec_fn=_default_sigterm)
+        children.append(proc)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _default_sigterm() -> None:
+    """In the bridge's process before exec: SIGTERM at its default disposition."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # --- personalisation through PC/SC ------------------------------------------------------------

@@ -24,6 +24,7 @@ the caller's transaction; the server commits it before the response leaves
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -128,6 +129,23 @@ def _content_key(fields: Mapping[str, Any]) -> str:
         if k not in ("7", "52")
     }
     return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _token_data_text(
+    trid: str, status: str, par: str, device_type: str | None, channel: str | None, level: str
+) -> str:
+    """DE 48 of a response (the same few values over and over: cached)."""
+    return encode_token_data(
+        TokenData(
+            token_requestor_id=trid,
+            token_status=status,
+            par=par if len(par) == 29 else None,
+            device_type=device_type,
+            channel=channel,
+            assurance_level=level,
+        )
+    )
 
 
 def _online_pin_cvm(icc: IccData) -> bool:
@@ -425,15 +443,13 @@ class Authorizer:
         par = None
         if d.token is not None:
             device_type = self._device_type(d.token.device_id)
-            token_data = encode_token_data(
-                TokenData(
-                    token_requestor_id=d.token.token_requestor_id,
-                    token_status=TOKEN_STATUS_CODES[d.token.state],
-                    par=d.token.par if len(d.token.par) == 29 else None,
-                    device_type=DEVICE_TYPE_CODES.get(device_type or ""),
-                    channel=d.token_data.channel,
-                    assurance_level=d.token.assurance_level,
-                )
+            token_data = _token_data_text(
+                d.token.token_requestor_id,
+                TOKEN_STATUS_CODES[d.token.state],
+                d.token.par,
+                DEVICE_TYPE_CODES.get(device_type or ""),
+                d.token_data.channel,
+                d.token.assurance_level,
             )
             par = d.token.par
         return self._reply(

@@ -282,6 +282,8 @@ class NfcTargetLink:
                 self._session(io, bytes(first))
         except KeyboardInterrupt:
             log.info("%s: stopped by Ctrl-C", self.name)
+        except OSError as exc:  # the device went away (unplugged, USB error)
+            raise LinkError(f"{self.name}: device failed: {exc}") from exc
         finally:
             self.listening.clear()
             self.active.clear()
