@@ -107,12 +107,13 @@ def with_card(cmd: list[str], reader: str, body: Callable[[], dict[str, Any]]) -
         wait_for_card(reader, present=False)
 
 
-def jcardsim_times(timing_log: Path) -> dict[str, dict[str, Any]]:
+def jcardsim_times(timing_logs: list[Path]) -> dict[str, dict[str, Any]]:
     """Per INS: count, median and p95 of the microseconds inside jcardsim (transmitCommand)."""
     per: dict[str, list[float]] = {}
-    for line in timing_log.read_text().splitlines():
-        ins, ns, _sw, _lc, _lr = line.split("\t")
-        per.setdefault(ins, []).append(int(ns) / 1000)
+    for log in timing_logs:
+        for line in log.read_text().splitlines():
+            ins, ns, _sw, _lc, _lr = line.split("\t")
+            per.setdefault(ins, []).append(int(ns) / 1000)
     return {f"{INS_NAMES.get(ins, ins)} ({ins})": {
                 "count": len(us), "us_median": round(statistics.median(us), 1),
                 "us_p95": round(_p95(us), 1)}
@@ -135,16 +136,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, vpcd_lock(args.vpcd_port):
         base = Path(tmp)
         generate_profile(5).save(base / "card.json")
-        timing = base / "timing.tsv"
-        applet_cmd = [*EMVTAP, "card", "run", "--applet", "--link", link,
-                      "--profile", str(base / "card.json"), "--timing-log", str(timing)]
+        timing_logs = [base / f"timing-{n}.tsv" for n in range(len(CASES))]
         hce_cmd = [*EMVTAP, "card", "run", "--link", link, "--profile", str(base / "card.json"),
                    "--state", str(base / "hce.state.json")]
-        for kind, cmd in (("applet (jcardsim)", applet_cmd), ("HCE card", hce_cmd)):
-            for label, amount in CASES:
+        for n, (label, amount) in enumerate(CASES):
+            applet_cmd = [*EMVTAP, "card", "run", "--applet", "--link", link, "--profile",
+                          str(base / "card.json"), "--timing-log", str(timing_logs[n])]
+            for kind, cmd in (("applet (jcardsim)", applet_cmd), ("HCE card", hce_cmd)):
                 report[f"{kind}, {label}"] = with_card(
                     cmd, reader_name, lambda amount=amount: run_taps(reader, args.taps, amount))
-        report["applet processing in jcardsim, per command"] = jcardsim_times(timing)
+        report["applet processing in jcardsim, per command"] = jcardsim_times(timing_logs)
     print(json.dumps(report, indent=1))
 
 

@@ -256,7 +256,9 @@ def test_applet_and_hce_card_answer_alike_from_one_profile(bridge: Bridge, profi
         assert list(oa) == list(oh), f"{name}: GPO objects differ in order or presence"
         for tag in oa:
             if tag != 0x9F4B:  # the fDDA signature covers the card's own random number
-                assert oa[tag] == oh[tag], f"{name}: GPO {tag:X} differs"
+                assert oa[tag] == oh[tag], (
+                    f"{name}: GPO {tag:X} differs: applet {oa[tag].hex()} HCE {oh[tag].hex()}; "
+                    f"applet {a['gpo'].hex()} HCE {h['gpo'].hex()}")
         for ra, rh in zip(a["records"], h["records"], strict=True):
             if b"\x9f\x69" not in ra:
                 assert ra == rh, f"{name}: a record differs"

@@ -83,6 +83,14 @@ final class CardRiskManagement {
     }
 
     /**
+     * The velocity checks are beyond their lower limit (VIS CVR byte 3 b6 "exceeded velocity
+     * checking counters"): the consecutive offline count has reached the lower limit.
+     */
+    boolean velocityExceeded() {
+        return (consecutiveOffline & 0xFF) >= (lowerConsecutiveOfflineLimit & 0xFF);
+    }
+
+    /**
      * qPBOC quick-path decision in GPO (C-7 card action analysis). CVM first: when the reader
      * requires one (TTQ byte 2 b7) the card asks for online PIN (CTQ byte 1 b8, going online) if
      * the reader takes it, else for a signature (CTQ byte 1 b7), else declines. Then online when

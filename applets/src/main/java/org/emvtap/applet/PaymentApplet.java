@@ -360,8 +360,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
         byte cid = risk.decideQuickPath(scratch, (short) 0, scratch, (short) 4, scratch, (short) 10,
                 ctq, (short) 0);
         boolean signs = cid == CardRiskManagement.CID_TC && signer.ready();
-        boolean velocity = cid != CardRiskManagement.CID_TC
-                && risk.mustGoOnline(scratch, (short) 4, scratch, (short) 10);
+        boolean velocity = cid != CardRiskManagement.CID_TC && risk.velocityExceeded();
         CardRiskManagement.buildCvr(cvr, (short) 0, ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid,
                 cvrBefore, (short) 0, velocity, signs);
         cryptogram.generate(acKey, pool, pdolOff, pdolLen, pdolData, (short) 0,
@@ -557,7 +556,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
             Dol.copyValue(pool, dolOff, dolLen, (short) 0x5F2A, cdol1Data, (short) 0, scratch, (short) 6, (short) 2);
             cid = risk.decideFirstGenerateAc(requested, scratch, (short) 0, scratch, (short) 6);
             session[S_FIRST_CID] = cid;
-            boolean velocity = requested == CardRiskManagement.CID_TC && cid != CardRiskManagement.CID_TC;
+            boolean velocity = requested == CardRiskManagement.CID_TC && cid != CardRiskManagement.CID_TC
+                    && risk.velocityExceeded();
             CardRiskManagement.buildCvr(cvr, (short) 0, ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid,
                     cvrBefore, (short) 0, velocity, false);
             cryptogram.generate(acKey, pool, dolOff, dolLen, cdol1Data, (short) 0,

@@ -77,12 +77,17 @@ final class VpcdLink implements AutoCloseable {
         }
     }
 
-    /** The next message from vpcd; EOFException when vpcd closed the connection. */
+    /**
+     * The next message from vpcd; EOFException when vpcd closed the connection. QUICKACK goes
+     * on after every read, the length's too: vpcd holds the payload (Nagle) until the length
+     * segment is acknowledged, and setting TCP_QUICKACK sends a pending ACK at once.
+     */
     byte[] receive() throws IOException {
         int len = in.readUnsignedShort();
+        quickAck();
         byte[] msg = new byte[len];
         in.readFully(msg);
-        quickAck(); // Linux clears quick-ack mode: set it again after every read
+        quickAck(); // Linux leaves quick-ack mode on its own: set it again after every read
         if (len == 0) {
             throw new EOFException("empty vpcd frame");
         }

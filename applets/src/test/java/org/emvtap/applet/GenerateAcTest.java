@@ -119,7 +119,7 @@ class GenerateAcTest {
         List<Host.Tlv> next = Host.inside(t.ok(TestCard.gpo(
                 TestCard.pdolData(TestCard.TTQ_QPBOC_ONLINE_CAPABLE, "000000000100", UN))));
         assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(next, 0x9F27));
-        assertArrayEquals(Host.hex("03A02800"), Arrays.copyOfRange(Host.value(next, 0x9F10), 3, 7));
+        assertArrayEquals(Host.hex("03A00800"), Arrays.copyOfRange(Host.value(next, 0x9F10), 3, 7));
     }
 
     @Test

@@ -115,7 +115,7 @@ class QuickPathTest {
         List<Host.Tlv> tlvs = Host.inside(t.ok(TestCard.gpo(pdol)));
         assertArrayEquals(new byte[] {0x00}, Host.value(tlvs, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
-        assertArrayEquals(Host.hex("03803000"), cvr, "AAC, velocity exceeded, new card");
+        assertArrayEquals(Host.hex("03801000"), cvr, "AAC, new card (the amount is no velocity counter)");
         assertArrayEquals(TestCard.expectedAc(pdol, atcOf(tlvs), cvr), Host.value(tlvs, 0x9F26));
     }
 
@@ -130,7 +130,10 @@ class QuickPathTest {
         }
         t.card.reset();
         t.selectPayment();
-        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(Host.inside(t.ok(pdol)), 0x9F27));
+        List<Host.Tlv> online = Host.inside(t.ok(pdol));
+        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(online, 0x9F27));
+        assertArrayEquals(Host.hex("03A03000"), Arrays.copyOfRange(Host.value(online, 0x9F10), 3, 7),
+                "velocity checking counters exceeded (and still a new card)");
         t.card.reset();
         t.selectPayment();
         assertArrayEquals(new byte[] {0x40}, Host.value(Host.inside(t.ok(pdol)), 0x9F27),
