@@ -14,51 +14,12 @@ never import each other (DESIGN.md "Layout").
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-__all__ = ["demo", "running_switch"]
-
-
-@contextmanager
-def running_switch(db_path: Path) -> Iterator[int]:
-    """A switch serving on 127.0.0.1 (ephemeral port) in a background thread."""
-    from switch.server import SwitchServer
-
-    loop = asyncio.new_event_loop()
-    server = SwitchServer(db_path, port=0, synchronous="NORMAL")
-    started = threading.Event()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(server.start())
-        except BaseException as exc:  # reported to the caller below
-            errors.append(exc)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(server.stop())
-        loop.close()
-
-    thread = threading.Thread(target=run, name="emvtap-demo-switch", daemon=True)
-    thread.start()
-    started.wait(10)
-    if errors:
-        raise RuntimeError(f"switch did not start: {errors[0]}")
-    try:
-        yield server.port
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+__all__ = ["demo"]
 
 
 def _arpc_check(profile, result) -> str:  # type: ignore[no-untyped-def]
@@ -88,6 +49,7 @@ def demo(clear_pan: bool, quiet: bool) -> None:
     from hce_card.card import HceCard
     from switch.enroll import enroll_profile
     from switch.store import Store
+    from switch.testing import running_switch
     from terminal.config import TerminalConfig
     from terminal.pay import perform_transaction
     from terminal.render import render_result
@@ -113,8 +75,8 @@ def demo(clear_pan: bool, quiet: bool) -> None:
             ("decline: token not in the vault", stranger, 15000),
         ]
         failures = 0
-        with running_switch(db) as port:
-            switch = f"127.0.0.1:{port}"
+        with running_switch(db, synchronous="NORMAL") as server:
+            switch = f"127.0.0.1:{server.port}"
             console.print(f"switch listening on {switch}\n")
             cards = {1: HceCard(profile), 2: HceCard(stranger)}
             for title, prof, amount in taps:

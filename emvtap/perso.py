@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from emvtap.capk import TEST_CA_INDEX, test_ca_private_key
 from emvtap.dol import parse_afl
 from emvtap.keys import derive_icc_master_key
+from emvtap.luhn import luhn_check_digit
 from emvtap.oda import (
     create_icc_certificate,
     create_issuer_certificate,
@@ -70,18 +71,6 @@ LOG_FORMAT = bytes.fromhex("9A039F21039F02065F2A029F4E149C01")
 
 TOKEN_BIN = "625094"  # the test TSP's token BIN range
 ISSUER_BIN = "622848"  # the test issuer's card BIN
-
-
-def luhn_check_digit(partial: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
 
 
 def make_pan(bin_prefix: str, rng: random.Random, length: int = 16) -> str:

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import secrets
 
-from emvtap.des import des3_decrypt, des3_encrypt
+from emvtap.pinblock import PinBlockError, encipher_pin_block, pin_from_block
 
 __all__ = [
     "TEST_ZPK",
@@ -34,40 +34,6 @@ __all__ = [
 #: the lab's zone PIN key (double-length DES), as in terminal/data/terminal.json
 TEST_ZPK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 _ITERATIONS = 2000
-
-
-class PinBlockError(ValueError):
-    """A PIN block that does not decipher to a well-formed format 0 block."""
-
-
-def _pan_field(pan: str) -> bytes:
-    return bytes.fromhex("0000" + pan[:-1][-12:].rjust(12, "0"))
-
-
-def encipher_pin_block(zpk: bytes, pin: str, pan: str) -> bytes:
-    """The terminal's side: ISO 9564-1 format 0, enciphered under ``zpk``."""
-    if not (pin.isdigit() and 4 <= len(pin) <= 12):
-        raise ValueError("a PIN is 4 to 12 digits")
-    pin_field = bytes.fromhex(f"0{len(pin):X}{pin}".ljust(16, "F"))
-    return des3_encrypt(zpk, bytes(a ^ b for a, b in zip(pin_field, _pan_field(pan), strict=True)))
-
-
-def pin_from_block(zpk: bytes, block: bytes, pan: str) -> str:
-    """The PIN in a format 0 block (:class:`PinBlockError` when malformed)."""
-    if len(block) != 8:
-        raise PinBlockError("a PIN block is 8 bytes")
-    clear = (
-        bytes(a ^ b for a, b in zip(des3_decrypt(zpk, block), _pan_field(pan), strict=True))
-        .hex()
-        .upper()
-    )
-    length = int(clear[1], 16)
-    if clear[0] != "0" or not 4 <= length <= 12:
-        raise PinBlockError("not an ISO 9564 format 0 block")
-    pin, pad = clear[2 : 2 + length], clear[2 + length :]
-    if not pin.isdigit() or set(pad) - {"F"}:
-        raise PinBlockError("PIN digits or padding malformed")
-    return pin
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:

@@ -22,24 +22,12 @@ from emvtap import tlv
 from emvtap.cryptogram import generate_ac, pboc_arqc_data, pboc_iad
 from emvtap.iso8583 import TokenData, encode_token_data
 from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
+from emvtap.luhn import luhn_complete
 
 if TYPE_CHECKING:
     from switch.server import SwitchServer
 
 __all__ = ["SimCard", "luhn_complete", "make_profile", "running_switch"]
-
-
-def luhn_complete(partial: str) -> str:
-    """``partial`` with its Luhn check digit appended."""
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return partial + str((10 - total % 10) % 10)
 
 
 def _imk(label: str, seed: int) -> bytes:

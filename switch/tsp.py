@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from emvtap.keys import derive_pboc_session_key
+from emvtap.luhn import luhn_complete, luhn_valid
 from switch.domain import default_domain
 from switch.store import Store, StoreError, utc_now
 
@@ -79,31 +80,12 @@ class Provisioned:
     limited_use_keys: dict[str, Any] | None  # the first batch (HCE) in LUK_BATCH_FORMAT
 
 
-def luhn_valid(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return number.isdigit() and total % 10 == 0
-
-
-def _luhn_complete(partial: str) -> str:
-    for digit in "0123456789":
-        if luhn_valid(partial + digit):
-            return partial + digit
-    raise AssertionError("unreachable")
-
-
 def _new_mpan(store: Store, config: TspConfig, rng: random.Random) -> str:
     for _ in range(1000):
         body = config.token_bin + "".join(
             str(rng.randrange(10)) for _ in range(15 - len(config.token_bin))
         )
-        mpan = _luhn_complete(body)
+        mpan = luhn_complete(body)
         if store.token(mpan) is None and store.card(mpan) is None:
             return mpan
     raise ProvisioningError("bin_exhausted", "no free MPAN found in the token BIN range")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emvtap.bits import AIP, TSI, TVR, is_set
-from emvtap.des import des3_encrypt
+from emvtap.pinblock import encipher_pin_block
 from terminal.context import TransactionContext
 from terminal.outcome import Cvm
 
@@ -108,13 +108,7 @@ CVM_CONDITIONS: dict[int, tuple[str, Callable[[_RuleContext], bool]]] = {
 def online_pin_block(ctx: TransactionContext, pin: str) -> bytes:
     """ISO 9564-1 format 0 PIN block (PIN field ⊕ PAN field), enciphered with the terminal's
     PIN encryption key (3DES) for DE 52."""
-    if not pin.isdigit() or not 4 <= len(pin) <= 12:
-        raise ValueError("a PIN is 4 to 12 digits")
-    pin_field = bytes.fromhex(f"0{len(pin):X}{pin}".ljust(16, "F"))
-    pan = ctx.pan()
-    pan_field = bytes.fromhex("0000" + pan[:-1][-12:].rjust(12, "0"))
-    clear = bytes(a ^ b for a, b in zip(pin_field, pan_field, strict=True))
-    return des3_encrypt(ctx.config.pin_encryption_key, clear)
+    return encipher_pin_block(ctx.config.pin_encryption_key, pin, ctx.pan())
 
 
 def _perform(ctx: TransactionContext, method: CvmMethod) -> bool:

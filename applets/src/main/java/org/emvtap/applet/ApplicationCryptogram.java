@@ -82,6 +82,11 @@ final class ApplicationCryptogram {
     short putIad(byte[] out, short off, byte[] cvr, short cvrOff) {
         off = Tlv.putTag(out, off, (short) 0x9F10);
         out[off++] = (byte) IAD_LENGTH;
+        return putIadValue(out, off, cvr, cvrOff);
+    }
+
+    /** Writes the IAD value (8 bytes) for this CVR; returns the offset after it. */
+    short putIadValue(byte[] out, short off, byte[] cvr, short cvrOff) {
         out[off++] = 0x07;
         out[off++] = dki;
         out[off++] = CVN_01;

@@ -44,10 +44,13 @@ final class CardRiskManagement {
     private static final byte CVR3_VELOCITY_EXCEEDED = 0x20;
     private static final byte CVR3_NEW_CARD = 0x10;
     private static final byte CVR3_ISSUER_AUTH_FAILED_LAST = 0x08;
+    private static final byte CVR3_ISSUER_AUTH_NOT_PERFORMED_LAST = 0x04;
     private static final byte CVR4_SCRIPT_FAILED = 0x08;
     private static final byte CVR4_OFFLINE_DDA_PERFORMED = 0x02;
     /** CVR byte 2 b4: issuer authentication failed (this transaction). */
     static final byte CVR2_ISSUER_AUTH_FAILED = 0x08;
+    /** CVR byte 2 b1: unable to go online (ARC Y3/Z3 in the second GENERATE AC). */
+    static final byte CVR2_UNABLE_TO_GO_ONLINE = 0x01;
 
     private final byte[] offlineAmountLimit;
     private final byte[] currency;
@@ -58,6 +61,7 @@ final class CardRiskManagement {
     private byte consecutiveOffline;
     private boolean lastOnlineNotCompleted;
     private boolean issuerAuthenticationFailed;
+    private boolean issuerAuthenticationNotPerformed;
     private byte scriptCommands;
     private boolean scriptFailed;
 
@@ -153,6 +157,9 @@ final class CardRiskManagement {
         if (issuerAuthenticationFailed) {
             b3 |= CVR3_ISSUER_AUTH_FAILED_LAST;
         }
+        if (issuerAuthenticationNotPerformed) {
+            b3 |= CVR3_ISSUER_AUTH_NOT_PERFORMED_LAST;
+        }
         byte b4 = (byte) ((scriptCommands > 15 ? 15 : scriptCommands) << 4);
         if (scriptFailed) {
             b4 |= CVR4_SCRIPT_FAILED;
@@ -202,10 +209,36 @@ final class CardRiskManagement {
         }
     }
 
-    /** Second GENERATE AC: the online transaction completed, with or without issuer authentication. */
-    void recordSecondGenerateAc(boolean issuerAuthFailed) {
+    /**
+     * Second GENERATE AC after an online answer: the transaction completed; issuer
+     * authentication failed or not performed is remembered for the next CVR, and unless it
+     * failed the offline run ends.
+     */
+    void recordSecondGenerateAc(boolean issuerAuthFailed, boolean notPerformed) {
         lastOnlineNotCompleted = false;
         issuerAuthenticationFailed = issuerAuthFailed;
+        issuerAuthenticationNotPerformed = notPerformed;
+        if (!issuerAuthFailed) {
+            consecutiveOffline = 0;
+        }
+    }
+
+    /** Second GENERATE AC when the terminal could not go online: an offline completion. */
+    void recordOfflineCompletion(byte cid) {
+        lastOnlineNotCompleted = false;
+        if (cid == CID_TC && consecutiveOffline != (byte) 0xFF) {
+            consecutiveOffline++;
+        }
+    }
+
+    /**
+     * The upper velocity limits (Book 3 10.8), checked when the terminal could not go online:
+     * offline not allowed, consecutive offline count at the limit, amount above the offline
+     * limit. (The HCE card's separate upper consecutive limit defaults to the lower one.)
+     */
+    boolean upperLimitsExceeded(byte[] amount, short amountOff) {
+        return !allowOffline || velocityExceeded()
+                || Util.arrayCompare(amount, amountOff, offlineAmountLimit, (short) 0, (short) 6) > 0;
     }
 
     /** EXTERNAL AUTHENTICATE: a valid ARPC ends the offline run; a wrong one is remembered. */
@@ -213,6 +246,7 @@ final class CardRiskManagement {
         issuerAuthenticationFailed = !valid;
         if (valid) {
             consecutiveOffline = 0;
+            issuerAuthenticationNotPerformed = false;
         }
     }
 

@@ -87,7 +87,11 @@ public final class PaymentApplet extends Applet implements DgiSink {
     private static final short S_CDOL1_LEN = 3;
     private static final short S_FIRST_CID = 4;
     private static final short S_EXTERNAL_AUTH_DONE = 5;
+    private static final short S_DDA_DONE = 6;
 
+    // AIP byte 1 (Book 3 Annex C1): b6 DDA supported, b1 CDA supported
+    private static final byte AIP1_DDA = 0x20;
+    private static final byte AIP1_CDA = 0x01;
     // TTQ byte 1 b6: qPBOC supported (digest §2.2)
     private static final byte TTQ1_QPBOC = 0x20;
 
@@ -137,7 +141,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
         storeData = new StoreDataStream();
         response = new ResponseChannel();
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
-        session = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_DESELECT);
+        session = JCSystem.makeTransientShortArray((short) 7, JCSystem.CLEAR_ON_DESELECT);
         ac = JCSystem.makeTransientByteArray(ApplicationCryptogram.AC_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         cvr = JCSystem.makeTransientByteArray(ApplicationCryptogram.CVR_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         cardUn = JCSystem.makeTransientByteArray((short) 4, JCSystem.CLEAR_ON_DESELECT);
@@ -336,7 +340,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
         Util.arrayCopyNonAtomic(buf, dataOff, pdolData, (short) 0, dataLen);
         session[S_PDOL_LEN] = dataLen;
 
-        boolean newCard = counter.lastOnlineAtc() == 0;
+        boolean newCard = counter.lastOnlineAtc() == 0;  // no online transaction yet (CVR byte 3 b5)
         short atc = counter.next(); // persisted before any cryptogram leaves the card
         session[S_ATC] = atc;
         random.generateData(cardUn, (short) 0, (short) 4);
@@ -396,6 +400,9 @@ public final class PaymentApplet extends Applet implements DgiSink {
         risk.recordOutcome(cid, fullPath);
         if (cid == CardRiskManagement.CID_ARQC) {
             counter.recordOnline(session[S_ATC], ac, (short) 0);
+            if (!fullPath) {
+                counter.setLastOnlineAtc(session[S_ATC]); // the full path waits for the issuer's answer
+            }
         }
     }
 
@@ -515,10 +522,12 @@ public final class PaymentApplet extends Applet implements DgiSink {
     // ------------------------------------------------------------ GENERATE AC (Book 3, 6.5.5)
 
     /**
-     * GENERATE AC after a full-path GPO. P1 b8-b7 = requested cryptogram (11 gives 6A86), b5 = CDA.
-     * First: CDOL1 data, card action analysis; second: CDOL2 data, TC only when asked for and
-     * issuer authentication (91 in CDOL2, ARPC method 1) did not fail. Response format 2:
-     * 77 { 9F27, 9F36, 9F26 (without CDA), 9F10, 9F4B (CDA) }.
+     * GENERATE AC after a full-path GPO: the first with the CDOL1 data (card action analysis),
+     * the second, after an ARQC, with the CDOL2 data (issuer's answer). P1 b8-b7 = the cryptogram
+     * asked for (11 → 6A86; ARQC in the second → 6A86, Book 3 6.5.5.2), b5 = CDA (6A86 without an
+     * ICC key or the AIP's CDA bit). Response format 1 {@code 80 CID ‖ ATC ‖ AC ‖ IAD} (the PBOC
+     * default); with CDA format 2 {@code 77 {9F27 9F36 9F4B 9F10}}, the AC inside the
+     * signature only (Book 2 6.6.1; none on an AAC).
      */
     private void generateAc(APDU apdu) {
         byte[] buf = apdu.getBuffer();
@@ -528,26 +537,28 @@ public final class PaymentApplet extends Applet implements DgiSink {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
         boolean cda = (p1 & 0x10) != 0;
-        short state = session[S_STATE];
-        if (blocked || (state != ST_FULL_GPO && state != ST_FIRST_AC)) {
-            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
-        }
-        boolean first = state == ST_FULL_GPO;
-        short dolKey = first ? TAG_CDOL1 : TAG_CDOL2;
-        if (!store.has(dolKey)) {
-            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
-        }
         byte[] pool = store.pool();
+        if (cda && (!signer.ready() || (pool[store.offset(TAG_AIP)] & AIP1_CDA) == 0)) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        short state = session[S_STATE];
+        boolean first = state == ST_FULL_GPO;
+        boolean online = state == ST_FIRST_AC && (byte) session[S_FIRST_CID] == CardRiskManagement.CID_ARQC;
+        if (!first && !online) {
+            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        short dolKey = first ? TAG_CDOL1 : TAG_CDOL2;
         short dolOff = store.offset(dolKey);
         short dolLen = store.length(dolKey);
         short lc = receive(apdu);
-        if (lc != Dol.dataLength(pool, dolOff, dolLen) || lc > DOL_DATA_MAX) {
+        if (lc != (dolOff == Tlv.NOT_FOUND ? 0 : Dol.dataLength(pool, dolOff, dolLen)) || lc > DOL_DATA_MAX) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        if (cda && !signer.ready()) {
-            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
+        if (!first && requested == CardRiskManagement.CID_ARQC) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
         short atc = session[S_ATC];
+        boolean dda = session[S_DDA_DONE] != 0;
         byte cid;
         if (first) {
             Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, cdol1Data, (short) 0, lc);
@@ -559,77 +570,132 @@ public final class PaymentApplet extends Applet implements DgiSink {
             boolean velocity = requested == CardRiskManagement.CID_TC && cid != CardRiskManagement.CID_TC
                     && risk.velocityExceeded();
             CardRiskManagement.buildCvr(cvr, (short) 0, ApplicationCryptogram.CVR2_SECOND_NOT_REQUESTED, cid,
-                    cvrBefore, (short) 0, velocity, false);
+                    cvrBefore, (short) 0, velocity, dda);
             cryptogram.generate(acKey, pool, dolOff, dolLen, cdol1Data, (short) 0,
                     pool, store.offset(TAG_AIP), atc, cvr, (short) 0, ac, (short) 0);
             recordCryptogram(cid, true);
-            session[S_STATE] = ST_FIRST_AC;
         } else {
-            boolean issuerAuthFailed = !issuerAuthentication(buf, pool, dolOff, dolLen);
-            cid = (requested == CardRiskManagement.CID_TC && !issuerAuthFailed)
-                    ? CardRiskManagement.CID_TC : CardRiskManagement.CID_AAC;
-            risk.recordSecondGenerateAc(issuerAuthFailed);
-            CardRiskManagement.buildCvr(cvr, (short) 0, cid == CardRiskManagement.CID_TC ? (byte) 0x40 : (byte) 0x00,
-                    (byte) session[S_FIRST_CID], cvrBefore, (short) 0, false, false);
-            if (issuerAuthFailed) {
-                cvr[1] |= CardRiskManagement.CVR2_ISSUER_AUTH_FAILED;
-            }
-            cryptogram.generate(acKey, pool, dolOff, dolLen, buf, ISO7816.OFFSET_CDATA,
-                    pool, store.offset(TAG_AIP), atc, cvr, (short) 0, ac, (short) 0);
-            if (cid == CardRiskManagement.CID_TC) {
-                risk.recordOutcome(cid, true);
-            }
-            session[S_STATE] = ST_SECOND_AC;
+            cid = secondGenerateAc(buf, requested, pool, dolOff, dolLen, dda);
         }
+        session[S_STATE] = first ? ST_FIRST_AC : ST_SECOND_AC;
         byte[] out = response.buffer();
-        short p = TEMPLATE_HEADROOM;
-        short tlvStart = p;
-        p = Tlv.putByte(out, p, (short) 0x9F27, cid);
-        p = Tlv.putShort(out, p, TAG_ATC, atc);
         boolean signing = cda && cid != CardRiskManagement.CID_AAC;
         if (!signing) {
-            p = Tlv.put(out, p, (short) 0x9F26, ac, (short) 0, ApplicationCryptogram.AC_LENGTH);
+            short p = Tlv.putTag(out, (short) 0, (short) 0x80);
+            p = Tlv.putLength(out, p, (short) (1 + 2 + ApplicationCryptogram.AC_LENGTH + ApplicationCryptogram.IAD_LENGTH));
+            out[p++] = cid;
+            p = Util.setShort(out, p, atc);
+            p = Util.arrayCopyNonAtomic(ac, (short) 0, out, p, ApplicationCryptogram.AC_LENGTH);
+            p = cryptogram.putIadValue(out, p, cvr, (short) 0);
+            response.send(apdu, (short) 0, p);
+            return;
         }
+        short p = TEMPLATE_HEADROOM;
+        p = Tlv.putByte(out, p, (short) 0x9F27, cid);
+        p = Tlv.putShort(out, p, TAG_ATC, atc);
+        // the IAD is hashed (TDHC) but written after the signature, as the HCE card orders them
+        short iad = (short) (ResponseChannel.BUFFER_SIZE - 16);
+        short iadEnd = cryptogram.putIad(out, iad, cvr, (short) 0);
+        p = putCdaSignature(out, p, iad, (short) (iadEnd - iad), first, buf, pool, dolOff, dolLen, cid);
         p = cryptogram.putIad(out, p, cvr, (short) 0);
-        if (signing) {
-            p = putCdaSignature(out, p, tlvStart, first, buf, pool, dolOff, dolLen, cid);
-        }
         sendTemplate77(apdu, p);
     }
 
     /**
-     * Issuer authentication in the second GENERATE AC (Book 2, 8.2): when CDOL2 lists 91 with a
-     * non-zero value, its first 8 bytes must equal ARPC method 1 over the first AC with the ARC
-     * in its last 2 bytes. Returns false only when it was performed and failed.
+     * Second GENERATE AC (Book 3 9.3, 10.9): with ARC Y3/Z3 ("unable to go online", 8A in CDOL2)
+     * the card's own offline limits decide; otherwise a TC needs issuer authentication that
+     * verified (EXTERNAL AUTHENTICATE earlier in this selection, or 91 in CDOL2) and an approving
+     * ARC (00, 10, 11). Returns the CID; the AC is left in {@code ac}.
      */
-    private boolean issuerAuthentication(byte[] buf, byte[] pool, short dolOff, short dolLen) {
-        short at = Dol.valueOffset(pool, dolOff, dolLen, (short) 0x91);
-        short len = Dol.entryLength(pool, dolOff, dolLen, (short) 0x91);
-        if (at == Tlv.NOT_FOUND || len < 10) {
-            return true;
-        }
-        short v = (short) (ISO7816.OFFSET_CDATA + at);
-        boolean zero = true;
-        for (short i = 0; i < 10; i++) {
-            if (buf[(short) (v + i)] != 0) {
-                zero = false;
+    private byte secondGenerateAc(byte[] buf, byte requested, byte[] pool, short dolOff, short dolLen,
+                                  boolean dda) {
+        short data = ISO7816.OFFSET_CDATA;
+        // ARC (8A) from CDOL2, zeros when not listed; scratch[0..2)
+        Dol.copyValue(pool, dolOff, dolLen, (short) 0x8A, buf, data, scratch, (short) 0, (short) 2);
+        boolean unableToGoOnline = (scratch[0] == 'Y' || scratch[0] == 'Z') && scratch[1] == '3';
+        short auth = session[S_EXTERNAL_AUTH_DONE]; // 0 none, AUTH_VALID / AUTH_DECLINED / AUTH_FAILED
+        if (!unableToGoOnline && auth == 0) {
+            short at = Dol.valueOffset(pool, dolOff, dolLen, (short) 0x91);
+            short len = Dol.entryLength(pool, dolOff, dolLen, (short) 0x91);
+            if (at != Tlv.NOT_FOUND && len >= 10 && !allZero(buf, (short) (data + at), len)) {
+                auth = checkArpc(buf, (short) (data + at), session[S_ATC], ac, (short) 0);
             }
         }
-        if (zero) {
-            return true;
+        byte cid;
+        boolean velocity = false;
+        if (requested == CardRiskManagement.CID_AAC) {
+            cid = CardRiskManagement.CID_AAC;
+        } else if (unableToGoOnline) {
+            Dol.copyValue(pool, store.offset(TAG_CDOL1), store.length(TAG_CDOL1), (short) 0x9F02,
+                    cdol1Data, (short) 0, scratch, (short) 2, (short) 6);
+            velocity = risk.upperLimitsExceeded(scratch, (short) 2);
+            cid = velocity ? CardRiskManagement.CID_AAC : CardRiskManagement.CID_TC;
+        } else {
+            boolean approved = auth == AUTH_VALID;
+            cid = approved ? CardRiskManagement.CID_TC : CardRiskManagement.CID_AAC;
         }
-        crypto.deriveSessionKey(acKey, session[S_ATC]);
-        // first AC is still in ac[]: the second has not been computed yet
-        crypto.arpcMethod1(ac, (short) 0, buf, (short) (v + 8), scratch, (short) 0);
-        return PbocCrypto.macEquals(scratch, (short) 0, buf, v, (short) 8);
+        byte second = cid == CardRiskManagement.CID_TC ? (byte) 0x40 : (byte) 0x00;
+        CardRiskManagement.buildCvr(cvr, (short) 0, second, (byte) session[S_FIRST_CID],
+                cvrBefore, (short) 0, velocity, dda);
+        if (auth == AUTH_FAILED) {
+            cvr[1] |= CardRiskManagement.CVR2_ISSUER_AUTH_FAILED;
+        }
+        if (unableToGoOnline) {
+            cvr[1] |= CardRiskManagement.CVR2_UNABLE_TO_GO_ONLINE;
+        }
+        Dol.copyValue(pool, store.offset(TAG_CDOL1), store.length(TAG_CDOL1), (short) 0x9F02,
+                cdol1Data, (short) 0, scratch, (short) 2, (short) 6);
+        cryptogram.generate(acKey, pool, dolOff, dolLen, buf, data,
+                pool, store.offset(TAG_AIP), session[S_ATC], cvr, (short) 0, ac, (short) 0);
+        if (unableToGoOnline) {
+            risk.recordOfflineCompletion(cid);
+        } else {
+            boolean failed = auth == AUTH_FAILED;
+            risk.recordSecondGenerateAc(failed, auth == 0);
+            if (!failed) {
+                counter.setLastOnlineAtc(session[S_ATC]);
+            }
+        }
+        return cid;
+    }
+
+    private static boolean allZero(byte[] buf, short off, short len) {
+        for (short i = 0; i < len; i++) {
+            if (buf[(short) (off + i)] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static final short AUTH_VALID = 1;
+    private static final short AUTH_DECLINED = 2;
+    private static final short AUTH_FAILED = 3;
+
+    /**
+     * ARPC method 1 (Book 2 8.2.1) over {@code arqc} with the session key of {@code atc}:
+     * {@code data} = ARPC (8) ‖ ARC (2). AUTH_VALID with an approving ARC (00, 10, 11),
+     * AUTH_DECLINED with another, AUTH_FAILED when the ARPC does not verify.
+     */
+    private short checkArpc(byte[] data, short off, short atc, byte[] arqc, short arqcOff) {
+        crypto.deriveSessionKey(acKey, atc);
+        crypto.arpcMethod1(arqc, arqcOff, data, (short) (off + 8), scratch, (short) 8);
+        if (!PbocCrypto.macEquals(scratch, (short) 8, data, off, (short) 8)) {
+            return AUTH_FAILED;
+        }
+        byte a = data[(short) (off + 8)];
+        byte b = data[(short) (off + 9)];
+        boolean approved = (a == '0' && b == '0') || (a == '1' && (b == '0' || b == '1'));
+        return approved ? AUTH_VALID : AUTH_DECLINED;
     }
 
     /**
      * CDA (Book 2, 6.6): ICC dynamic data = 08 ‖ IDN ‖ CID ‖ AC ‖ Transaction Data Hash Code,
-     * the hash code over PDOL data ‖ CDOL1 data (‖ CDOL2 data) ‖ the response TLVs before 9F4B;
+     * the hash code over PDOL data ‖ CDOL1 data (‖ CDOL2 data) ‖ the response TLVs but 9F4B
+     * (9F27, 9F36 at {@code out[TEMPLATE_HEADROOM, p)}, then the IAD TLV at {@code iadOff});
      * terminal dynamic data = the UN (9F37) from the CDOL data.
      */
-    private short putCdaSignature(byte[] out, short p, short tlvStart, boolean first, byte[] buf,
+    private short putCdaSignature(byte[] out, short p, short iadOff, short iadLen, boolean first, byte[] buf,
                                   byte[] pool, short dolOff, short dolLen, byte cid) {
         random.generateData(idn, (short) 0, (short) 8);
         short dd = 8; // scratch[0..4) UN, dynamic data from 8
@@ -643,13 +709,12 @@ public final class PaymentApplet extends Applet implements DgiSink {
         javacard.security.MessageDigest sha = signer.digest();
         sha.reset();
         sha.update(pdolData, (short) 0, session[S_PDOL_LEN]);
-        if (first) {
-            sha.update(cdol1Data, (short) 0, session[S_CDOL1_LEN]);
-        } else {
-            sha.update(cdol1Data, (short) 0, session[S_CDOL1_LEN]);
+        sha.update(cdol1Data, (short) 0, session[S_CDOL1_LEN]);
+        if (!first) {
             sha.update(buf, ISO7816.OFFSET_CDATA, Dol.dataLength(pool, dolOff, dolLen));
         }
-        sha.doFinal(out, tlvStart, (short) (p - tlvStart), scratch, q);
+        sha.update(out, TEMPLATE_HEADROOM, (short) (p - TEMPLATE_HEADROOM));
+        sha.doFinal(out, iadOff, iadLen, scratch, q);
         q = (short) (q + DynamicSignature.HASH_LENGTH);
         return putSdad(out, p, scratch, dd, (short) (q - dd), scratch, (short) 0, (short) 4);
     }
@@ -657,25 +722,32 @@ public final class PaymentApplet extends Applet implements DgiSink {
     // ------------------------------------------------- INTERNAL AUTHENTICATE (Book 3, 6.5.9)
 
     /**
-     * DDA: SDAD over ICC dynamic data 08 ‖ IDN (8 random bytes) and the DDOL data the terminal
-     * sent; response format 1 {@code 80 L SDAD}. 6700 without data, 6985 without an ICC key.
+     * DDA after a full-path GPO and before the first GENERATE AC: SDAD over ICC dynamic data
+     * 08 ‖ IDN (8 random bytes) and the DDOL data the terminal sent; response format 1
+     * {@code 80 L SDAD}; the next cryptogram's CVR reports "offline DDA performed". 6D00 for an
+     * application without an ICC key or DDA in its AIP (it does not implement the command),
+     * 6700 without data or with more than the signature holds, 6985 at another moment.
      */
     private void internalAuthenticate(APDU apdu) {
         byte[] buf = apdu.getBuffer();
-        requireP1P2Zero(buf);
-        if (blocked || !signer.ready()) {
-            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
+        if (!signer.ready() || (store.pool()[store.offset(TAG_AIP)] & AIP1_DDA) == 0) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
         }
+        requireP1P2Zero(buf);
         short lc = receive(apdu);
-        if (lc == 0 || lc > DDOL_DATA_MAX) {
+        short nic = signer.modulusLength();
+        if (lc == 0 || lc > DDOL_DATA_MAX || lc > (short) (nic - 25 - 1 - 8)) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
+        if (blocked || session[S_STATE] != ST_FULL_GPO) {
+            ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
+        }
+        session[S_DDA_DONE] = 1;
         Util.arrayCopyNonAtomic(buf, ISO7816.OFFSET_CDATA, scratch, (short) 0, lc);
         random.generateData(idn, (short) 0, (short) 8);
         scratch[DDA_DYNAMIC_DATA] = 8;
         Util.arrayCopyNonAtomic(idn, (short) 0, scratch, (short) (DDA_DYNAMIC_DATA + 1), (short) 8);
         byte[] out = response.buffer();
-        short nic = signer.modulusLength();
         short p = Tlv.putTag(out, (short) 0, (short) 0x80);
         p = Tlv.putLength(out, p, nic);
         signer.sign(scratch, DDA_DYNAMIC_DATA, (short) 9, scratch, (short) 0, lc, work, (short) 0, out, p);
@@ -704,11 +776,10 @@ public final class PaymentApplet extends Applet implements DgiSink {
                 || !(online || state == ST_SELECTED || state == ST_QUICK_DONE)) {
             ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
         }
-        session[S_EXTERNAL_AUTH_DONE] = 1;
         byte[] slots = counter.slots();
-        crypto.deriveSessionKey(acKey, Util.getShort(slots, (short) 0));
-        crypto.arpcMethod1(slots, (short) 2, buf, (short) (ISO7816.OFFSET_CDATA + 8), scratch, (short) 0);
-        boolean valid = PbocCrypto.macEquals(scratch, (short) 0, buf, ISO7816.OFFSET_CDATA, (short) 8);
+        short result = checkArpc(buf, ISO7816.OFFSET_CDATA, Util.getShort(slots, (short) 0), slots, (short) 2);
+        session[S_EXTERNAL_AUTH_DONE] = result;
+        boolean valid = result != AUTH_FAILED;
         risk.recordIssuerAuthentication(valid);
         if (!valid) {
             ISOException.throwIt(Sw.STATE_UNCHANGED_WARNING);

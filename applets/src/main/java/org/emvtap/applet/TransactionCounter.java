@@ -25,6 +25,8 @@ final class TransactionCounter {
     private short atc;
     private final byte[] onlineSlots;
     private boolean slot0Used;
+    /** Last Online ATC Register (9F13): the ATC of the last transaction the issuer answered. */
+    private short lastOnlineAtc;
     private boolean slot1Used;
 
     TransactionCounter() {
@@ -60,9 +62,17 @@ final class TransactionCounter {
         JCSystem.commitTransaction();
     }
 
-    /** Last Online ATC Register (9F13): the ATC of the last ARQC, 0000 if none yet. */
+    /**
+     * Last Online ATC Register (9F13), 0000 before the first online transaction: set by a
+     * quick-path ARQC (the card does not see the answer) and by a full-path second GENERATE AC
+     * whose issuer authentication did not fail (as the HCE card keeps it).
+     */
     short lastOnlineAtc() {
-        return slot0Used ? Util.getShort(onlineSlots, (short) 0) : 0;
+        return lastOnlineAtc;
+    }
+
+    void setLastOnlineAtc(short value) {
+        lastOnlineAtc = value;
     }
 
     /** True if online slot {@code slot} (0 newest, 1 the one before) holds a cryptogram. */
