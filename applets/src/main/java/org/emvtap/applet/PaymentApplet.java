@@ -69,10 +69,10 @@ public final class PaymentApplet extends Applet implements DgiSink {
     private static final short DOL_DATA_MAX = 128;
     /** Response templates are built from here, their 77 header written in front afterwards. */
     private static final short TEMPLATE_HEADROOM = 4;
-    private static final short SCRATCH_SIZE = 96;
-    /** INTERNAL AUTHENTICATE: DDOL data in scratch[0, 64), ICC dynamic data from here. */
-    private static final short DDA_DYNAMIC_DATA = 80;
-    private static final short DDOL_DATA_MAX = 64;
+    private static final short SCRATCH_SIZE = 128;
+    /** INTERNAL AUTHENTICATE: DDOL data in scratch[0, 112), ICC dynamic data from here. */
+    private static final short DDA_DYNAMIC_DATA = 112;
+    private static final short DDOL_DATA_MAX = 112;
 
     // session states (transient)
     private static final short ST_SELECTED = 0;
@@ -634,6 +634,9 @@ public final class PaymentApplet extends Applet implements DgiSink {
             boolean approved = auth == AUTH_VALID;
             cid = approved ? CardRiskManagement.CID_TC : CardRiskManagement.CID_AAC;
         }
+        if (blocked) {
+            cid = CardRiskManagement.CID_AAC; // blocked by a script earlier in this transaction
+        }
         byte second = cid == CardRiskManagement.CID_TC ? (byte) 0x40 : (byte) 0x00;
         CardRiskManagement.buildCvr(cvr, (short) 0, second, (byte) session[S_FIRST_CID],
                 cvrBefore, (short) 0, velocity, dda);
@@ -643,8 +646,6 @@ public final class PaymentApplet extends Applet implements DgiSink {
         if (unableToGoOnline) {
             cvr[1] |= CardRiskManagement.CVR2_UNABLE_TO_GO_ONLINE;
         }
-        Dol.copyValue(pool, store.offset(TAG_CDOL1), store.length(TAG_CDOL1), (short) 0x9F02,
-                cdol1Data, (short) 0, scratch, (short) 2, (short) 6);
         cryptogram.generate(acKey, pool, dolOff, dolLen, buf, data,
                 pool, store.offset(TAG_AIP), session[S_ATC], cvr, (short) 0, ac, (short) 0);
         if (unableToGoOnline) {

@@ -28,6 +28,18 @@ class GenerateAcTest {
         return String.format("80AE%02X00%02X%s00", p1, data.length() / 2, data);
     }
 
+    /** Format 1 response {@code 80 L CID ‖ ATC ‖ AC ‖ IAD} as the TLVs it stands for. */
+    static List<Host.Tlv> format1(byte[] r) {
+        assertEquals(0x80, r[0] & 0xFF, "format 1");
+        assertEquals(19, r[1]);
+        List<Host.Tlv> out = new java.util.ArrayList<>();
+        out.add(new Host.Tlv(0x9F27, Arrays.copyOfRange(r, 2, 3), null));
+        out.add(new Host.Tlv(0x9F36, Arrays.copyOfRange(r, 3, 5), null));
+        out.add(new Host.Tlv(0x9F26, Arrays.copyOfRange(r, 5, 13), null));
+        out.add(new Host.Tlv(0x9F10, Arrays.copyOfRange(r, 13, 21), null));
+        return out;
+    }
+
     static int atc(List<Host.Tlv> tlvs) {
         byte[] a = Host.value(tlvs, 0x9F36);
         return ((a[0] & 0xFF) << 8) | (a[1] & 0xFF);
@@ -43,8 +55,7 @@ class GenerateAcTest {
     @Test
     void firstGenerateAcAskedForArqcGivesArqcOverTheCdol1Data() throws Exception {
         TestCard t = afterFullPathGpo();
-        List<Host.Tlv> tlvs = Host.inside(t.ok(genAc(0x80, CDOL1_DATA)));
-        assertArrayEquals(new int[] {0x9F27, 0x9F36, 0x9F26, 0x9F10}, Host.tags(tlvs));
+        List<Host.Tlv> tlvs = format1(t.ok(genAc(0x80, CDOL1_DATA)));
         assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(tlvs, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
         assertArrayEquals(Host.hex("03A01000"), cvr);
@@ -54,16 +65,16 @@ class GenerateAcTest {
     @Test
     void tcRequestWithinTheOfflineLimitGivesTcAndAacRequestGivesAac() throws Exception {
         TestCard t = afterFullPathGpo();
-        assertArrayEquals(new byte[] {0x40}, Host.value(Host.inside(t.ok(genAc(0x40, CDOL1_DATA))), 0x9F27));
+        assertArrayEquals(new byte[] {0x40}, Host.value(format1(t.ok(genAc(0x40, CDOL1_DATA))), 0x9F27));
         TestCard u = afterFullPathGpo();
-        assertArrayEquals(new byte[] {0x00}, Host.value(Host.inside(u.ok(genAc(0x00, CDOL1_DATA))), 0x9F27));
+        assertArrayEquals(new byte[] {0x00}, Host.value(format1(u.ok(genAc(0x00, CDOL1_DATA))), 0x9F27));
     }
 
     @Test
     void tcRequestAboveTheOfflineLimitIsTurnedIntoArqc() throws Exception {
         TestCard t = afterFullPathGpo();
         String big = "000000020000" + CDOL1_DATA.substring(12);
-        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(Host.inside(t.ok(genAc(0x40, big))), 0x9F27));
+        assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(format1(t.ok(genAc(0x40, big))), 0x9F27));
     }
 
     @Test
@@ -71,7 +82,7 @@ class GenerateAcTest {
         TestCard t = afterFullPathGpo();
         byte[] r = t.ok(genAc(0x90, CDOL1_DATA));
         List<Host.Tlv> tlvs = Host.inside(r);
-        assertArrayEquals(new int[] {0x9F27, 0x9F36, 0x9F10, 0x9F4B}, Host.tags(tlvs));
+        assertArrayEquals(new int[] {0x9F27, 0x9F36, 0x9F4B, 0x9F10}, Host.tags(tlvs));
         assertNull(Host.value(tlvs, 0x9F26), "with CDA the AC is inside the signature only");
         byte[] sdad = Host.recover(Host.value(tlvs, 0x9F4B), TestCard.key(1024).getModulus(), BigInteger.valueOf(3));
         assertEquals(0x6A, sdad[0] & 0xFF);
@@ -83,7 +94,7 @@ class GenerateAcTest {
         byte[] ac = Arrays.copyOfRange(dd, 10, 18);
         byte[] cvr = Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7);
         assertArrayEquals(expectedAc(CDOL1_DATA, atc(tlvs), cvr), ac);
-        byte[] tlvsBefore9F4B = Host.cat(tlvs.get(0).encoded, tlvs.get(1).encoded, tlvs.get(2).encoded);
+        byte[] tlvsBefore9F4B = Host.cat(tlvs.get(0).encoded, tlvs.get(1).encoded, tlvs.get(3).encoded);
         byte[] tdhc = Host.sha1(Host.hex(PDOL_DATA), Host.hex(CDOL1_DATA), tlvsBefore9F4B);
         assertArrayEquals(tdhc, Arrays.copyOfRange(dd, 18, 38));
         byte[] hashed = Arrays.copyOfRange(sdad, 1, sdad.length - 21);
@@ -93,12 +104,12 @@ class GenerateAcTest {
     @Test
     void secondGenerateAcGivesTcWhenTheArpcVerifies() throws Exception {
         TestCard t = afterFullPathGpo();
-        List<Host.Tlv> first = Host.inside(t.ok(genAc(0x80, CDOL1_DATA)));
+        List<Host.Tlv> first = format1(t.ok(genAc(0x80, CDOL1_DATA)));
         byte[] arqc = Host.value(first, 0x9F26);
         byte[] sk = Host.pbocSessionKey(TestCard.MK_AC, atc(first));
         byte[] arpc = Host.arpcMethod1(sk, arqc, Host.hex("3030"));
         String cdol2 = Host.hex(arpc) + "3030" + "3030" + "0000000000" + UN;
-        List<Host.Tlv> second = Host.inside(t.ok(genAc(0x40, cdol2)));
+        List<Host.Tlv> second = format1(t.ok(genAc(0x40, cdol2)));
         assertArrayEquals(new byte[] {0x40}, Host.value(second, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7);
         assertArrayEquals(Host.hex("03601000"), cvr);
@@ -110,7 +121,7 @@ class GenerateAcTest {
         TestCard t = afterFullPathGpo();
         t.ok(genAc(0x80, CDOL1_DATA));
         String cdol2 = "0102030405060708" + "3030" + "3030" + "0000000000" + UN;
-        List<Host.Tlv> second = Host.inside(t.ok(genAc(0x40, cdol2)));
+        List<Host.Tlv> second = format1(t.ok(genAc(0x40, cdol2)));
         assertArrayEquals(new byte[] {0x00}, Host.value(second, 0x9F27));
         assertArrayEquals(Host.hex("03281000"), Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7));
         // and the next transaction reports it, and will not approve offline
@@ -119,7 +130,8 @@ class GenerateAcTest {
         List<Host.Tlv> next = Host.inside(t.ok(TestCard.gpo(
                 TestCard.pdolData(TestCard.TTQ_QPBOC_ONLINE_CAPABLE, "000000000100", UN))));
         assertArrayEquals(new byte[] {(byte) 0x80}, Host.value(next, 0x9F27));
-        assertArrayEquals(Host.hex("03A00800"), Arrays.copyOfRange(Host.value(next, 0x9F10), 3, 7));
+        assertArrayEquals(Host.hex("03A01800"), Arrays.copyOfRange(Host.value(next, 0x9F10), 3, 7),
+                "still a new card (no completed online transaction), issuer authentication failed");
     }
 
     @Test
@@ -146,8 +158,7 @@ class GenerateAcTest {
 
     @Test
     void internalAuthenticateSignsTheDdolDataWithAFreshIccDynamicNumber() throws Exception {
-        TestCard t = TestCard.personalised();
-        t.selectPayment();
+        TestCard t = afterFullPathGpo();
         byte[] r = t.ok("0088000004" + UN + "00");
         assertEquals(0x80, r[0] & 0xFF);
         byte[] sig = Arrays.copyOfRange(r, Host.header(r, 0)[0], r.length);
@@ -170,16 +181,91 @@ class GenerateAcTest {
 
     @Test
     void internalAuthenticateWithoutDataGives6700AndWithP1P2Gives6A86() throws Exception {
-        TestCard t = TestCard.personalised();
-        t.selectPayment();
+        TestCard t = afterFullPathGpo();
         assertEquals(0x6700, TestCard.sw(t.send("0088000000")));
+        assertEquals(0x6700, TestCard.sw(t.send("008800005F" + Host.hex(new byte[95]) + "00")),
+                "more DDOL data than a 1024-bit signature holds with its 8-byte IDN");
         assertEquals(0x6A86, TestCard.sw(t.send("0088010004" + UN + "00")));
     }
 
     @Test
-    void internalAuthenticateWithoutAnIccKeyGives6985() throws Exception {
+    void internalAuthenticateOnlyBetweenAFullPathGpoAndTheFirstGenerateAc() throws Exception {
+        TestCard t = TestCard.personalised();
+        t.selectPayment();
+        assertEquals(0x6985, TestCard.sw(t.send("0088000004" + UN + "00")), "before GPO");
+        TestCard u = afterFullPathGpo();
+        u.ok(genAc(0x80, CDOL1_DATA));
+        assertEquals(0x6985, TestCard.sw(u.send("0088000004" + UN + "00")), "after GENERATE AC");
+    }
+
+    @Test
+    void ddaIsReportedInTheCvrOfTheFollowingCryptogram() throws Exception {
+        TestCard t = afterFullPathGpo();
+        t.ok("0088000004" + UN + "00");
+        List<Host.Tlv> tlvs = format1(t.ok(genAc(0x80, CDOL1_DATA)));
+        assertArrayEquals(Host.hex("03A01002"), Arrays.copyOfRange(Host.value(tlvs, 0x9F10), 3, 7));
+    }
+
+    @Test
+    void anApplicationWithoutAnIccKeyDoesNotImplementInternalAuthenticate() throws Exception {
         TestCard t = new TestCard(TestCard.image(0), true);
         t.selectPayment();
-        assertEquals(0x6985, TestCard.sw(t.send("0088000004" + UN + "00")));
+        assertEquals(0x6D00, TestCard.sw(t.send("0088000004" + UN + "00")));
+    }
+
+    @Test
+    void cdaWithoutAnIccKeyGives6A86() throws Exception {
+        TestCard t = new TestCard(TestCard.image(0), true);
+        t.selectPayment();
+        t.ok(TestCard.gpo(PDOL_DATA));
+        assertEquals(0x6A86, TestCard.sw(t.send(genAc(0x90, CDOL1_DATA))));
+    }
+
+    @Test
+    void secondGenerateAcAskingForArqcGives6A86AndAfterAFirstTcGives6985() throws Exception {
+        TestCard t = afterFullPathGpo();
+        t.ok(genAc(0x80, CDOL1_DATA));
+        String cdol2 = "0000000000000000" + "3030" + "3030" + "0000000000" + UN;
+        assertEquals(0x6A86, TestCard.sw(t.send(genAc(0x80, cdol2))));
+        TestCard u = afterFullPathGpo();
+        u.ok(genAc(0x40, CDOL1_DATA));
+        assertEquals(0x6985, TestCard.sw(u.send(genAc(0x40, cdol2))), "a TC completes the transaction");
+    }
+
+    @Test
+    void secondGenerateAcWithoutIssuerAuthenticationIsAnAacAndReportedNextTime() throws Exception {
+        TestCard t = afterFullPathGpo();
+        t.ok(genAc(0x80, CDOL1_DATA));
+        String cdol2 = "00000000000000000000" + "3030" + "0000000000" + UN;
+        List<Host.Tlv> second = format1(t.ok(genAc(0x40, cdol2)));
+        assertArrayEquals(new byte[] {0x00}, Host.value(second, 0x9F27));
+        t.card.reset();
+        t.selectPayment();
+        List<Host.Tlv> next = Host.inside(t.ok(TestCard.gpo(
+                TestCard.pdolData(TestCard.TTQ_ONLINE_REQUIRED, "000000000100", UN))));
+        assertArrayEquals(Host.hex("03A00400"), Arrays.copyOfRange(Host.value(next, 0x9F10), 3, 7),
+                "issuer authentication not performed after online authorisation");
+    }
+
+    @Test
+    void secondGenerateAcUnableToGoOnlineApprovesWithinTheCardsLimits() throws Exception {
+        TestCard t = afterFullPathGpo();
+        t.ok(genAc(0x80, CDOL1_DATA));
+        String cdol2 = "00000000000000000000" + "5933" + "0000000000" + UN;
+        List<Host.Tlv> second = format1(t.ok(genAc(0x40, cdol2)));
+        assertArrayEquals(new byte[] {0x40}, Host.value(second, 0x9F27));
+        assertArrayEquals(Host.hex("03611000"), Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7),
+                "TC in the 2nd, ARQC in the 1st, unable to go online, new card");
+    }
+
+    @Test
+    void externalAuthenticateBeforeTheSecondGenerateAcStandsForIssuerAuthentication() throws Exception {
+        TestCard t = afterFullPathGpo();
+        List<Host.Tlv> first = format1(t.ok(genAc(0x80, CDOL1_DATA)));
+        byte[] sk = Host.pbocSessionKey(TestCard.MK_AC, atc(first));
+        byte[] arpc = Host.arpcMethod1(sk, Host.value(first, 0x9F26), Host.hex("3030"));
+        t.ok("008200000A" + Host.hex(arpc) + "3030");
+        String cdol2 = "00000000000000000000" + "3030" + "0000000000" + UN;
+        assertArrayEquals(new byte[] {0x40}, Host.value(format1(t.ok(genAc(0x40, cdol2))), 0x9F27));
     }
 }

@@ -102,6 +102,7 @@ class PersonalisationTest {
         assertEquals(96, img.modulusBytes());
         TestCard t = new TestCard(img, true);
         t.selectPayment();
+        t.ok(TestCard.gpo(TestCard.pdolData(TestCard.TTQ_FULL_PATH, "000000000100", "CAFEBABE")));
         byte[] r = t.ok("0088000004CAFEBABE00");
         assertEquals(96, Host.header(r, 0)[1]);
     }
