@@ -13,7 +13,7 @@ CVN     AC session key             MAC input                    ARPC (91)   scri
 ======  =========================  ===========================  ==========  ===================
 
 "list" is the Book 2 Annex A1.2 recommended set: 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36.
-The switch (``switch/arqc.py``) holds rows 01 and 12 with the same definitions; an HCE wallet
+The switch (``switch/arqc.py``) holds rows 01, 10 and 12 with the same definitions; an HCE wallet
 can only use a CVN whose session keys depend on the ATC alone (``limited_use``), because the
 TSP derives them before the transaction exists.
 """

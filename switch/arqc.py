@@ -1,43 +1,64 @@
 """The issuer's cryptogram work on DE 55: parse the ICC data, verify the ARQC with the token's
 keys, build the ARPC (tag ``91``) and issuer scripts (templates ``71``/``72``).
 
-Per cryptogram version, one row of :data:`CVN_METHODS` (emv-digest §2.6, §4; EMV Book 2 8.1,
-8.2, 9.2):
+Where the CVN sits depends on the layout of the Issuer Application Data ``9F10``; the layouts
+the switch reads are the rows of :data:`IAD_FORMATS`, each with an explicit rule:
 
-====  ==========================  ============================================  ===============
-CVN   AC session key              MAC input, padding                            ARPC (tag 91)
-====  ==========================  ============================================  ===============
-01    PBOC: 3DES_MK(0…0‖ATC) ‖    9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36     method 1 with
-      3DES_MK(0…0‖ATC⊕FFFF)       ‖ CVR (IAD bytes 4-7), method 2               the session key
-12    EMV CSK, R = ATC‖0…0        same list ‖ whole IAD, method 2               method 2, CSU
-      (Visa CVN 18 layout)
-====  ==========================  ============================================  ===============
+======  =====================================  =============  ===========  ==================
+format  rule (all must hold)                   CVN            CVR          used by
+======  =====================================  =============  ===========  ==================
+vis     byte 1 = 06 or 07 (length of the VIS   byte 3         bytes 4-7    PBOC CVN 01,
+        part), at least 1 + byte 1 bytes,                     (03 first)   Visa CVN 18
+        byte 4 = 03 (CVR length)
+mchip   18 bytes; byte 2 bits 8-5 = 0001 and   byte 2         bytes 3-8    Mastercard CVN 16
+        bit 4 = 0 (M/Chip 4 / Advance CVN)
+======  =====================================  =============  ===========  ==================
+
+An IAD that reads validly in no layout has no CVN (→ ``unsupported_cvn``). One that reads
+validly in both (an 18-byte PBOC IAD with a 9-byte discretionary part and DKI ``10``, say) is
+settled by the token's enrolled CVN (:func:`parse_icc_data` ``expected_cvn``) and the rows the
+switch has; if that still leaves two readings, DE 55 is refused as ambiguous (→ 30).
+
+Per cryptogram version, one row of :data:`CVN_METHODS` (emv-digest §2.6, §4; EMV Book 2 8.1,
+8.2, 9.2, A1.3); "list" is 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 (Book 2 Annex A1.2):
+
+====  ======  ==========================  =======================  ===============  ==========
+CVN   IAD     AC session key              MAC input, padding       ARPC (tag 91)    HCE
+====  ======  ==========================  =======================  ===============  ==========
+01    vis     PBOC: 3DES_MK(0…0‖ATC) ‖    list ‖ CVR (IAD bytes    method 1, the    yes
+              3DES_MK(0…0‖ATC⊕FFFF)       4-7), method 2           session key
+12    vis     EMV CSK, R = ATC‖0…0        list ‖ whole IAD,        method 2, CSU,   yes
+              (Visa CVN 18)               method 2                 the session key
+10    mchip   EMV CSK, R = ATC‖0000‖UN    list ‖ CVR (6, IAD       method 1, the    no
+              (Mastercard CVN 16)         bytes 3-8), method 2     ICC MK AC
+====  ======  ==========================  =======================  ===============  ==========
 
 The script MAC (secure-messaging integrity) session key follows the same family: PBOC derives it
 from MK-SMI with the ATC; EMV CSK uses R = the ARQC (Book 2, 9.2 / A1.3).
 
 HCE limited-use keys: the key the card used *is* the AC session key (the TSP derived it from the
 token's MK for that ATC and sent it to the wallet); :func:`verify_arqc` takes the session key, so
-both paths meet here.
+both paths meet here. Only a CVN whose session key depends on the ATC alone can work that way
+(column "HCE"): the CVN 16 key depends on the terminal's unpredictable number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from emvtap import tlv
 from emvtap.cryptogram import (
+    PBOC_ARQC_TAGS,
     arpc_method_1,
     arpc_method_2,
-    pboc_arqc_data,
-    pboc_cvr,
     script_mac,
     verify_ac,
 )
 from emvtap.keys import (
     derive_emv_common_session_key,
+    derive_mastercard_session_key,
     derive_pboc_session_key,
     derive_visa_session_key,
 )
@@ -45,9 +66,14 @@ from emvtap.keys import (
 __all__ = [
     "ARQC_TAGS",
     "CVN_METHODS",
+    "IAD_FORMATS",
+    "CvnMethod",
+    "IadFormat",
     "IccData",
     "IccDataError",
     "application_block_script",
+    "cvn_method",
+    "detect_iad_format",
     "issuer_authentication_data",
     "parse_icc_data",
     "verify_arqc",
@@ -70,9 +96,74 @@ ARQC_TAGS: tuple[int, ...] = (
     0x9F1A,
 )
 
+#: the shortest IAD any layout of :data:`IAD_FORMATS` can have (VIS: 06 ‖ DKI ‖ CVN ‖ CVR 4).
+MIN_IAD_LENGTH = 7
+
 
 class IccDataError(ValueError):
     """DE 55 that is not BER-TLV or lacks what the ARQC check needs (→ DE 39 = 30)."""
+
+
+# --- IAD layouts ----------------------------------------------------------------------------------
+
+
+def _vis_layout(iad: bytes) -> bool:
+    """VIS 1.5 / JR/T 0025: length of the VIS part (06 Visa, 07 PBOC) ‖ DKI ‖ CVN ‖ CVR (4,
+    its length 03 first) [‖ algorithm ID] [‖ discretionary data]."""
+    return (
+        len(iad) >= MIN_IAD_LENGTH
+        and iad[0] in (0x06, 0x07)
+        and len(iad) >= 1 + iad[0]
+        and iad[3] == 0x03
+    )
+
+
+#: M/Chip 4 / M/Chip Advance: DKI ‖ CVN ‖ CVR (6) ‖ DAC/ICC dynamic number (2) ‖ counters (8).
+MCHIP_IAD_LENGTH = 18
+
+
+def _mchip_layout(iad: bytes) -> bool:
+    """M/Chip: 18 bytes and a CVN byte of the M/Chip family - bits 8-5 ``0001`` (cryptogram
+    version of M/Chip 4 and M/Chip Advance), bit 4 RFU ``0``: ``10``-``17``."""
+    return len(iad) == MCHIP_IAD_LENGTH and iad[1] & 0xF8 == 0x10
+
+
+class IadFormat(NamedTuple):
+    name: str
+    matches: Callable[[bytes], bool]  # the layout rule
+    cvn_offset: int  # 0-based offset of the CVN byte
+    cvr: slice  # the CVR as the cryptogram MACs it
+
+
+IAD_FORMATS: dict[str, IadFormat] = {
+    "vis": IadFormat("vis", _vis_layout, 2, slice(3, 7)),
+    "mchip": IadFormat("mchip", _mchip_layout, 1, slice(2, 8)),
+}
+
+
+def detect_iad_format(iad: bytes, expected_cvn: int | None = None) -> IadFormat | None:
+    """The layout of ``iad`` by the rules of :data:`IAD_FORMATS`; ``None`` when no rule holds.
+
+    When several hold, only the readings that name a CVN the switch has a row for *in that
+    layout* and - if given - equal to ``expected_cvn`` (the token's enrolled CVN) remain;
+    :class:`IccDataError` if that is not exactly one."""
+    iad = bytes(iad)
+    matching = [f for f in IAD_FORMATS.values() if f.matches(iad)]
+    if len(matching) <= 1:
+        return matching[0] if matching else None
+    narrowed = [
+        f
+        for f in matching
+        if _row_for(f.name, iad[f.cvn_offset]) is not None
+        and (expected_cvn is None or iad[f.cvn_offset] == expected_cvn)
+    ]
+    if len(narrowed) != 1:
+        readings = ", ".join(f"{f.name} CVN {iad[f.cvn_offset]:02X}" for f in matching)
+        raise IccDataError(f"9F10 is ambiguous: it reads as {readings}")
+    return narrowed[0]
+
+
+# --- DE 55 ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -84,7 +175,8 @@ class IccData:
     cid: int
     atc: bytes
     iad: bytes
-    cvn: int
+    cvn: int | None  # None: the IAD is in no layout the switch reads
+    iad_format: str | None = None
 
     @property
     def atc_int(self) -> int:
@@ -103,8 +195,21 @@ class IccData:
     def currency(self) -> str:
         return self.values[0x5F2A].hex()[-3:]
 
+    @property
+    def un(self) -> bytes:
+        return bytes(self.values[0x9F37])
 
-def parse_icc_data(de55: bytes) -> IccData:
+    @property
+    def cvr(self) -> bytes:
+        """The CVR as the cryptogram MACs it (VIS: 4 bytes with the 03; M/Chip: 6 bytes)."""
+        if self.iad_format is None:
+            raise ValueError("9F10 is in no known layout: no CVR")
+        return bytes(self.iad[IAD_FORMATS[self.iad_format].cvr])
+
+
+def parse_icc_data(de55: bytes, expected_cvn: int | None = None) -> IccData:
+    """DE 55 → :class:`IccData`; ``expected_cvn`` (the token's CVN) settles an IAD that reads
+    validly in two layouts (:func:`detect_iad_format`)."""
     try:
         objs = tlv.decode(de55)
     except tlv.TlvError as exc:
@@ -116,30 +221,49 @@ def parse_icc_data(de55: bytes) -> IccData:
     arqc, cid, atc, iad = values[0x9F26], values[0x9F27], values[0x9F36], values[0x9F10]
     if len(arqc) != 8 or len(cid) != 1 or len(atc) != 2:
         raise IccDataError("9F26/9F27/9F36 have the wrong length")
-    if len(iad) < 7:
+    if len(iad) < MIN_IAD_LENGTH:
         raise IccDataError(f"9F10 of {len(iad)} bytes has no CVN and CVR")
     for tag in (0x9F02, 0x5F2A, 0x9A):
         if not values[tag].hex().isdigit():
             raise IccDataError(f"{tlv.tag_hex(tag)} is not BCD")
-    return IccData(values, arqc, cid[0], atc, iad, iad[2])
+    fmt = detect_iad_format(iad, expected_cvn)
+    cvn = iad[fmt.cvn_offset] if fmt is not None else None
+    return IccData(values, arqc, cid[0], atc, iad, cvn, fmt.name if fmt is not None else None)
+
+
+# --- CVN rows -------------------------------------------------------------------------------------
 
 
 class CvnMethod(NamedTuple):
     name: str
+    iad_format: str  # the IAD layout that carries this CVN (a key of IAD_FORMATS)
     session_key: Callable[[bytes, IccData], bytes]  # (ICC MK AC, icc) → AC session key
     mac_data: Callable[[IccData], bytes]
     padding: int
-    issuer_authentication: Callable[[bytes, bytes, bytes], bytes]  # (SK, ARQC, ARC) → 91
+    issuer_authentication: Callable[[bytes, bytes, bytes], bytes]  # (key, ARQC, ARC) → 91
+    arpc_key: Literal["session", "icc_mk"]  # which key the ARPC is computed with
     script_key: Callable[[bytes, IccData], bytes]  # (ICC MK SMI, icc) → SM integrity key
+    limited_use: bool  # the AC session key depends on the ATC alone (HCE limited-use keys)
 
 
-def _pboc_data(icc: IccData) -> bytes:
-    return pboc_arqc_data(icc.values)
+def _annex_list(icc: IccData) -> bytes:
+    """Book 2 A1.2 recommended minimum data, each tag at its exact length (``KeyError`` /
+    ``ValueError`` otherwise: the ARQC then fails to verify)."""
+    parts = []
+    for tag, length in PBOC_ARQC_TAGS:
+        value = bytes(icc.values[tag])
+        if len(value) != length:
+            raise ValueError(f"tag {tag:02X} is {len(value)} bytes, the AC data needs {length}")
+        parts.append(value)
+    return b"".join(parts)
 
 
-def _csk_data(icc: IccData) -> bytes:
-    # the same Book 2 list as PBOC without the CVR, then the whole IAD (CVN 18 style)
-    return pboc_arqc_data(icc.values)[: -len(pboc_cvr(icc.iad))] + icc.iad
+def _list_and_cvr(icc: IccData) -> bytes:
+    return _annex_list(icc) + icc.cvr
+
+
+def _list_and_iad(icc: IccData) -> bytes:
+    return _annex_list(icc) + bytes(icc.iad)
 
 
 def _arpc_1(key: bytes, arqc: bytes, arc: bytes) -> bytes:
@@ -155,29 +279,71 @@ def _arpc_2(key: bytes, arqc: bytes, arc: bytes) -> bytes:
     return arpc_method_2(key, arqc, csu) + csu
 
 
+def _csk_script_key(mk: bytes, icc: IccData) -> bytes:
+    return derive_emv_common_session_key(mk, icc.arqc)
+
+
 CVN_METHODS: dict[int, CvnMethod] = {
     0x01: CvnMethod(
         "PBOC CVN 01",
+        "vis",
         lambda mk, icc: derive_pboc_session_key(mk, icc.atc),
-        _pboc_data,
+        _list_and_cvr,
         2,
         _arpc_1,
+        "session",
         lambda mk, icc: derive_pboc_session_key(mk, icc.atc),
+        True,
     ),
     0x12: CvnMethod(
-        "EMV CSK (CVN 18)",
+        "EMV CSK (Visa CVN 18)",
+        "vis",
         lambda mk, icc: derive_visa_session_key(mk, icc.atc),
-        _csk_data,
+        _list_and_iad,
         2,
         _arpc_2,
-        lambda mk, icc: derive_emv_common_session_key(mk, icc.arqc),
+        "session",
+        _csk_script_key,
+        True,
+    ),
+    0x10: CvnMethod(
+        "Mastercard CVN 16",
+        "mchip",
+        lambda mk, icc: derive_mastercard_session_key(mk, icc.atc, icc.un),
+        _list_and_cvr,
+        2,
+        _arpc_1,
+        "icc_mk",
+        _csk_script_key,
+        False,
     ),
 }
 
 
+def _row_for(iad_format: str | None, cvn: int | None) -> CvnMethod | None:
+    row = CVN_METHODS.get(cvn) if cvn is not None else None
+    return row if row is not None and row.iad_format == iad_format else None
+
+
+def cvn_method(icc: IccData) -> CvnMethod | None:
+    """The row for the CVN of ``icc`` - only if that CVN came in the row's IAD layout (a VIS
+    IAD saying ``10`` is not a Mastercard cryptogram); ``None``: unsupported."""
+    return _row_for(icc.iad_format, icc.cvn)
+
+
+def _method(icc: IccData) -> CvnMethod:
+    method = cvn_method(icc)
+    if method is None:
+        cvn = "none" if icc.cvn is None else f"{icc.cvn:02X}"
+        raise ValueError(f"CVN {cvn} in a {icc.iad_format} IAD is not supported")
+    return method
+
+
 def verify_arqc(icc: IccData, session_key: bytes) -> bool:
     """Recompute the AC under ``session_key`` and compare in constant time (Book 2, 8.1)."""
-    method = CVN_METHODS[icc.cvn]
+    method = cvn_method(icc)
+    if method is None:
+        return False
     try:
         data = method.mac_data(icc)
     except (KeyError, ValueError):
@@ -185,11 +351,17 @@ def verify_arqc(icc: IccData, session_key: bytes) -> bool:
     return verify_ac(session_key, data, icc.arqc, method.padding)
 
 
-def issuer_authentication_data(icc: IccData, session_key: bytes, response_code: str) -> bytes:
-    """Tag ``91`` value: the ARPC over the ARQC with ARC = DE 39 in ASCII (Book 2, 8.2)."""
-    return CVN_METHODS[icc.cvn].issuer_authentication(
-        session_key, icc.arqc, response_code.encode("ascii")
-    )
+def issuer_authentication_data(
+    icc: IccData, session_key: bytes, response_code: str, icc_mk: bytes | None = None
+) -> bytes:
+    """Tag ``91`` value: the ARPC over the ARQC with ARC = DE 39 in ASCII (Book 2, 8.2), under
+    the key the row names - the AC session key, or the ICC MK AC (``icc_mk``, CVN 16)."""
+    method = _method(icc)
+    keys = {"session": session_key, "icc_mk": icc_mk}
+    key = keys[method.arpc_key]
+    if key is None:
+        raise ValueError(f"{method.name}: the ARPC needs the ICC master key")
+    return method.issuer_authentication(key, icc.arqc, response_code.encode("ascii"))
 
 
 #: APPLICATION BLOCK (emv-digest §4): CLA 84 INS 1E, no data, a 4-byte MAC.
@@ -200,7 +372,7 @@ SCRIPT_MAC_LEN = 4
 
 def script_command(icc: IccData, mk_smi: bytes, header: bytes, data: bytes = b"") -> bytes:
     """One ``86`` command: header ‖ Lc ‖ data ‖ MAC under the SM integrity session key."""
-    key = CVN_METHODS[icc.cvn].script_key(mk_smi, icc)
+    key = _method(icc).script_key(mk_smi, icc)
     header_with_lc = header + bytes([len(data) + SCRIPT_MAC_LEN])
     mac = script_mac(key, header_with_lc, icc.atc, icc.arqc, data, SCRIPT_MAC_LEN)
     return header_with_lc + data + mac

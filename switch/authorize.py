@@ -8,8 +8,9 @@ Flow of a 0100 / 0200 (DESIGN.md "One tap, as data" step 5; issue 4 "Authorizati
    same key with other content → 94;
 3. find the token (DE 2 = MPAN) → 14 when unknown;
 4. token state (deleted 14, suspended 62), token expiry (54), domain (57);
-5. ARQC from DE 55 with the token's keys (PBOC CVN 01 session key from the ICC MK AC, EMV CSK,
-   or the HCE limited-use key for that ATC) → 05;
+5. ARQC from DE 55 with the token's keys, by the row of ``switch.arqc.CVN_METHODS`` for the
+   CVN in the IAD (PBOC CVN 01, Visa CVN 18, Mastercard CVN 16; the token's enrolled CVN must
+   match), or the HCE limited-use key for that ATC → 05;
 6. DE 4 / DE 49 equal to the signed 9F02 / 5F2A → 05;
 7. ATC: a verified (MPAN, ATC) already recorded → replay, 05; far below the highest → 05;
 8. MPAN → SPAN, issuer host (card status, expiry, in-app limit, daily limit, balance);
@@ -45,10 +46,10 @@ from emvtap.iso8583 import (
 )
 from emvtap.masking import mask_pan
 from switch.arqc import (
-    CVN_METHODS,
     IccData,
     IccDataError,
     application_block_script,
+    cvn_method,
     issuer_authentication_data,
     parse_icc_data,
     verify_arqc,
@@ -336,12 +337,13 @@ class Authorizer:
     ) -> _Decision:
         if req["3"] not in PROCESSING_CODES:
             return _Decision(Reason.INVALID_TRANSACTION)
+        token = self.store.token(pan)
         try:
-            icc = parse_icc_data(req["55"])
+            # the token's CVN settles an IAD that reads validly in two layouts (switch.arqc)
+            icc = parse_icc_data(req["55"], expected_cvn=token.cvn if token else None)
         except IccDataError as exc:
             log.warning("DE 55 of %s: %s", mask_pan(pan), exc)
             return _Decision(Reason.ICC_DATA_INVALID)
-        token = self.store.token(pan)
         if token is None:
             return _Decision(Reason.UNKNOWN_TOKEN, icc=icc)
         d = _Decision(Reason.APPROVED, token=token, icc=icc, token_data=token_data)
@@ -409,10 +411,12 @@ class Authorizer:
         """Verify the ARQC; fills ``d.session_key``/``d.verified``; the failure reason or None."""
         assert d.token is not None and d.icc is not None
         token, icc = d.token, d.icc
-        method = CVN_METHODS.get(icc.cvn)
+        method = cvn_method(icc)
         if method is None or icc.cvn != token.cvn:
             return Reason.UNSUPPORTED_CVN
         if token.limited_use:
+            if not method.limited_use:  # its session key needs more than the ATC
+                return Reason.UNSUPPORTED_CVN
             issued = self.store.limited_use_key(token.mpan, icc.atc_int)
             if issued is None:
                 return Reason.LIMITED_USE_KEY_NOT_ISSUED
@@ -434,8 +438,11 @@ class Authorizer:
         code = response_code(d.reason)
         icc_objects: list[tlv.Tlv] = []
         if d.verified and d.icc is not None and d.session_key is not None:
+            icc_mk = d.token.key_ac if d.token is not None else None
             icc_objects.append(
-                tlv.Tlv.primitive(0x91, issuer_authentication_data(d.icc, d.session_key, code))
+                tlv.Tlv.primitive(
+                    0x91, issuer_authentication_data(d.icc, d.session_key, code, icc_mk)
+                )
             )
             if d.reason in SCRIPT_REASONS and d.token is not None:
                 icc_objects.append(application_block_script(d.icc, d.token.key_smi))
