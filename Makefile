@@ -20,11 +20,14 @@ test: system-deps venv
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # System packages: pcscd + vpcd for the virtual reader, libpcsclite-dev and a compiler for
-# pyscard (no Linux wheel on PyPI), libusb for nfcpy. Installed only when missing.
+# pyscard (no Linux wheel on PyPI), libusb for nfcpy, a JDK and Maven for the applets (only when
+# no javac/mvn is on the PATH). Installed only when missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -28,7 +28,7 @@ from typing import Any
 from smartcard import scard
 
 from emvtap.perso import generate_profile
-from hce_card.applet_cli import bridge_jar, build_bridge_jar
+from hce_card.applet_cli import ensure_bridge_jar
 from terminal.config import TerminalConfig
 from terminal.pay import perform_transaction
 from terminal.transport import open_transport
@@ -58,22 +58,31 @@ def vpcd_lock(port: int) -> Iterator[None]:
 
 
 def wait_for_card(reader: str, present: bool, timeout: float = 20.0) -> None:
-    """Wait on pcscd's reader state (SCardGetStatusChange), never a fixed sleep."""
-    _, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    """Wait on pcscd's reader state (SCardGetStatusChange), never a fixed sleep; a context
+    that breaks (pcscd restarted by someone else) is opened again."""
     deadline = time.monotonic() + timeout
-    state = scard.SCARD_STATE_UNAWARE
-    try:
-        while time.monotonic() < deadline:
-            ms = max(0, int((deadline - time.monotonic()) * 1000))
-            rc, states = scard.SCardGetStatusChange(ctx, ms, [(reader, state)])
-            if rc == scard.SCARD_S_SUCCESS:
-                ev = states[0][1]
-                if bool(ev & scard.SCARD_STATE_PRESENT) == present:
-                    return
-                state = ev & ~scard.SCARD_STATE_CHANGED
-        raise TimeoutError(f"{reader}: card {'present' if present else 'absent'} not seen")
-    finally:
-        scard.SCardReleaseContext(ctx)
+    while time.monotonic() < deadline:
+        rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if rc != scard.SCARD_S_SUCCESS:
+            continue
+        state = scard.SCARD_STATE_UNAWARE
+        try:
+            while time.monotonic() < deadline:
+                ms = max(0, int((deadline - time.monotonic()) * 1000))
+                rc, states = scard.SCardGetStatusChange(ctx, ms, [(reader, state)])
+                if rc == scard.SCARD_S_SUCCESS:
+                    ev = states[0][1]
+                    if bool(ev & scard.SCARD_STATE_PRESENT) == present:
+                        return
+                    state = ev & ~scard.SCARD_STATE_CHANGED
+                elif (rc & 0xFFFFFFFF) != (scard.SCARD_E_TIMEOUT & 0xFFFFFFFF):
+                    break  # the context went bad: open another
+        except SystemError:
+            pass  # pyscard on a context pcscd dropped
+        finally:
+            with contextlib.suppress(SystemError):
+                scard.SCardReleaseContext(ctx)
+    raise TimeoutError(f"{reader}: card {'present' if present else 'absent'} not seen")
 
 
 def run_taps(reader: str, taps: int, amount: int) -> dict[str, Any]:
@@ -87,7 +96,7 @@ def run_taps(reader: str, taps: int, amount: int) -> dict[str, Any]:
             result = perform_transaction(transport, config, amount, switch="none",
                                          card_timeout=10)
         finally:
-            transport.disconnect()
+            transport.close()  # disconnect and release the PC/SC context (pcscd limits them)
         tap_ms.append(result.tap_seconds * 1000)
         apdus = len(result.apdus)
         outcomes[str(result.outcome)] = outcomes.get(str(result.outcome), 0) + 1
@@ -97,14 +106,24 @@ def run_taps(reader: str, taps: int, amount: int) -> dict[str, Any]:
 
 
 def with_card(cmd: list[str], reader: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Runs ``body`` with the card process ``cmd`` in the vpcd slot, then waits for the slot to
+    be empty again."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_card(reader, present=True)
-        return body()
-    finally:
-        proc.terminate()
+        result = body()
+    except BaseException:
+        proc.kill()
         proc.wait(20)
+        raise
+    proc.terminate()
+    code = proc.wait(20)
+    try:
         wait_for_card(reader, present=False)
+    except TimeoutError as exc:
+        err = proc.stderr.read()[-1500:] if proc.stderr else ""
+        raise TimeoutError(f"{exc} after {cmd[3:6]} exited with {code}:\n{err}") from None
+    return result
 
 
 def jcardsim_times(timing_logs: list[Path]) -> dict[str, dict[str, Any]]:
@@ -129,8 +148,7 @@ def main() -> None:
     reader_name = args.reader or f"Virtual PCD 00 {args.vpcd_port - 35963:02d}"
     reader = f"pcsc:{reader_name}"
     link = f"vpcd:127.0.0.1:{args.vpcd_port}"
-    if not bridge_jar().exists():
-        build_bridge_jar()
+    ensure_bridge_jar()
 
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, vpcd_lock(args.vpcd_port):
@@ -145,7 +163,10 @@ def main() -> None:
             for kind, cmd in (("applet (jcardsim)", applet_cmd), ("HCE card", hce_cmd)):
                 report[f"{kind}, {label}"] = with_card(
                     cmd, reader_name, lambda amount=amount: run_taps(reader, args.taps, amount))
-        report["applet processing in jcardsim, per command"] = jcardsim_times(timing_logs)
+                print(f"{kind}, {label}: {report[f'{kind}, {label}']['tap_ms_median']} ms",
+                      file=sys.stderr)
+        for n, (label, _amount) in enumerate(CASES):
+            report[f"applet processing in jcardsim, {label}"] = jcardsim_times([timing_logs[n]])
     print(json.dumps(report, indent=1))
 
 

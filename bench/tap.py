@@ -41,7 +41,7 @@ def run_taps(make_transport, taps: int, amount: int) -> dict[str, float]:  # typ
             result = perform_transaction(transport, config, amount, switch="none",
                                          card_timeout=10)
         finally:
-            transport.disconnect()
+            transport.close()
         cpu_ms.append((time.process_time() - cpu0) * 1000)
         tap_ms.append(result.tap_seconds * 1000)
         apdus = len(result.apdus)

@@ -34,7 +34,9 @@ __all__ = [
     "AppletError",
     "bridge_command",
     "bridge_jar",
+    "bridge_jar_is_stale",
     "build_bridge_jar",
+    "ensure_bridge_jar",
     "personalise_applets",
     "register",
     "run_bridge",
@@ -75,6 +77,27 @@ def build_bridge_jar(quiet: bool = True) -> Path:
     raise AppletError(f"mvn package failed in {APPLETS_DIR}:\n{output}")
 
 
+def bridge_jar_is_stale() -> bool:
+    """True when the jar is missing or older than a source of the applets or the pom (only for
+    the jar of this checkout; ``$EMVTAP_APPLET_JAR`` is taken as it is)."""
+    jar = bridge_jar()
+    if not jar.exists():
+        return True
+    if os.environ.get("EMVTAP_APPLET_JAR"):
+        return False
+    built = jar.stat().st_mtime
+    sources = [APPLETS_DIR / "pom.xml", *(APPLETS_DIR / "src" / "main").rglob("*.java")]
+    return any(p.stat().st_mtime > built for p in sources if p.exists())
+
+
+def ensure_bridge_jar() -> Path:
+    """The bridge jar, built first when it is missing or stale."""
+    if bridge_jar_is_stale():
+        click.echo(f"building {BRIDGE_JAR_NAME} (mvn package in {APPLETS_DIR})", err=True)
+        return build_bridge_jar()
+    return bridge_jar()
+
+
 def _vpcd_address(link: str) -> str:
     parts = link.split(":")
     if len(parts) != 3 or parts[0] != "vpcd" or not parts[2].isdigit():
@@ -109,9 +132,7 @@ def bridge_command(
 def run_bridge(link: str, profile: Path | None = None, timing_log: Path | None = None,
                aid: str | None = None, install_only: bool = False) -> int:
     """Runs the bridge in the foreground until Ctrl-C or SIGTERM; returns its exit code."""
-    if not bridge_jar().exists():
-        click.echo(f"building {BRIDGE_JAR_NAME} (mvn package in {APPLETS_DIR})", err=True)
-        build_bridge_jar()
+    ensure_bridge_jar()
     children: list[subprocess.Popen[bytes]] = []
     # The handler goes in before the fork: the JVM must start with SIGTERM at its default
     # (a JVM that inherits an ignored SIGTERM keeps ignoring it and outlives this process).

@@ -92,7 +92,7 @@ def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
             perform_issuer_update(transport, config, result, card_timeout=timeout,
                                   clear_pan=clear_pan)
     finally:
-        transport.disconnect()
+        transport.close()
     render_result(result, console, trace=not quiet)
     if json_path:
         text = json.dumps(result.to_json(), indent=1)

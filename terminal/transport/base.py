@@ -98,6 +98,8 @@ class Transport(Protocol):
 
     def disconnect(self) -> None: ...
 
+    def close(self) -> None: ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
@@ -203,11 +205,16 @@ class BaseTransport(ABC):
         self.exchanges.append(Exchange(apdu, response, time.perf_counter() - start))
         return response
 
+    def close(self) -> None:
+        """Disconnect and release the reader itself (PC/SC context, USB device); the transport
+        is not used again. Transports that hold such resources extend it."""
+        self.disconnect()
+
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.disconnect()
+        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec!r}>"

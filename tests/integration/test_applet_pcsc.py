@@ -26,13 +26,13 @@ import pytest
 from smartcard.System import readers
 from virtual_hw import VpcdSlot, wait_for_reader
 
-from emvtap.cryptogram import pboc_arqc_data, verify_ac
-from emvtap.dol import parse_afl
+from emvtap.cryptogram import arpc_method_1, pboc_arqc_data, verify_ac
+from emvtap.dol import build_dol_data, parse_afl
 from emvtap.keys import derive_pboc_session_key
 from emvtap.oda import fdda_terminal_data, recover_dynamic_data
 from emvtap.profile import CardProfile
 from emvtap.tlv import decode
-from hce_card.applet_cli import AppletError, bridge_jar, build_bridge_jar
+from hce_card.applet_cli import AppletError, ensure_bridge_jar
 from hce_card.card import HceCard
 from hce_card.state import StateStore
 
@@ -43,16 +43,16 @@ SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 #: TTQ: qPBOC, online PIN, signature; issuer update; fDDA 01 (digest §2.2)
 TTQ_OFFLINE_CAPABLE = "26008080"
 TTQ_ONLINE_REQUIRED = "26808080"
+#: contactless full PBOC only: the card answers GPO with AIP and AFL, GENERATE AC follows
+TTQ_FULL_PATH = "40008000"
 
 
 @pytest.fixture(scope="module")
 def jar() -> Path:
-    if not bridge_jar().exists():
-        try:
-            build_bridge_jar()
-        except AppletError as exc:
-            pytest.fail(f"the applet bridge jar could not be built: {exc}")
-    return bridge_jar()
+    try:
+        return ensure_bridge_jar()
+    except AppletError as exc:
+        pytest.fail(f"the applet bridge jar could not be built: {exc}")
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -181,8 +181,6 @@ def test_perso_applet_through_pcscd_then_store_data_is_refused(bridge: Bridge,
 
 
 def _gpo(pdol: bytes, values: dict[int, bytes]) -> bytes:
-    from emvtap.dol import build_dol_data
-
     data = build_dol_data(pdol, values)
     return bytes([0x80, 0xA8, 0, 0, len(data) + 2, 0x83, len(data)]) + data + b"\x00"
 
@@ -235,21 +233,61 @@ def _card_auth_data(records: list[bytes]) -> bytes:
     raise AssertionError("no 9F69 in the records")
 
 
+def _full_path(card: Any, profile: CardProfile, amount: str, un: str) -> dict[str, Any]:
+    """SELECT, GPO (full path), INTERNAL AUTHENTICATE, GENERATE AC (ARQC), the issuer's ARPC
+    computed here, second GENERATE AC (TC)."""
+    app = profile.application
+    out: dict[str, Any] = {"select": card.process(bytes([0, 0xA4, 4, 0, len(app.aid)]) + app.aid
+                                                  + b"\x00")}
+    values = _terminal_values(TTQ_FULL_PATH, amount, un) | {
+        0x9F35: b"\x22", 0x9F45: bytes(2), 0x9F4C: bytes(8), 0x9F34: bytes.fromhex("1F0302")}
+    out["gpo"] = card.process(_gpo(app.pdol, values))
+    out["dda"] = card.process(bytes([0, 0x88, 0, 0, 4]) + bytes.fromhex(un) + b"\x00")
+    cdol1 = build_dol_data(app.cdol1, values)
+    first = card.process(bytes([0x80, 0xAE, 0x80, 0, len(cdol1)]) + cdol1 + b"\x00")
+    out["gac1"] = first
+    assert first[-2:] == b"\x90\x00" and first[0] == 0x80, first.hex()
+    atc, arqc = first[3:5], first[5:13]
+    arpc = arpc_method_1(derive_pboc_session_key(app.keys.ac, atc), arqc, b"00")
+    cdol2 = build_dol_data(app.cdol2, {0x91: arpc + b"00", 0x8A: b"00", 0x95: bytes(5),
+                                       0x9F37: bytes.fromhex(un), 0x9F4C: bytes(8)})
+    out["gac2"] = card.process(bytes([0x80, 0xAE, 0x40, 0, len(cdol2)]) + cdol2 + b"\x00")
+    out["get_data_after"] = [card.process(bytes.fromhex(f"80CA{t}00")) for t in ("9F36", "9F13")]
+    return out
+
+
 def test_applet_and_hce_card_answer_alike_from_one_profile(bridge: Bridge, profile_path: Path,
                                                             tmp_path: Path) -> None:
+    """The same profile in both forms of the card, the same commands: the same bytes wherever
+    they are deterministic - all but the signatures (fDDA, DDA) and 9F69's card UN - and
+    cryptograms that verify. Quick path online and offline, then a full-path transaction
+    (DDA, ARQC, issuer authentication, TC), then the quick path again on the state it left."""
     assert _perso_applet(profile_path, bridge.slot).returncode == 0
     profile = CardProfile.load(profile_path)
     hce = HceCard(profile, StateStore(tmp_path / "hce.state.json"))
-    runs = [("online", TTQ_ONLINE_REQUIRED, "000000015000", "1E78EEBC"),
-            ("offline", TTQ_OFFLINE_CAPABLE, "000000001000", "CAFEBABE")]
-    for name, ttq, amount, un in runs:
+
+    def both(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         applet = PcscCard(bridge.slot.reader)
         try:
-            a = _transaction(applet, profile, ttq, amount, un)
+            a = run(applet)
         finally:
             applet.close()
         hce.reset()
-        h = _transaction(hce, profile, ttq, amount, un)
+        return a, run(hce)
+
+    online = ("online", TTQ_ONLINE_REQUIRED, "000000015000", "1E78EEBC")
+    offline = ("offline", TTQ_OFFLINE_CAPABLE, "000000001000", "CAFEBABE")
+    full = ("full path", TTQ_FULL_PATH, "", "")
+    for step, (name, ttq, amount, un) in enumerate([online, offline, full, online]):
+        if ttq == TTQ_FULL_PATH:
+            a, h = both(lambda card: _full_path(card, profile, "000000020000", "0BADCAFE"))
+            for key in ("select", "gpo", "gac1", "gac2", "get_data_after"):
+                assert a[key] == h[key], f"full path: {key} differs: {a[key].hex()} {h[key].hex()}"
+            assert a["dda"][-2:] == h["dda"][-2:] == b"\x90\x00"
+            assert a["dda"][0] == h["dda"][0] == 0x80 and len(a["dda"]) == len(h["dda"])
+            continue
+        a, h = both(lambda card, t=ttq, m=amount, u=un: _transaction(card, profile, t, m, u))
+        name = f"{name} #{step}"
         for key in ("ppse", "select", "get_data_before", "missing_record", "get_data_after"):
             assert a[key] == h[key], f"{name}: {key} differs"
         oa, oh = _objects(a["gpo"]), _objects(h["gpo"])
@@ -257,8 +295,7 @@ def test_applet_and_hce_card_answer_alike_from_one_profile(bridge: Bridge, profi
         for tag in oa:
             if tag != 0x9F4B:  # the fDDA signature covers the card's own random number
                 assert oa[tag] == oh[tag], (
-                    f"{name}: GPO {tag:X} differs: applet {oa[tag].hex()} HCE {oh[tag].hex()}; "
-                    f"applet {a['gpo'].hex()} HCE {h['gpo'].hex()}")
+                    f"{name}: GPO {tag:X} differs: applet {oa[tag].hex()} HCE {oh[tag].hex()}")
         for ra, rh in zip(a["records"], h["records"], strict=True):
             if b"\x9f\x69" not in ra:
                 assert ra == rh, f"{name}: a record differs"
@@ -272,7 +309,7 @@ def test_applet_and_hce_card_answer_alike_from_one_profile(bridge: Bridge, profi
                 dynamic = recover_dynamic_data(profile.application.icc_rsa.public,
                                                objs[0x9F4B], terminal)
                 assert dynamic == b"\x02" + objs[0x9F36]
-        expected = {"online": 0x80, "offline": 0x40}[name]
+        expected = 0x40 if ttq == TTQ_OFFLINE_CAPABLE else 0x80
         assert oa[0x9F27] == bytes([expected]), f"{name}: cryptogram type"
 
 

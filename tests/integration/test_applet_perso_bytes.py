@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emvtap.profile import CardProfile
-from hce_card.applet_cli import AppletError, bridge_jar, build_bridge_jar
+from hce_card.applet_cli import AppletError, ensure_bridge_jar
 from hce_card.applet_perso import (
     applet_install_parameters,
     dgi,
@@ -25,12 +25,10 @@ EMVTAP = [sys.executable, "-m", "emvtap.cli"]
 
 @pytest.fixture(scope="module")
 def jar() -> Path:
-    if not bridge_jar().exists():
-        try:
-            build_bridge_jar()
-        except AppletError as exc:
-            pytest.fail(f"the applet bridge jar could not be built: {exc}")
-    return bridge_jar()
+    try:
+        return ensure_bridge_jar()
+    except AppletError as exc:
+        pytest.fail(f"the applet bridge jar could not be built: {exc}")
 
 
 @pytest.fixture(scope="module", params=["handset-se", "hce"])

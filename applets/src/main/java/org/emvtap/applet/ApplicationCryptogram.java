@@ -65,10 +65,29 @@ final class ApplicationCryptogram {
     void generate(DESKey masterKey, byte[] dol, short dolOff, short dolLen,
                   byte[] data, short dataOff, byte[] aip, short aipOff, short atc,
                   byte[] cvr, short cvrOff, byte[] ac, short acOff) {
+        generate(masterKey, dol, dolOff, dolLen, data, dataOff, dol, dolOff, (short) 0, data, dataOff,
+                aip, aipOff, atc, cvr, cvrOff, ac, acOff);
+    }
+
+    /**
+     * The same with two DOLs, as the second GENERATE AC needs: a terminal data element the
+     * second DOL (CDOL2) lists is taken from its data, the others from the first (CDOL1) - the
+     * transaction's values, updated where the terminal sent them again (TVR, UN).
+     */
+    void generate(DESKey masterKey, byte[] dol, short dolOff, short dolLen,
+                  byte[] data, short dataOff, byte[] dol2, short dol2Off, short dol2Len,
+                  byte[] data2, short data2Off, byte[] aip, short aipOff, short atc,
+                  byte[] cvr, short cvrOff, byte[] ac, short acOff) {
         short p = 0;
         for (short i = 0; i < (short) TERMINAL_TAGS.length; i++) {
-            p = Dol.copyValue(dol, dolOff, dolLen, TERMINAL_TAGS[i], data, dataOff,
-                    macInput, p, TERMINAL_LENGTHS[i]);
+            short tag = TERMINAL_TAGS[i];
+            if (Dol.valueOffset(dol2, dol2Off, dol2Len, tag) != Tlv.NOT_FOUND) {
+                p = Dol.copyValue(dol2, dol2Off, dol2Len, tag, data2, data2Off,
+                        macInput, p, TERMINAL_LENGTHS[i]);
+            } else {
+                p = Dol.copyValue(dol, dolOff, dolLen, tag, data, dataOff,
+                        macInput, p, TERMINAL_LENGTHS[i]);
+            }
         }
         p = Util.arrayCopyNonAtomic(aip, aipOff, macInput, p, (short) 2);
         p = Util.setShort(macInput, p, atc);

@@ -32,6 +32,7 @@ import javacard.security.RandomData;
  * the ICC RSA modulus length in bytes (default 0080 = 1024 bits). Keys are allocated at install;
  * nothing is allocated afterwards.
  */
+@SuppressWarnings("deprecation") // RandomData.ALG_SECURE_RANDOM, generateData: 3.0.4 has no ALG_TRNG, nextBytes
 public final class PaymentApplet extends Applet implements DgiSink {
 
     // Personalisation DGIs (EMV CPS 1.1 where it has one; B0xx are emvtap's own, see README)
@@ -88,6 +89,10 @@ public final class PaymentApplet extends Applet implements DgiSink {
     private static final short S_FIRST_CID = 4;
     private static final short S_EXTERNAL_AUTH_DONE = 5;
     private static final short S_DDA_DONE = 6;
+    // issuer authentication results (session[S_EXTERNAL_AUTH_DONE]; 0: not performed)
+    private static final short AUTH_VALID = 1;
+    private static final short AUTH_DECLINED = 2;
+    private static final short AUTH_FAILED = 3;
 
     // AIP byte 1 (Book 3 Annex C1): b6 DDA supported, b1 CDA supported
     private static final byte AIP1_DDA = 0x20;
@@ -646,7 +651,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
         if (unableToGoOnline) {
             cvr[1] |= CardRiskManagement.CVR2_UNABLE_TO_GO_ONLINE;
         }
-        cryptogram.generate(acKey, pool, dolOff, dolLen, buf, data,
+        cryptogram.generate(acKey, pool, store.offset(TAG_CDOL1), store.length(TAG_CDOL1), cdol1Data, (short) 0,
+                pool, dolOff, dolLen, buf, data,
                 pool, store.offset(TAG_AIP), session[S_ATC], cvr, (short) 0, ac, (short) 0);
         if (unableToGoOnline) {
             risk.recordOfflineCompletion(cid);
@@ -668,10 +674,6 @@ public final class PaymentApplet extends Applet implements DgiSink {
         }
         return true;
     }
-
-    private static final short AUTH_VALID = 1;
-    private static final short AUTH_DECLINED = 2;
-    private static final short AUTH_FAILED = 3;
 
     /**
      * ARPC method 1 (Book 2 8.2.1) over {@code arqc} with the session key of {@code atc}:

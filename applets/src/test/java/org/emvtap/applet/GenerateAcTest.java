@@ -113,6 +113,17 @@ class GenerateAcTest {
         assertArrayEquals(new byte[] {0x40}, Host.value(second, 0x9F27));
         byte[] cvr = Arrays.copyOfRange(Host.value(second, 0x9F10), 3, 7);
         assertArrayEquals(Host.hex("03601000"), cvr);
+        // the TC covers the transaction's data (CDOL1) with what CDOL2 sent again (TVR, UN)
+        String tvr = "0000000080";
+        String cdol2WithTvr = Host.hex(arpc) + "3030" + "3030" + tvr + "11223344";
+        TestCard u = afterFullPathGpo();
+        List<Host.Tlv> f = format1(u.ok(genAc(0x80, CDOL1_DATA)));
+        byte[] arpcU = Host.arpcMethod1(Host.pbocSessionKey(TestCard.MK_AC, atc(f)), Host.value(f, 0x9F26), Host.hex("3030"));
+        cdol2WithTvr = Host.hex(arpcU) + cdol2WithTvr.substring(16);
+        List<Host.Tlv> s2 = format1(u.ok(genAc(0x40, cdol2WithTvr)));
+        String merged = CDOL1_DATA.substring(0, 12 + 12 + 4) + tvr + CDOL1_DATA.substring(38, 50) + "11223344";
+        assertArrayEquals(expectedAc(merged, atc(s2), Arrays.copyOfRange(Host.value(s2, 0x9F10), 3, 7)),
+                Host.value(s2, 0x9F26));
         assertEquals(0x6985, TestCard.sw(t.send(genAc(0x40, cdol2))), "no third GENERATE AC");
     }
 
