@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from shared_data import public_vectors as _public_vectors
 
 from emvtap.capk import (
     TEST_CA_INDEX,
@@ -25,17 +23,6 @@ from emvtap.tools import gen_test_capk
 
 DATA = Path(__file__).parents[2] / "emvtap" / "data"
 VISA, MC, UPI = (bytes.fromhex(rid) for rid in ("A000000003", "A000000004", "A000000333"))
-
-
-def _public_vectors() -> dict[str, Any]:
-    """public.json from ../shared beside the repo (as CI clones it), or $EMVTAP_SHARED."""
-    candidates = [Path(__file__).parents[2].parent / "shared/data/vectors/public.json"]
-    if os.environ.get("EMVTAP_SHARED"):
-        candidates.insert(0, Path(os.environ["EMVTAP_SHARED"]) / "data/vectors/public.json")
-    for path in candidates:
-        if path.is_file():
-            return json.loads(path.read_text())
-    raise AssertionError(f"public test vectors not found; looked in {candidates}")
 
 
 def test_every_shipped_capk_checksum_is_sha1_of_rid_index_modulus_exponent() -> None:

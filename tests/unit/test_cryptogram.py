@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pyemv import ac as pyemv_ac
+from shared_data import public_vectors as _public_vectors
 
 from emvtap.cryptogram import (
     arpc_method_1,
@@ -32,17 +30,6 @@ from emvtap.keys import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
-
-
-def _public_vectors() -> dict[str, Any]:
-    """public.json from ../shared beside the repo (as CI clones it), or $EMVTAP_SHARED."""
-    candidates = [Path(__file__).parents[2].parent / "shared/data/vectors/public.json"]
-    if os.environ.get("EMVTAP_SHARED"):
-        candidates.insert(0, Path(os.environ["EMVTAP_SHARED"]) / "data/vectors/public.json")
-    for path in candidates:
-        if path.is_file():
-            return json.loads(path.read_text())
-    raise AssertionError(f"public test vectors not found; looked in {candidates}")
 
 
 ARQC_VECTORS = _public_vectors()["arqc_arpc"]

@@ -4,11 +4,10 @@ against the PDOL/CDOL/DDOL values and the command data of real transactions."""
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 
 import pytest
+from shared_data import shared_dir as _shared
 
 from emvtap.apdu import CommandApdu
 from emvtap.dol import (
@@ -32,12 +31,6 @@ from emvtap.tlv import (
 )
 
 h = bytes.fromhex
-
-
-def _shared() -> Path:
-    """../shared beside the repository (as CI clones it), or $EMVTAP_SHARED."""
-    env = os.environ.get("EMVTAP_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
 
 
 class Trace:

@@ -4,14 +4,12 @@ DDA vector, round trips with generated keys, and every rejection the spec requir
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import random
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import public_vectors as _public_vectors
 
 from emvtap.capk import TEST_CA_INDEX, CapkStore, CaPublicKey, test_ca_private_key
 from emvtap.oda import (
@@ -46,17 +44,6 @@ TODAY = date(2025, 6, 1)
 EXPIRY = h("1230")
 SERIAL = h("000001")
 STATIC = h("5A0862345678901234565F24033012319F4A0182") + h("3900")
-
-
-def _public_vectors() -> dict[str, Any]:
-    """public.json from ../shared beside the repo (as CI clones it), or $EMVTAP_SHARED."""
-    candidates = [Path(__file__).parents[2].parent / "shared/data/vectors/public.json"]
-    if os.environ.get("EMVTAP_SHARED"):
-        candidates.insert(0, Path(os.environ["EMVTAP_SHARED"]) / "data/vectors/public.json")
-    for path in candidates:
-        if path.is_file():
-            return json.loads(path.read_text())
-    raise AssertionError(f"public test vectors not found; looked in {candidates}")
 
 
 DDA = _public_vectors()["rsa_oda"][0]

@@ -5,15 +5,13 @@ profile approved by the switch's Authorizer (a tampered ARQC declined)."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import public_vectors
 
 from emvtap import tlv
 from emvtap.cryptogram import arpc_method_1, arpc_method_2, generate_ac
@@ -51,16 +49,8 @@ LIST = ((0x9F02, 6), (0x9F03, 6), (0x9F1A, 2), (0x95, 5), (0x5F2A, 2), (0x9A, 3)
 
 
 def vector(vid: str) -> dict[str, Any]:
-    """One ARQC/ARPC vector of public.json from ../shared beside the repo (as CI clones it), or
-    $EMVTAP_SHARED (as test_cryptogram finds them)."""
-    candidates = [Path(__file__).parents[2].parent / "shared/data/vectors/public.json"]
-    if os.environ.get("EMVTAP_SHARED"):
-        candidates.insert(0, Path(os.environ["EMVTAP_SHARED"]) / "data/vectors/public.json")
-    for path in candidates:
-        if path.is_file():
-            vectors = json.loads(path.read_text())["arqc_arpc"]
-            return next(v for v in vectors if v["id"] == vid)
-    raise AssertionError(f"public test vectors not found; looked in {candidates}")
+    """One ARQC/ARPC vector of the public vectors (../shared)."""
+    return next(v for v in public_vectors()["arqc_arpc"] if v["id"] == vid)
 
 
 def list_values(data: bytes) -> dict[int, bytes]:

@@ -4,21 +4,15 @@ pretty-printer of decoded TLV."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
+from shared_data import shared_dir as _shared
 
 from emvtap.masking import mask_tag_value
 from emvtap.tags import SENSITIVE_TAGS, TAGS, pretty, tag_name
 from emvtap.tlv import Tlv, decode, is_constructed, tag_hex
 
 h = bytes.fromhex
-
-
-def _shared() -> Path:
-    env = os.environ.get("EMVTAP_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
 
 
 #: the data elements the kernel, the card and the switch exchange, with the name the spec

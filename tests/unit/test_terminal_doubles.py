@@ -8,15 +8,14 @@ Imported by the other ``test_terminal*`` / ``test_kernel*`` / ``test_entry_point
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
+
+from shared_data import load_trace
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
 from emvtap.capk import TEST_CA_INDEX, test_ca_private_key
@@ -39,20 +38,6 @@ from terminal.transport.base import CardRemovedError, Transport
 from terminal.transport.loopback import LoopbackTransport
 
 # --- recorded traces ------------------------------------------------------------------------
-
-
-def shared_dir() -> Path:
-    """../shared beside the repository (as CI clones it), or $EMVTAP_SHARED."""
-    if os.environ.get("EMVTAP_SHARED"):
-        return Path(os.environ["EMVTAP_SHARED"])
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def load_trace(name: str) -> dict[str, Any]:
-    path = shared_dir() / "data" / "traces" / name
-    if not path.is_file():
-        raise AssertionError(f"recorded trace {path} not found (set EMVTAP_SHARED)")
-    return json.loads(path.read_text())
 
 
 class ReplayCard:

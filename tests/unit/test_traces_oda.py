@@ -6,13 +6,12 @@ against the trace's ``oda_expected`` block."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import traces_dir as _traces_dir
 
 from emvtap.apdu import CommandApdu, ResponseApdu
 from emvtap.capk import CapkStore, CaPublicKey
@@ -31,18 +30,6 @@ from emvtap.oda import (
     verify_cda,
 )
 from emvtap.tlv import decode, find, flatten
-
-
-def _traces_dir() -> Path:
-    """traces/ from ../shared beside the repo (as CI clones it), or $EMVTAP_SHARED."""
-    candidates = [Path(__file__).parents[2].parent / "shared/data/traces"]
-    if os.environ.get("EMVTAP_SHARED"):
-        candidates.insert(0, Path(os.environ["EMVTAP_SHARED"]) / "data/traces")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    raise AssertionError(f"recorded traces not found; looked in {candidates}")
-
 
 TRACES = _traces_dir()
 APPLE_PAY_VISA = "01_applepay_visa_qvsdc_fdda_pm3sniff.json"
