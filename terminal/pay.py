@@ -277,6 +277,8 @@ def perform_issuer_update(
         if update.get("issuer_authentication_data"):
             update["issuer_authentication"] = external_authenticate(
                 ctx, bytes.fromhex(update["issuer_authentication_data"]))
+            if result.online:  # the card itself has now judged the ARPC
+                result.online["arpc_verified"] = update["issuer_authentication"]
         before = len(result.issuer_script_results)
         for key, before_final in (("scripts_71", True), ("scripts_72", False)):
             templates = [t for raw in update.get(key, ()) for t in decode(bytes.fromhex(raw))]

@@ -448,6 +448,7 @@ def test_issuer_update_on_tap_again_delivers_arpc_and_scripts() -> None:
     update = result.issuer_update
     assert update["result"] == "delivered"
     assert update["issuer_authentication"] is True
+    assert result.to_json()["online"]["arpc_verified"] is True  # the record says so too
     assert update["script_results"] == "2000000001"
     assert is_set(result.tsi, TSI.SCRIPT_PROCESSING_PERFORMED)
     assert is_set(result.tsi, TSI.ISSUER_AUTHENTICATION_PERFORMED)
