@@ -47,6 +47,8 @@ def cli(verbose: int) -> None:
     ISO 8583 switch, on real NFC readers or virtual ones."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # nfcpy logs every frame in hex at DEBUG - PAN, track 2 and name in clear: never that
+    logging.getLogger("nfc").setLevel(max(level, logging.INFO))
 
 
 @cli.command()
@@ -78,8 +80,10 @@ def main() -> None:
     except Exception as exc:  # a bug of ours: say so briefly, keep the details for -vv
         if os.environ.get("EMVTAP_DEBUG"):
             raise
+        from emvtap.masking import mask_text
+
         logging.getLogger("emvtap").debug("unexpected error", exc_info=True)
-        click.echo(f"emvtap: internal error: {type(exc).__name__}: {exc} "
+        click.echo(f"emvtap: internal error: {type(exc).__name__}: {mask_text(str(exc))} "
                    "(set EMVTAP_DEBUG=1 for the traceback)", err=True)
         sys.exit(70)
 

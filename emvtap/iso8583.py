@@ -96,6 +96,7 @@ from iso8583.encoder import EncodeError
 
 from emvtap import tlv
 from emvtap.masking import mask_pan
+from emvtap.tags import SENSITIVE_TAGS
 
 __all__ = [
     "FIELDS",
@@ -521,8 +522,8 @@ def decode_token_data(text: str) -> TokenData:
 
 def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A copy safe to log: PAN masked, track 2 reduced to its masked PAN, PIN block dropped,
-    binary fields as hex. (DE 55 carries no clear PAN in emvtap's requests except 57/5A, which
-    are masked too.)"""
+    binary fields as hex. (DE 55 carries no clear PAN in emvtap's requests; any track data, PAN,
+    cardholder name or PIN data in it is masked too.)"""
     out: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "2":
@@ -548,6 +549,6 @@ def _redact_icc(value: bytes) -> str:
     parts = []
     for obj in tlv.flatten(objs).items():
         tag, v = obj
-        shown = "<masked>" if tag in (0x57, 0x5A, 0x56, 0x99) else v.hex().upper()
+        shown = "<masked>" if tag in SENSITIVE_TAGS else v.hex().upper()
         parts.append(f"{tlv.tag_hex(tag)}={shown}")
     return " ".join(parts)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
 
 from emvtap.tags import SENSITIVE_TAGS
 from emvtap.tlv import TlvError, _read_length, _read_tag, decode
 
-__all__ = ["mask_pan", "mask_tag_value", "mask_text", "redact_hex", "redact_tlv_bytes"]
+__all__ = [
+    "mask_pan",
+    "mask_tag_value",
+    "mask_text",
+    "masked_repr",
+    "redact_hex",
+    "redact_tlv_bytes",
+]
 
 _PAN_IN_TEXT = re.compile(r"(?<!\d)(\d{6})(\d{3,9})(\d{4})(?!\d)")
 
@@ -75,3 +85,18 @@ def redact_hex(data: bytes, pans: list[str]) -> str:
             # keep the hex as long as it was: the F padding of an odd-length PAN stays
             hexv = hexv.replace(pan, masked + pan[len(masked):])
     return hexv
+
+
+def masked_repr(obj: Any, pans: Iterable[str]) -> str:
+    """The repr of dataclass ``obj`` with the PAN fields named in ``pans`` masked and the
+    fields declared ``repr=False`` left out (a dataclass's own repr prints every field)."""
+    pan_fields = frozenset(pans)
+    parts = []
+    for f in fields(obj):
+        if not f.repr:
+            continue
+        value = getattr(obj, f.name)
+        if f.name in pan_fields and isinstance(value, str):
+            value = mask_pan(value)
+        parts.append(f"{f.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(parts)})"

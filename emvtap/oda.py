@@ -15,7 +15,7 @@ import calendar
 import hashlib
 import hmac
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from emvtap.capk import CapkStore, CaPublicKey
@@ -112,7 +112,7 @@ class IccPublicKey:
     """The ICC public key and the certificate fields it came with (Book 2 6.4)."""
 
     public_key: RsaPublicKey
-    pan: bytes  # 10 bytes, F-padded
+    pan: bytes = field(repr=False)  # 10 bytes, F-padded
     expiry_mmyy: bytes
     serial: bytes
     hash_algorithm: int = HASH_SHA1

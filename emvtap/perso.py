@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from emvtap.capk import TEST_CA_INDEX, test_ca_private_key
 from emvtap.dol import parse_afl
@@ -90,11 +90,12 @@ def _t(tag: int, value: bytes) -> Tlv:
 
 @dataclass(frozen=True)
 class IssuerKeys:
-    """Issuer master keys for AC, secure-messaging integrity and confidentiality (test only)."""
+    """Issuer master keys for AC, secure-messaging integrity and confidentiality (test only);
+    kept out of reprs."""
 
-    imk_ac: bytes
-    imk_smi: bytes
-    imk_smc: bytes
+    imk_ac: bytes = field(repr=False)
+    imk_smi: bytes = field(repr=False)
+    imk_smc: bytes = field(repr=False)
 
 
 def issuer_keys(seed: int) -> IssuerKeys:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from emvtap.dol import AflError, parse_afl, parse_dol
+from emvtap.masking import masked_repr
+from emvtap.private_files import write_private_text
 from emvtap.rsa import RsaKey
 from emvtap.tlv import TlvError
 
@@ -51,13 +53,15 @@ def _at(where: str) -> str:
 
 
 def _hex(d: Mapping[str, Any], key: str, default: str | None = None, where: str = "",
-         length: int | tuple[int, int] | None = None) -> bytes:
-    """Field ``key`` as hex bytes; ``length`` is an exact byte count or a (min, max) range."""
+         length: int | tuple[int, int] | None = None, secret: bool = False) -> bytes:
+    """Field ``key`` as hex bytes; ``length`` is an exact byte count or a (min, max) range;
+    ``secret``: a key or track data, whose value no message repeats."""
     v = _field(d, key, _MISSING if default is None else default, where)
     try:
         out = bytes.fromhex(v)
     except (TypeError, ValueError):
-        raise ProfileError(f"{_at(where)}field {key!r} is not hex: {v!r}") from None
+        shown = "" if secret else f": {v!r}"
+        raise ProfileError(f"{_at(where)}field {key!r} is not hex{shown}") from None
     if length is not None:
         lo, hi = (length, length) if isinstance(length, int) else length
         if not lo <= len(out) <= hi:
@@ -125,11 +129,12 @@ class Record:
 
 @dataclass(frozen=True)
 class CardKeys:
-    """ICC master keys (derived from the issuer master keys at perso, Book 2 A1.4)."""
+    """ICC master keys (derived from the issuer master keys at perso, Book 2 A1.4); kept out
+    of reprs."""
 
-    ac: bytes
-    smi: bytes
-    smc: bytes
+    ac: bytes = field(repr=False)
+    smi: bytes = field(repr=False)
+    smc: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,7 @@ class ApplicationProfile:
     pdol: bytes
     aip: bytes
     afl: bytes
-    records: tuple[Record, ...]
+    records: tuple[Record, ...] = field(repr=False)  # PAN, track 2, name: kept out of reprs
     cdol1: bytes
     cdol2: bytes
     ddol: bytes
@@ -218,8 +223,9 @@ class ApplicationProfile:
     icc_rsa: RsaKey | None
     capk_rid: bytes
     capk_index: int
-    track2: bytes
-    extra: dict[str, Any] = field(default_factory=dict)
+    track2: bytes = field(repr=False)
+    #: may hold the first limited-use key batch: kept out of reprs
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def record(self, sfi: int, number: int) -> Record | None:
         return next((r for r in self.records if r.sfi == sfi and r.record == number), None)
@@ -287,12 +293,12 @@ class ApplicationProfile:
                 _tag(k, f"{w}: get_data"): _hex(get_data, k, where=f"{w}: get_data")
                 for k in get_data
             },
-            keys=CardKeys(*(_hex(keys, k, where=f"{w}: keys", length=16)
+            keys=CardKeys(*(_hex(keys, k, where=f"{w}: keys", length=16, secret=True)
                             for k in ("ac", "smi", "smc"))),
             icc_rsa=icc_rsa,
             capk_rid=_hex(capk, "rid", where=f"{w}: capk", length=5),
             capk_index=_hex_byte(capk, "index", "00", f"{w}: capk"),
-            track2=_hex(d, "track2", where=w),
+            track2=_hex(d, "track2", where=w, secret=True),
             extra=dict(extra),
         )
 
@@ -347,6 +353,9 @@ class TokenInfo:
     token_requestor_id: str
     par: str
 
+    def __repr__(self) -> str:
+        return masked_repr(self, ("mpan", "span"))
+
     def to_dict(self) -> dict[str, str]:
         return dict(self.__dict__)
 
@@ -361,6 +370,9 @@ class CardProfile:
     applications: tuple[ApplicationProfile, ...]
     token: TokenInfo | None = None
     seed: int | None = None
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("pan",))
 
     @property
     def application(self) -> ApplicationProfile:
@@ -425,4 +437,5 @@ class CardProfile:
             raise ProfileError(f"{path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
+        """Write the profile at mode 0600: it holds the card's keys."""
+        write_private_text(path, self.to_json())

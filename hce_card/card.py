@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from emvtap.apdu import SW, ApduError, CommandApdu, ResponseApdu
-from emvtap.masking import redact_hex
+from emvtap.masking import redact_hex, redact_tlv_bytes
 from emvtap.perso import PPSE_NAME
 from emvtap.profile import ApplicationProfile, CardKeys, CardProfile
 from emvtap.tlv import TlvError, decode, flatten
@@ -132,8 +132,10 @@ class HceCard:
         except Exception:  # the card must answer, whatever went wrong inside it
             log.exception("internal error on command %s", redact_hex(apdu[:5], self._pans))
             response = ResponseApdu(b"", SW.NO_PRECISE_DIAGNOSIS)
-        log.debug("C-APDU %s -> R-APDU %s", redact_hex(apdu, self._pans),
-                  redact_hex(response.encode(), self._pans))
+        if log.isEnabledFor(logging.DEBUG):  # track 2, name and PAN never in clear
+            shown = ResponseApdu(redact_tlv_bytes(response.data), response.sw).encode()
+            log.debug("C-APDU %s -> R-APDU %s", redact_hex(apdu, self._pans),
+                      redact_hex(shown, self._pans))
         return response.encode()
 
     def _process(self, apdu: bytes) -> ResponseApdu:

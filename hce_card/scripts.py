@@ -15,6 +15,7 @@ script counter are one durable write.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,7 +146,8 @@ def _pin_change_unblock(ctx: ScriptContext) -> Changes:
     parse_pin_block(new)
     if ctx.cmd.p2 == 0x01:
         parse_pin_block(plain[8:])
-        if not st.pin_block or plain[8:].hex().upper() != st.pin_block:
+        current = plain[8:].hex().upper().encode()
+        if not st.pin_block or not hmac.compare_digest(current, st.pin_block.encode()):
             raise ScriptError(SW.WRONG_DATA, "current PIN does not match")
     return Changes(app=changes | {"pin_block": new.hex().upper()})
 

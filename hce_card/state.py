@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from emvtap.masking import masked_repr
+
 __all__ = [
     "ATC_MAX",
     "USER_VERIFIED_MARKER",
@@ -73,6 +75,9 @@ class LukBatch:
     mpan: str = ""
     batch: int = 0
     no_password_limit: int | None = None
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("mpan",))
 
 
 @dataclass(frozen=True)

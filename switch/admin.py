@@ -54,6 +54,9 @@ log = logging.getLogger("switch.admin")
 
 Json = dict[str, Any]
 
+#: Largest JSON body a POST may carry.
+MAX_BODY = 1 << 20
+
 
 class ApiError(Exception):
     def __init__(self, status: HTTPStatus, message: str, reason: str = "") -> None:
@@ -363,8 +366,14 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
                 return
             body: Json = {}
             if method == "POST":
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > 1 << 20:
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:  # read(-1) would read until the client closes
+                    self._send(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
+                    return
+                if length > MAX_BODY:
                     self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
                     return
                 try:

@@ -44,7 +44,7 @@ from emvtap.iso8583 import (
     encode_message,
     encode_token_data,
 )
-from emvtap.masking import mask_pan
+from emvtap.masking import mask_pan, redact_tlv_bytes
 from switch.arqc import (
     IccData,
     IccDataError,
@@ -98,8 +98,8 @@ TOKEN_STATUS_CODES = {"active": "A", "suspended": "S", "deleted": "D"}
 class HostConfig:
     #: an ATC at or below (highest verified ATC - window) is "too old" (issue 4 "ATC checks")
     atc_window: int = 32
-    #: zone PIN key DE 52 is enciphered under (switch.pin)
-    zpk: bytes = TEST_ZPK
+    #: zone PIN key DE 52 is enciphered under (switch.pin); kept out of reprs
+    zpk: bytes = field(default=TEST_ZPK, repr=False)
 
 
 @dataclass
@@ -107,7 +107,7 @@ class _Decision:
     reason: Reason
     token: Token | None = None
     icc: IccData | None = None
-    session_key: bytes | None = None
+    session_key: bytes | None = field(default=None, repr=False)
     verified: bool = False
     account_id: int | None = None
     posted: int = 0
@@ -162,11 +162,18 @@ def _auth_code(content_key: str) -> str:
 
 
 def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v.hex().upper() if isinstance(v, bytes | bytearray) else v)
-        for k, v in fields.items()
-        if k != "52"  # never keep a PIN block
-    }
+    """The request as the record keeps it: never a PIN block (DE 52), never track 2 (DE 35
+    keeps its masked PAN only), DE 55 with any track data, PAN or name overwritten."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if k == "52":
+            continue
+        if k == "35":
+            v = mask_pan(str(v).split("=")[0]) + "=…"
+        elif k == "55":
+            v = redact_tlv_bytes(bytes.fromhex(v) if isinstance(v, str) else bytes(v))
+        out[k] = v.hex().upper() if isinstance(v, bytes | bytearray) else v
+    return out
 
 
 class Authorizer:

@@ -14,12 +14,12 @@ import logging
 import os
 import random
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import click
 
 from emvtap.masking import mask_pan
+from emvtap.private_files import write_private_text
 from switch.enroll import EnrollError, enroll_profile, load_profile
 from switch.lifecycle import CHANNELS, LIFECYCLE, LifecycleError, Policy, apply_event
 from switch.store import Store, StoreError
@@ -330,7 +330,7 @@ def provision_cmd(
     except ProvisioningError as exc:
         raise click.ClickException(f"{exc} [{exc.reason}]") from None
     if keys_out and result.limited_use_keys is not None:
-        Path(keys_out).write_text(json.dumps(result.limited_use_keys, indent=1) + "\n")
+        write_private_text(keys_out, json.dumps(result.limited_use_keys, indent=1) + "\n")
     click.echo(
         f"provisioned {mask_pan(result.mpan)} for card {mask_pan(span)} on {device_id}"
         f"{' (default)' if result.is_default else ''}; profile {out}"
@@ -349,7 +349,7 @@ def replenish(db_path: str, count: int | None, out: str, mpan: str) -> None:
             batch = replenish_limited_use_keys(store, mpan, count=count)
     except ProvisioningError as exc:
         raise click.ClickException(f"{exc} [{exc.reason}]") from None
-    Path(out).write_text(json.dumps(batch, indent=1) + "\n")
+    write_private_text(out, json.dumps(batch, indent=1) + "\n")
     atcs = [k["atc"] for k in batch["keys"]]
     click.echo(f"batch {batch['batch']}: {len(atcs)} keys, ATC {atcs[0]}-{atcs[-1]} → {out}")
 

@@ -9,8 +9,9 @@ One check per row of :data:`ISSUER_CHECKS`, first failure wins; an approval post
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from emvtap.masking import masked_repr
 from switch.codes import Reason
 from switch.pin import TEST_ZPK, verify_pin
 from switch.store import Account, Card, Store
@@ -30,9 +31,12 @@ class IssuerRequest:
     device_verified: bool | None  # DE 48 sub-element 07
     yymm: str  # today, for expiry checks
     day: str  # today YYYY-MM-DD, for the daily limit
-    pin_block: bytes | None = None  # DE 52, enciphered under the ZPK
+    pin_block: bytes | None = field(default=None, repr=False)  # DE 52, under the ZPK
     pin_pan: str = ""  # the PAN the terminal built the PIN block with (the MPAN)
     online_pin_cvm: bool = False  # CVM Results 9F34 say "enciphered PIN online"
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("span", "pin_pan"))
 
 
 @dataclass(frozen=True)

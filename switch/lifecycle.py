@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from emvtap.masking import masked_repr
 from switch.store import Store, StoreError, Token, utc_now
 
 __all__ = [
@@ -146,6 +147,9 @@ class TokenChange:
     to_state: str
     holds: tuple[str, ...]
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("mpan",))
 
 
 def _state_of(holds: set[str]) -> str:

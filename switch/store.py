@@ -16,10 +16,13 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from emvtap.masking import masked_repr
+from emvtap.private_files import create_private_file
 
 __all__ = [
     "SCHEMA",
@@ -202,7 +205,7 @@ class Account:
     balance: int
     credit_limit: int
     daily_limit: int | None
-    pin_hash: str | None
+    pin_hash: str | None = field(repr=False)
     ecash_balance: int | None
 
     @property
@@ -220,6 +223,9 @@ class Card:
     no_password_limit: int
     replaced_by: str | None
     par: str | None
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("span", "replaced_by"))
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,11 @@ class Store:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = str(path)
+        if self.path != ":memory:":
+            # keys, limited-use keys and PIN hashes: owner only (SQLite gives its -wal and -shm
+            # files the database file's mode); a path SQLite cannot open either, it reports
+            with contextlib.suppress(OSError):
+                create_private_file(self.path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit batches).
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row

@@ -23,6 +23,7 @@ from emvtap.cryptogram import generate_ac, pboc_arqc_data, pboc_iad
 from emvtap.iso8583 import TokenData, encode_token_data
 from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
 from emvtap.luhn import luhn_complete
+from emvtap.masking import masked_repr
 
 if TYPE_CHECKING:
     from switch.server import SwitchServer
@@ -76,13 +77,17 @@ class SimCard:
     """A device card on a terminal: each :meth:`request` is one tap going online."""
 
     mpan: str
-    icc_mk_ac: bytes
+    icc_mk_ac: bytes = field(repr=False)
     psn: str = "01"
     atc: int = 0
     terminal_id: str = "TERM0001"
     merchant_id: str = "MERCHANT0000001"
     stan: int = 0
-    session_keys: dict[int, bytes] = field(default_factory=dict)  # HCE: ATC → limited-use key
+    #: HCE: ATC → limited-use key
+    session_keys: dict[int, bytes] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("mpan",))
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any], **kw: Any) -> SimCard:

@@ -29,13 +29,15 @@ import calendar
 import json
 import random
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from emvtap.keys import derive_pboc_session_key
 from emvtap.luhn import luhn_complete, luhn_valid
+from emvtap.masking import masked_repr
+from emvtap.private_files import write_private_text
 from switch.domain import default_domain
 from switch.store import Store, StoreError, utc_now
 
@@ -76,8 +78,13 @@ class TspConfig:
 class Provisioned:
     mpan: str
     is_default: bool
-    profile: dict[str, Any]  # emvtap-card-profile/1, ready for json.dumps
-    limited_use_keys: dict[str, Any] | None  # the first batch (HCE) in LUK_BATCH_FORMAT
+    #: emvtap-card-profile/1, ready for json.dumps (keys: kept out of reprs)
+    profile: dict[str, Any] = field(repr=False)
+    #: the first batch (HCE) in LUK_BATCH_FORMAT
+    limited_use_keys: dict[str, Any] | None = field(repr=False)
+
+    def __repr__(self) -> str:
+        return masked_repr(self, ("mpan",))
 
 
 def _new_mpan(store: Store, config: TspConfig, rng: random.Random) -> str:
@@ -291,7 +298,7 @@ def provision(
             now=now,
         )
     if out is not None:
-        Path(out).write_text(json.dumps(profile, indent=1) + "\n")
+        write_private_text(out, json.dumps(profile, indent=1) + "\n")  # it holds keys
     return Provisioned(mpan, is_default, profile, batch)
 
 

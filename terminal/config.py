@@ -28,11 +28,13 @@ class ConfigError(ValueError):
     """A terminal configuration emvtap cannot use."""
 
 
-def _hex(value: Any, what: str, length: int | None = None) -> bytes:
+def _hex(value: Any, what: str, length: int | None = None, secret: bool = False) -> bytes:
+    """``secret``: a key, whose value no message repeats."""
     try:
         raw = bytes.fromhex(str(value))
     except ValueError:
-        raise ConfigError(f"{what}: {value!r} is not hex") from None
+        shown = "the value" if secret else repr(value)
+        raise ConfigError(f"{what}: {shown} is not hex") from None
     if length is not None and len(raw) != length:
         raise ConfigError(f"{what}: {len(raw)} bytes, expected {length}")
     return raw
@@ -167,12 +169,12 @@ class TerminalConfig:
     tac: TerminalActionCodes
     terminal_floor_limit: int | None = None
     random_selection: RandomSelection = field(default_factory=RandomSelection)
-    exception_file: frozenset[str] = frozenset()
+    exception_file: frozenset[str] = field(default=frozenset(), repr=False)  # PANs
     revocation_list: tuple[RevokedCertificate, ...] = ()
     default_ddol: bytes = bytes.fromhex("9F3704")
     default_tdol: bytes = bytes.fromhex("9F02065F2A029A039C0195059F3704")
     pin_pad: bool = True
-    pin_encryption_key: bytes = bytes(16)
+    pin_encryption_key: bytes = field(default=bytes(16), repr=False)
     use_pse: bool = False
     issuer_update_timeout_seconds: float = 30.0
 
@@ -234,7 +236,7 @@ class TerminalConfig:
                                   "default_tdol"),
                 pin_pad=bool(d.get("pin_pad", True)),
                 pin_encryption_key=_hex(d.get("pin_encryption_key", "00" * 16),
-                                        "pin_encryption_key", 16),
+                                        "pin_encryption_key", 16, secret=True),
                 use_pse=bool(d.get("use_pse", False)),
                 issuer_update_timeout_seconds=float(d.get("issuer_update_timeout_seconds", 30)),
             )

@@ -45,13 +45,15 @@ class TransactionContext:
     unpredictable_number: bytes = field(default_factory=lambda: secrets.token_bytes(4))
     clear_pan: bool = False
     result: TransactionResult = field(default_factory=TransactionResult)
-    card: dict[int, bytes] = field(default_factory=dict)  # data elements read from the card
-    records: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    #: data elements read from the card (PAN, track 2: kept out of reprs, as below)
+    card: dict[int, bytes] = field(default_factory=dict, repr=False)
+    records: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
     pdol_values: dict[int, bytes] = field(default_factory=dict)  # as sent in GPO
     pdol_data: bytes = b""  # the PDOL data as sent (CDA hashes it)
     cdol1_values: dict[int, bytes] = field(default_factory=dict)  # as sent in GENERATE AC 1
     cdol1_data: bytes = b""
-    sensitive: list[str] = field(default_factory=list)  # PAN strings to mask in APDU hex
+    #: PAN strings to mask in APDU hex
+    sensitive: list[str] = field(default_factory=list, repr=False)
     combination: Combination | None = None
     #: Data objects the terminal produces during the transaction (9F45, 9F4C, 8A, 91, 98 ...).
     kernel_data: dict[int, bytes] = field(default_factory=dict)
@@ -61,7 +63,7 @@ class TransactionContext:
     merchant_forced_online: bool = False
     #: 9F33 for this transaction: below the CVM required limit the CVM byte is "no CVM" only.
     terminal_capabilities: bytes | None = None
-    online_pin_block: bytes | None = None
+    online_pin_block: bytes | None = field(default=None, repr=False)
 
     @property
     def application_version(self) -> bytes:

@@ -65,7 +65,8 @@ class TransactionResult:
     apdus: list[dict[str, Any]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     tap_seconds: float = 0.0
-    card_data: dict[int, bytes] = field(default_factory=dict)  # kept for online/issuer update
+    #: kept for online/issuer update (PAN, track 2: kept out of reprs)
+    card_data: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     def set_tvr(self, *bits: Bit) -> None:
         self.tvr = set_bits(self.tvr, *bits)

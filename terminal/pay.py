@@ -14,6 +14,7 @@ from datetime import datetime
 from emvtap.apdu import SW, CommandApdu
 from emvtap.bits import CTQ, TTQ, TVR, is_set
 from emvtap.capk import CapkStore
+from emvtap.masking import mask_text
 from emvtap.tlv import decode
 from terminal.config import TerminalConfig
 from terminal.context import Authoriser, PinEntry, TransactionContext
@@ -126,7 +127,7 @@ def perform_transaction(
     except TransportError as exc:
         _card_gone(res, f"communication error: present card again ({exc})")
     except Exception as exc:  # the promise: an outcome, never an exception
-        res.end(Outcome.END_APPLICATION, f"internal error: {type(exc).__name__}: {exc}")
+        res.end(Outcome.END_APPLICATION, f"internal error: {_error_text(exc, clear_pan)}")
     finally:
         res.tap_seconds = time.perf_counter() - start
     res.card_data = dict(ctx.card)
@@ -201,7 +202,7 @@ def _quick_path_online(ctx: TransactionContext) -> None:
         return
     except Exception as exc:  # never an exception out of a tap
         res.final_outcome = Outcome.DECLINED
-        res.reason += f"; internal error going online: {type(exc).__name__}: {exc}"
+        res.reason += f"; internal error going online: {_error_text(exc, ctx.clear_pan)}"
         return
     if response.approved:
         res.final_outcome = Outcome.APPROVED
@@ -293,8 +294,13 @@ def perform_issuer_update(
     except TransportError as exc:
         update["result"] = f"communication error during issuer update ({exc})"
     except Exception as exc:  # never an exception out of a tap
-        update["result"] = f"internal error: {type(exc).__name__}: {exc}"
+        update["result"] = f"internal error: {_error_text(exc, clear_pan)}"
     return result
+
+
+def _error_text(exc: Exception, clear_pan: bool) -> str:
+    """A bug of ours as the record tells it: type and message, PANs masked."""
+    return f"{type(exc).__name__}: {str(exc) if clear_pan else mask_text(str(exc))}"
 
 
 def _pan_digits(result: TransactionResult) -> str:

@@ -58,6 +58,10 @@ FC = 13.56e6
 #: Longest FWT an ATS can ask for (FWI 14), and the WTX multiplier's range (7.3).
 FWT_MAX = 4096 * 2**14 / FC
 WTXM_MAX = 59
+#: The longest command APDU (ISO/IEC 7816-4, 5.1: extended case 4, header 4 ‖ Lc 3 ‖ 65535
+#: data ‖ Le 2): a chained command that grows past it is answered 6700 unread.
+MAX_COMMAND_APDU = 4 + 3 + 0xFFFF + 2
+SW_WRONG_LENGTH = b"\x67\x00"
 
 _PCB_I, _PCB_R, _PCB_S = 0x02, 0xA2, 0xC2
 _CHAINING, _CID_FOLLOWS, _NAD_FOLLOWS, _NAK = 0x10, 0x08, 0x04, 0x10
@@ -235,6 +239,7 @@ class IsoDepCard:
         self.cid = cid
         self.block_number = 1  # rule C
         self._rx_chain = bytearray()
+        self._rx_overflow = False
         self._tx_rest = b""
         self._last_sent: bytes | None = None
 
@@ -359,11 +364,20 @@ class IsoDepCard:
         self.block_number = pcb & 0x01  # rule D (equal to toggling for a conforming PCD)
         self._tx_rest = b""  # a new I-block ends whatever we were still sending
         if pcb & _CHAINING:  # 7.5.2: the reader chains a long command; acknowledge
-            self._rx_chain += inf
+            if len(self._rx_chain) + len(inf) > MAX_COMMAND_APDU:
+                self._rx_overflow, self._rx_chain = True, bytearray()
+            if not self._rx_overflow:
+                self._rx_chain += inf
             return self._frame(_PCB_R | self.block_number, b"", with_cid)
         apdu = bytes(self._rx_chain + inf)
-        self._rx_chain = bytearray()
-        response = self._compute(io, apdu, with_cid)
+        overflow = self._rx_overflow or len(apdu) > MAX_COMMAND_APDU
+        self._rx_chain, self._rx_overflow = bytearray(), False
+        if overflow:
+            log.warning("%s: chained command longer than %d bytes; answering 6700", self.name,
+                        MAX_COMMAND_APDU)
+            response: bytes | None = SW_WRONG_LENGTH
+        else:
+            response = self._compute(io, apdu, with_cid)
         if response is None:
             raise _Ended(SessionEnd.REMOVED)
         self._tx_rest = response

@@ -2,7 +2,8 @@
 card side of :mod:`.isodep` on ``clf.listen(LocalTarget('106A'))`` and ``clf.exchange``.
 
 Spec: ``nfc:<nfcpy path>`` -
-``nfc:udp[:HOST[:PORT]]`` (nfcpy's UDP radio simulation; the card binds PORT),
+``nfc:udp[:HOST[:PORT]]`` (nfcpy's UDP radio simulation; the card binds HOST:PORT, HOST
+127.0.0.1 by default),
 ``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``.
 
 Devices (shared/spec/hardware-and-virtual-readers.md):
@@ -26,6 +27,7 @@ nfcpy's udp driver, measured:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -248,7 +250,7 @@ class NfcTargetLink:
         try:
             clf = self._open()
             if self.is_udp:
-                self._udp_addr = ("127.0.0.1", int(clf.device.addr[1]))
+                self._udp_addr = (clf.device.addr[0], int(clf.device.addr[1]))
                 self._signal_when_bound(clf.device)
             io = _ClfFrameIO(clf)
             target = nfc.clf.LocalTarget("106A")
@@ -294,12 +296,24 @@ class NfcTargetLink:
 
     def _signal_when_bound(self, device: Any) -> None:
         """Set :attr:`listening` only once the udp socket is bound (each ``listen`` re-binds
-        it), so that a reader started right after ``listening.wait()`` is not lost. Hooks
-        nfcpy 1.0.4's ``udp.Device._bind_socket`` (pinned in pyproject.toml)."""
-        bind = device._bind_socket
+        it), so that a reader started right after ``listening.wait()`` is not lost. Replaces
+        nfcpy 1.0.4's ``udp.Device._bind_socket`` (pinned in pyproject.toml), which binds
+        0.0.0.0 whatever the path says: the card binds the path's host (127.0.0.1 by default)
+        and is not reachable from other hosts unless asked to be."""
+
+        def bind(time_to_return: float) -> bool:
+            while time.time() < time_to_return:
+                try:
+                    device.socket.bind((device.addr[0], device.addr[1]))
+                    return True
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        return False
+                    raise
+            return False
 
         def bind_then_signal(time_to_return: float) -> bool:
-            bound = bool(bind(time_to_return))
+            bound = bind(time_to_return)
             if bound:
                 self.listening.set()
             return bound

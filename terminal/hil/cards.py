@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from emvtap.masking import masked_repr
 from emvtap.perso import ISSUER_BIN, make_pan
+from emvtap.private_files import write_private_text
 from terminal.hil.loader import parse_amount
 from terminal.hil.model import (
     CardForm,
@@ -50,6 +52,9 @@ class Card:
     span: str = ""
     device: str = ""
 
+    def __repr__(self) -> str:
+        return masked_repr(self, ("mpan", "span"))
+
     @property
     def name(self) -> str:
         return self.spec.name
@@ -72,7 +77,7 @@ class Card:
 
 def _write_profile(card: Card, workdir: Path, profile: dict) -> None:  # type: ignore[type-arg]
     card.profile = workdir / f"{card.name}.json"
-    card.profile.write_text(json.dumps(profile, indent=1) + "\n")
+    write_private_text(card.profile, json.dumps(profile, indent=1) + "\n")  # it holds keys
     card.learn(profile)
 
 

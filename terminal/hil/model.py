@@ -82,7 +82,8 @@ class CardSpec:
     form: CardForm
     source: PersoSource | ProvisionSource | ProfileSource | None  # None: a real card
     cdcvm: bool = False  # the wallet has verified its user (`card run --cdcvm`)
-    pin: str | None = None  # the transaction PIN of the card's account at the issuer
+    #: the transaction PIN of the card's account at the issuer (kept out of reprs)
+    pin: str | None = field(default=None, repr=False)
     prompt: str = ""  # what the person should present (real cards)
 
 
@@ -131,7 +132,8 @@ class TapStep:
     amount: int  # minor units
     amount_text: str
     expect: Expectations
-    pin: str | None = None  # what the cardholder types on the PIN pad, if asked
+    #: what the cardholder types on the PIN pad, if asked (kept out of reprs)
+    pin: str | None = field(default=None, repr=False)
     pull_after: int | None = None  # the card leaves the field after this many commands
     repeat: int = 1
     issuer_update: bool = True  # "present card again": deliver what the host sent

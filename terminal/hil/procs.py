@@ -24,12 +24,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from emvtap.masking import mask_text
 from terminal.hil.results import RigError, Unsupported
 
-__all__ = ["EMVTAP", "Child", "classify_failure", "run_emvtap"]
+__all__ = ["EMVTAP", "Child", "classify_failure", "command_line", "run_emvtap"]
 
 #: The emvtap command of this interpreter (the same installation as the runner).
 EMVTAP: tuple[str, ...] = (sys.executable, "-m", "emvtap.cli")
+
+
+#: options whose value a report or a log never shows
+SECRET_OPTIONS = frozenset({"--pin", "--token", "--zpk"})
+
+
+def command_line(args: tuple[str, ...] | list[str]) -> str:
+    """``emvtap ARGS`` as reports and logs show it: PANs masked, the values of
+    :data:`SECRET_OPTIONS` hidden."""
+    shown = [("****" if i and args[i - 1] in SECRET_OPTIONS else a) for i, a in enumerate(args)]
+    return mask_text(" ".join(["emvtap", *shown]))
 
 
 def _words(args: tuple[str, ...] | list[str]) -> list[str]:
@@ -79,10 +91,10 @@ def run_emvtap(args: list[str], *, timeout: float = 60.0, cwd: Path | None = Non
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               cwd=cwd, env=_env() | (env or {}), check=False)
     except subprocess.TimeoutExpired as exc:
-        raise RigError(f"`emvtap {' '.join(args)}` did not finish within {timeout} s") from exc
+        raise RigError(f"`{command_line(args)}` did not finish within {timeout} s") from exc
     output = done.stdout + done.stderr
     if done.returncode != 0:
-        raise classify_failure(args, output, f"`emvtap {' '.join(args)}` (exit {done.returncode})")
+        raise classify_failure(args, output, f"`{command_line(args)}` (exit {done.returncode})")
     return output
 
 
@@ -122,7 +134,7 @@ class Child:
 
     def _read(self, stream: IO[str]) -> None:
         with self.log_path.open("a") as log:
-            log.write(f"$ emvtap {' '.join(self.args)}\n")
+            log.write(f"$ {command_line(self.args)}\n")
             for line in stream:
                 log.write(line)
                 log.flush()
@@ -146,7 +158,7 @@ class Child:
         if ended:
             code = self._proc.wait() if self._proc else None
             raise classify_failure(self.args, self.tail(),
-                                   f"{self.name} (`emvtap {' '.join(self.args)}`, exit {code})")
+                                   f"{self.name} (`{command_line(self.args)}`, exit {code})")
         raise RigError(f"{self.name} did not say it was ready within {timeout} s:\n{self.tail()}")
 
     @property
