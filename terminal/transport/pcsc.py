@@ -27,7 +27,14 @@ from smartcard import scard
 
 from .base import BaseTransport, CardRemovedError, NoCardError, TransportError
 
-__all__ = ["ACR122U_FEEDBACK", "GET_UID", "PcscTransport", "list_readers", "resolve_reader"]
+__all__ = [
+    "ACR122U_FEEDBACK",
+    "GET_UID",
+    "PcscTransport",
+    "list_readers",
+    "resolve_reader",
+    "wait_for_card_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +173,33 @@ def list_readers() -> list[str]:
     context = _establish()
     try:
         return _list(context)
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+def wait_for_card_state(reader: str, *, present: bool, timeout: float) -> float:
+    """Block until pcscd reports a card in *reader* (``present=True``) or none; return the
+    seconds waited. ``SCardGetStatusChange`` answers at pcscd's next poll (400 ms), so nothing
+    sleeps or polls here. Raises :class:`TimeoutError`, or :class:`TransportError` when pcscd
+    fails."""
+    context = _establish()
+    start = time.monotonic()
+    deadline = start + timeout
+    state = scard.SCARD_STATE_UNAWARE
+    try:
+        while True:
+            wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            hresult, states = scard.SCardGetStatusChange(context, wait_ms, [(reader, state)])
+            if hresult == scard.SCARD_S_SUCCESS:
+                event_state = states[0][1]
+                if bool(event_state & scard.SCARD_STATE_PRESENT) == present:
+                    return time.monotonic() - start
+                state = event_state & ~scard.SCARD_STATE_CHANGED
+            elif _code(hresult) != _code(scard.SCARD_E_TIMEOUT):
+                raise TransportError(_error(f"SCardGetStatusChange({reader})", hresult))
+            if time.monotonic() >= deadline:
+                what = "a card" if present else "no card"
+                raise TimeoutError(f"pcscd did not report {what} in {reader!r} within {timeout} s")
     finally:
         scard.SCardReleaseContext(context)
 

@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from smartcard import scard
-
 from hce_card.link.base import CardLike
 from hce_card.link.vpcd import VpcdLink
+from terminal.transport.base import TransportError
+from terminal.transport.pcsc import wait_for_card_state
 
 __all__ = [
     "PCSCD_START",
@@ -128,32 +128,12 @@ def vpcd_slot_lock(
 
 def wait_for_reader(reader: str, *, present: bool, timeout: float = 3.0) -> float:
     """Wait until pcscd reports a card in *reader* (``present=True``) or none; return the
-    seconds waited. Uses ``SCardGetStatusChange``, so it returns at pcscd's next poll.
-    Raises :class:`TimeoutError`."""
-    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    if hresult != scard.SCARD_S_SUCCESS:
-        raise PcscdError(f"SCardEstablishContext: {scard.SCardGetErrorMessage(hresult)}")
-    start = time.monotonic()
-    deadline = start + timeout
-    state = scard.SCARD_STATE_UNAWARE
+    seconds waited (the terminal's own :func:`~terminal.transport.pcsc.wait_for_card_state`).
+    Raises :class:`TimeoutError`, or :class:`PcscdError` when pcscd fails."""
     try:
-        while True:
-            wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            hresult, states = scard.SCardGetStatusChange(context, wait_ms, [(reader, state)])
-            if hresult == scard.SCARD_S_SUCCESS:
-                event_state = states[0][1]
-                if bool(event_state & scard.SCARD_STATE_PRESENT) == present:
-                    return time.monotonic() - start
-                state = event_state & ~scard.SCARD_STATE_CHANGED
-            elif (hresult & 0xFFFFFFFF) != (scard.SCARD_E_TIMEOUT & 0xFFFFFFFF):
-                raise PcscdError(
-                    f"SCardGetStatusChange({reader}): {scard.SCardGetErrorMessage(hresult)}"
-                )
-            if time.monotonic() >= deadline:
-                what = "a card" if present else "no card"
-                raise TimeoutError(f"pcscd did not report {what} in {reader!r} within {timeout} s")
-    finally:
-        scard.SCardReleaseContext(context)
+        return wait_for_card_state(reader, present=present, timeout=timeout)
+    except TransportError as exc:
+        raise PcscdError(str(exc)) from exc
 
 
 @contextlib.contextmanager

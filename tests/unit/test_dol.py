@@ -322,6 +322,6 @@ def test_random_afls_parse_or_raise_only_afl_errors() -> None:
             continue
         parsed += 1
         for e in entries:
-            assert 1 <= e.sfi <= 30 and 1 <= e.first_record <= e.last_record
+            assert e.sfi in range(1, 31) and 1 <= e.first_record <= e.last_record
             assert 0 <= e.oda_records <= len(e.records())
     assert parsed > 5
