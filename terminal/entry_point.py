@@ -131,17 +131,27 @@ class Candidate:
         return self.adf_name + self.extended_selection
 
 
+def _select_directory(
+    ctx: TransactionContext, name: bytes, label: str, fallback: str = ""
+) -> list[Tlv] | None:
+    """SELECT a payment system directory (PPSE or PSE) by name and decode its FCI; ``None``,
+    with the reason in the steps, when the card refuses it or the FCI is not BER-TLV."""
+    resp = ctx.exchange(CommandApdu(0x00, 0xA4, 0x04, 0x00, name, 0), f"SELECT {label}")
+    if resp.sw != SW.OK:
+        ctx.step(f"{label} not available ({resp.sw:04X}){fallback}")
+        return None
+    try:
+        return decode(resp.data)
+    except TlvError as exc:
+        ctx.step(f"{label} FCI is not BER-TLV ({exc}){fallback}")
+        return None
+
+
 def select_ppse(ctx: TransactionContext) -> list[Tlv] | None:
     """Book B, 3.3.2.2: SELECT 2PAY.SYS.DDF01; ``None`` when the card has no usable PPSE
     (Book B, 3.3.2.3: a card without one is selected from the list of AIDs)."""
-    resp = ctx.exchange(CommandApdu(0x00, 0xA4, 0x04, 0x00, PPSE_NAME, 0), "SELECT PPSE")
-    if resp.sw != SW.OK:
-        ctx.step(f"PPSE not available ({resp.sw:04X}): using the list of AIDs")
-        return None
-    try:
-        fci = decode(resp.data)
-    except TlvError as exc:
-        ctx.step(f"PPSE FCI is not BER-TLV ({exc}): using the list of AIDs")
+    fci = _select_directory(ctx, PPSE_NAME, "PPSE", ": using the list of AIDs")
+    if fci is None:
         return None
     if find(fci, 0x6F) is None or find(fci, 0xBF0C) is None:
         ctx.step("PPSE FCI has no 6F/BF0C: using the list of AIDs")
@@ -228,14 +238,8 @@ def candidates_from_pse(
     it (``use_pse``) when the card has no PPSE: SELECT 1PAY.SYS.DDF01, then READ RECORD 1, 2,
     ... of the directory SFI (88) until 6A83; the 61 entries become candidates exactly as
     PPSE entries would. ``None`` when the card has no usable PSE."""
-    resp = ctx.exchange(CommandApdu(0x00, 0xA4, 0x04, 0x00, PSE_NAME, 0), "SELECT PSE")
-    if resp.sw != SW.OK:
-        ctx.step(f"PSE not available ({resp.sw:04X})")
-        return None
-    try:
-        fci = decode(resp.data)
-    except TlvError as exc:
-        ctx.step(f"PSE FCI is not BER-TLV ({exc})")
+    fci = _select_directory(ctx, PSE_NAME, "PSE")
+    if fci is None:
         return None
     sfi_obj = find(fci, 0x88)
     if sfi_obj is None or len(sfi_obj.value) != 1 or not 1 <= sfi_obj.value[0] <= 30:
