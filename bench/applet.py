@@ -28,12 +28,12 @@ from typing import Any
 from smartcard import scard
 
 from emvtap.perso import generate_profile
-from hce_card.applet_cli import ensure_bridge_jar
+from lab.applet.cli import ensure_bridge_jar
 from terminal.config import TerminalConfig
 from terminal.pay import perform_transaction
 from terminal.transport import open_transport
 
-EMVTAP = [sys.executable, "-m", "emvtap.cli"]
+EMVTAP = [sys.executable, "-m", "lab.cli"]
 INS_NAMES = {"A4": "SELECT", "A8": "GPO", "B2": "READ RECORD", "CA": "GET DATA",
              "AE": "GENERATE AC", "88": "INTERNAL AUTHENTICATE", "82": "EXTERNAL AUTHENTICATE",
              "C0": "GET RESPONSE", "E2": "STORE DATA"}

@@ -76,7 +76,7 @@ def main() -> None:
             path = Path(tmp) / "card.json"
             profile.save(path)
             card_proc = subprocess.Popen(
-                [sys.executable, "-m", "emvtap.cli", "card", "run", "--profile", str(path),
+                [sys.executable, "-m", "lab.cli", "card", "run", "--profile", str(path),
                  "--link", f"vpcd:127.0.0.1:{args.vpcd_port}"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:

@@ -187,10 +187,3 @@ def replenish(profile_path: str, switch: str, admin_token: str | None, token_fil
                f"in {target.name}; the card holds {wallet_status(store, app.aid)} until it "
                "imports them")
 
-
-try:  # the Java Card applet's commands, when that part is installed
-    from hce_card.applet_cli import register as _register_applet
-except ImportError:  # pragma: no cover - applet tooling not present
-    pass
-else:
-    _register_applet(card_group)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from terminal.hil.loader import load_scenarios
-from terminal.hil_cli import hil
+from lab.hil.loader import load_scenarios
+from lab.hil_cli import hil
 
 SUITE = Path(__file__).resolve().parents[2] / "scenarios"
 NO_READERS = {"EMVTAP_TERMINAL_READER": None, "EMVTAP_EMULATOR_READER": None}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from terminal.hil.expect import EXPECTATIONS, check, normalise
+from lab.hil.expect import EXPECTATIONS, check, normalise
 
 APPROVED_ONLINE: dict[str, Any] = {
     "outcome": "ONLINE REQUEST",

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from terminal.hil.loader import load_scenarios
-from terminal.hil.model import Scenario
-from terminal.hil.person import ConsolePerson
-from terminal.hil.results import Status
-from terminal.hil.rigs import HardwareRig
-from terminal.hil.runner import RunOptions, run_scenario
+from lab.hil.loader import load_scenarios
+from lab.hil.model import Scenario
+from lab.hil.person import ConsolePerson
+from lab.hil.results import Status
+from lab.hil.rigs import HardwareRig
+from lab.hil.runner import RunOptions, run_scenario
 
 SUITE = Path(__file__).resolve().parents[2] / "scenarios"
 TERMINAL = os.environ.get("EMVTAP_TERMINAL_READER", "")

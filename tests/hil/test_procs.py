@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal.hil.procs import Child, classify_failure, run_emvtap
-from terminal.hil.results import RigError, Unsupported
+from lab.hil.procs import Child, classify_failure, run_emvtap
+from lab.hil.results import RigError, Unsupported
 
 
 @pytest.mark.parametrize(("output", "what"), [

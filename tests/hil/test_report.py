@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from terminal.hil.report import REPORT_FORMAT, console_report, counts, json_report, junit_xml
-from terminal.hil.results import ScenarioResult, Status, StepResult, TapTiming
+from lab.hil.report import REPORT_FORMAT, console_report, counts, json_report, junit_xml
+from lab.hil.results import ScenarioResult, Status, StepResult, TapTiming
 
 
 def results() -> list[ScenarioResult]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from terminal.hil.loader import FORMAT, load_scenario
-from terminal.hil.model import Budget, Scenario
-from terminal.hil.person import NoPerson, Person
-from terminal.hil.results import NotRunnable, Status, TapTiming
-from terminal.hil.rigs import Readers
-from terminal.hil.runner import RunOptions, over_budget, run_scenario
-from terminal.hil.tap import TimedTransport
+from lab.hil.loader import FORMAT, load_scenario
+from lab.hil.model import Budget, Scenario
+from lab.hil.person import NoPerson, Person
+from lab.hil.results import NotRunnable, Status, TapTiming
+from lab.hil.rigs import Readers
+from lab.hil.runner import RunOptions, over_budget, run_scenario
+from lab.hil.tap import TimedTransport
 from terminal.transport.base import CardRemovedError
 
 
@@ -143,8 +143,8 @@ def test_no_person_refuses_every_physical_action() -> None:
 
 
 def test_a_pull_that_fails_is_not_swallowed_into_an_outcome() -> None:
+    from lab.hil.tap import run_tap
     from terminal.config import TerminalConfig
-    from terminal.hil.tap import run_tap
 
     reader = FakeReader()
 
@@ -161,8 +161,8 @@ def test_the_runner_never_imports_the_card_or_the_switch() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys, terminal.hil, terminal.hil_cli, terminal.hil.report, "
-             "terminal.hil.rigs, terminal.hil.tap, terminal.pay; "
+    probe = ("import sys, lab.hil, lab.hil_cli, lab.hil.report, "
+             "lab.hil.rigs, lab.hil.tap, terminal.pay; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hce_card', 'switch')))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal.hil.loader import (
+from lab.hil.loader import (
     FORMAT,
     ScenarioError,
     find_scenarios,
@@ -15,7 +15,7 @@ from terminal.hil.loader import (
     load_scenarios,
     parse_amount,
 )
-from terminal.hil.model import (
+from lab.hil.model import (
     CardForm,
     CardRef,
     EventStep,

@@ -32,13 +32,13 @@ from emvtap.keys import derive_pboc_session_key
 from emvtap.oda import fdda_terminal_data, recover_dynamic_data
 from emvtap.profile import CardProfile
 from emvtap.tlv import decode
-from hce_card.applet_cli import AppletError, ensure_bridge_jar
 from hce_card.card import HceCard
 from hce_card.state import StateStore
+from lab.applet.cli import AppletError, ensure_bridge_jar
 
 pytestmark = pytest.mark.pcsc
 
-EMVTAP = [sys.executable, "-m", "emvtap.cli"]
+EMVTAP = [sys.executable, "-m", "lab.cli"]
 SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 #: TTQ: qPBOC, online PIN, signature; issuer update; fDDA 01 (digest §2.2)
 TTQ_OFFLINE_CAPABLE = "26008080"

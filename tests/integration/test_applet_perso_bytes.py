@@ -1,4 +1,4 @@
-"""The personalisation of the Java Card applets is built twice, by hce_card/applet_perso.py
+"""The personalisation of the Java Card applets is built twice, by lab/applet/perso.py
 (what ``emvtap card perso-applet`` sends) and by the bridge's PersoCommands (what
 ``--profile`` installs): the same profile must give the same APDUs, byte for byte."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from emvtap.profile import CardProfile
-from hce_card.applet_cli import AppletError, ensure_bridge_jar
-from hce_card.applet_perso import (
+from lab.applet.cli import AppletError, ensure_bridge_jar
+from lab.applet.perso import (
     applet_install_parameters,
     dgi,
     payment_perso_apdus,
@@ -20,7 +20,7 @@ from hce_card.applet_perso import (
     store_data,
 )
 
-EMVTAP = [sys.executable, "-m", "emvtap.cli"]
+EMVTAP = [sys.executable, "-m", "lab.cli"]
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from virtual_hw import VpcdSlot
 
-from terminal.hil.loader import FORMAT, load_scenario, load_scenarios
-from terminal.hil.model import Scenario
-from terminal.hil.results import ScenarioResult, Status
-from terminal.hil.rigs import Rig, VirtualNfcRig, VirtualPcscRig
-from terminal.hil.rigs import VpcdSlot as HilSlot
-from terminal.hil.runner import RunOptions, run_scenario
+from lab.hil.loader import FORMAT, load_scenario, load_scenarios
+from lab.hil.model import Scenario
+from lab.hil.results import ScenarioResult, Status
+from lab.hil.rigs import Rig, VirtualNfcRig, VirtualPcscRig
+from lab.hil.rigs import VpcdSlot as HilSlot
+from lab.hil.runner import RunOptions, run_scenario
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -112,7 +112,7 @@ steps:
 def test_the_command_line_writes_junit_and_json(vpcd_slot: VpcdSlot, tmp_path: Path) -> None:
     junit, report = tmp_path / "hil.xml", tmp_path / "hil.json"
     done = subprocess.run(
-        [sys.executable, "-m", "emvtap.cli", "hil", "run",
+        [sys.executable, "-m", "lab.cli", "hil", "run",
          str(SUITE / "quick-path-online.yaml"), str(SUITE / "card-pulled-mid-tap.yaml"),
          "--virtual", "--via", "pcsc", "--vpcd", f"{vpcd_slot.reader}={vpcd_slot.port}",
          "--junit", str(junit), "--json", str(report)],

@@ -20,7 +20,7 @@ import pytest
 
 pytestmark = pytest.mark.pcsc
 
-EMVTAP = [sys.executable, "-m", "emvtap.cli"]
+EMVTAP = [sys.executable, "-m", "lab.cli"]
 
 
 def _free_port() -> int:

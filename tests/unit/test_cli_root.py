@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from emvtap.cli import LAZY_COMMANDS, cli
+from lab.cli import LAZY_COMMANDS, cli
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning")
@@ -38,7 +38,7 @@ def test_version_is_the_distribution_version() -> None:
 @pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
 def test_each_lazy_sub_command_loads_and_has_help(name: str) -> None:
     module = LAZY_COMMANDS[name].partition(":")[0]
-    assert module.split(".")[0] in {"emvtap", "terminal", "hce_card", "switch"}
+    assert module.split(".")[0] in {"lab", "terminal", "hce_card", "switch"}
     command = cli.get_command(click.Context(cli), name)
     assert isinstance(command, click.Command)
     result = _run(name, "--help")

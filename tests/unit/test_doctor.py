@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from emvtap import iso8583
-from terminal.doctor import (
+from lab.doctor import (
     CHECKS,
     NFCPY_DRIVER_ROLES,
     READERS,
@@ -41,7 +41,7 @@ from terminal.doctor import (
     render_table,
     run_doctor,
 )
-from terminal.doctor_cli import make_doctor_command
+from lab.doctor_cli import make_doctor_command
 
 UDEV = Path(__file__).resolve().parents[2] / "udev"
 FAKE_CAPK = CapkSummary("fake store", 3)
@@ -689,7 +689,7 @@ def test_no_switch_given_is_a_skip(system: FakeSystem) -> None:
 
 
 def test_an_unreachable_switch_fails_with_the_serve_command(system: FakeSystem) -> None:
-    from terminal.doctor import tcp_connect
+    from lab.doctor import tcp_connect
 
     port = closed_port()
     env = make_env(system, connect=tcp_connect)
@@ -704,7 +704,7 @@ def test_an_unreachable_switch_fails_with_the_serve_command(system: FakeSystem) 
 def test_a_reachable_switch_without_the_8583_module_is_ok(
     system: FakeSystem, listening_port: int
 ) -> None:
-    from terminal.doctor import tcp_connect
+    from lab.doctor import tcp_connect
 
     env = make_env(system, connect=tcp_connect, echo=None)
     result = check(run_doctor("terminal", ("127.0.0.1", listening_port), env), "switch")

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 from emvtap.bits import AIP, CID, TTQ, is_set, set_bits
 from emvtap.capk import TEST_CA_INDEX, CapkStore
-from emvtap.cli import cli
 from emvtap.cryptogram import parse_pboc_iad, pboc_arqc_data, verify_ac
 from emvtap.dol import build_dol_data, parse_afl, parse_dol
 from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
@@ -28,6 +27,7 @@ from emvtap.oda import (
 from emvtap.perso import issuer_keys
 from emvtap.profile import ApplicationProfile, CardProfile
 from emvtap.tlv import Tlv, decode, find, find_all, flatten
+from lab.cli import cli
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::cryptography.utils.CryptographyDeprecationWarning")

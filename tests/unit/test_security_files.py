@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from emvtap.perso import generate_profile
 from emvtap.private_files import write_private_text
+from lab.hil.cards import Card, _write_profile
+from lab.hil.model import CardForm, CardSpec
 from switch.cli import switch_group
 from switch.store import Store
 from switch.tsp import provision
-from terminal.hil.cards import Card, _write_profile
-from terminal.hil.model import CardForm, CardSpec
 
 
 def mode(path: Path) -> int:

@@ -14,17 +14,17 @@ import pytest
 from click.testing import CliRunner
 from test_card_helpers import QPBOC_AID, TTQ_QUICK, new_card, ok, qpboc_profile, transaction
 
-from emvtap import cli as root_cli
 from emvtap import iso8583, tlv
 from emvtap.iso8583 import encode_message
 from emvtap.profile import CardProfile, ProfileError, Record
+from lab import cli as root_cli
+from lab.hil.procs import run_emvtap
+from lab.hil.results import RigError
 from switch.authorize import Authorizer
 from switch.enroll import enroll_profile
 from switch.store import Store
 from switch.testing import SimCard, make_profile
 from terminal.config import ConfigError, TerminalConfig
-from terminal.hil.procs import run_emvtap
-from terminal.hil.results import RigError
 from terminal.outcome import Outcome
 from terminal.pay import perform_transaction
 
@@ -199,7 +199,7 @@ def test_a_failed_command_in_a_hil_report_hides_the_pin_and_masks_pans(tmp_path)
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads the process's own output")
 def test_the_hil_child_log_hides_the_pin(tmp_path):
-    from terminal.hil.procs import Child
+    from lab.hil.procs import Child
 
     child = Child("x", ["switch", "account", "--db", str(tmp_path / "s.db"), "--pin", "2468"],
                   tmp_path / "x.log", re.compile("^1$"))

@@ -16,6 +16,8 @@ from hce_card.cvn import cvn_method
 from hce_card.session import Session
 from hce_card.state import LimitedUseKey, LukBatch
 from hce_card.wallet import MasterKeys
+from lab.hil.cards import Card as HilCard
+from lab.hil.model import CardForm, CardSpec, Expectations, TapStep
 from switch.authorize import HostConfig, _Decision
 from switch.codes import Reason
 from switch.issuer import IssuerRequest
@@ -26,8 +28,6 @@ from switch.testing import SimCard, make_profile
 from switch.tsp import provision
 from terminal.config import TerminalConfig
 from terminal.context import TransactionContext
-from terminal.hil.cards import Card as HilCard
-from terminal.hil.model import CardForm, CardSpec, Expectations, TapStep
 from terminal.outcome import TransactionResult
 
 MPAN, SPAN = "6250941234567890", "6228480000000011"

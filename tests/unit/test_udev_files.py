@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal.doctor import READERS
+from lab.doctor import READERS
 
 UDEV = Path(__file__).resolve().parents[2] / "udev"
 RULES = UDEV / "60-emvtap-nfc.rules"

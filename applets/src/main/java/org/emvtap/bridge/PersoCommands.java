@@ -11,7 +11,7 @@ import java.util.Map;
  * framing: DGI ‖ length (1 byte up to FE, else FF ‖ 2 bytes) ‖ value), split in blocks of at most
  * 255 bytes; P1 = 08 (DGI format), 88 on the last block; P2 = block number.
  *
- * <p>hce_card/applet_perso.py builds the same bytes from the same profile (a pytest compares them).
+ * <p>lab/applet/perso.py builds the same bytes from the same profile (a pytest compares them).
  */
 public final class PersoCommands {
 

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from terminal.hil.results import ScenarioResult, Status, StepResult
+from lab.hil.results import ScenarioResult, Status, StepResult
 
 __all__ = ["REPORT_FORMAT", "console_report", "counts", "json_report", "junit_xml",
            "tap_table", "write_reports"]

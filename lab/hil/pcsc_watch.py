@@ -3,7 +3,7 @@ its next 400 ms poll; no sleeping, no polling of our own)."""
 
 from __future__ import annotations
 
-from terminal.hil.results import RigError
+from lab.hil.results import RigError
 
 __all__ = ["reader_names", "wait_for_reader"]
 

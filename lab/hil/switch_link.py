@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from terminal.hil.procs import Child, run_emvtap
-from terminal.hil.results import RigError, Unsupported
+from lab.hil.procs import Child, run_emvtap
+from lab.hil.results import RigError, Unsupported
 
 __all__ = ["ADMIN_TOKEN_ENV", "AdminError", "SwitchProcess"]
 

@@ -1,5 +1,5 @@
 """Reading scenario files (YAML, ``format: emvtap-hil-scenario/1``; docs/hil.md) into the
-model of :mod:`terminal.hil.model`, strictly: an unknown key, a wrong type or a reference to a
+model of :mod:`lab.hil.model`, strictly: an unknown key, a wrong type or a reference to a
 card that is not declared is a :class:`ScenarioError` naming the file and the place in it, so a
 typo never turns into a silently weaker test.
 """
@@ -13,9 +13,8 @@ from typing import Any
 
 import yaml
 
-from terminal.config import TerminalConfig
-from terminal.hil.expect import EXPECTATIONS, normalise
-from terminal.hil.model import (
+from lab.hil.expect import EXPECTATIONS, normalise
+from lab.hil.model import (
     Budget,
     CardForm,
     CardRef,
@@ -32,6 +31,7 @@ from terminal.hil.model import (
     Step,
     TapStep,
 )
+from terminal.config import TerminalConfig
 
 __all__ = [
     "CHANNELS",

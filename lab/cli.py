@@ -22,9 +22,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "terminal": "terminal.cli:terminal_group",
     "card": "hce_card.cli:card_group",
     "switch": "switch.cli:switch_group",
-    "doctor": "terminal.doctor_cli:doctor",
-    "hil": "terminal.hil_cli:hil",
-    "demo": "emvtap.demo:demo",
+    "doctor": "lab.doctor_cli:doctor",
+    "hil": "lab.hil_cli:hil",
+    "demo": "lab.demo:demo",
 }
 
 
@@ -35,7 +35,12 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS:
             module, _, attr = LAZY_COMMANDS[name].partition(":")
-            return getattr(importlib.import_module(module), attr)
+            command = getattr(importlib.import_module(module), attr)
+            if name == "card":  # the Java Card applet's host commands join the card group here
+                from lab.applet.cli import register
+
+                register(command)
+            return command
         return super().get_command(ctx, name)
 
 

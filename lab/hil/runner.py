@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terminal.config import ConfigError, TerminalConfig
-from terminal.hil.cards import Card, Field, prepare_card
-from terminal.hil.expect import check
-from terminal.hil.loader import ScenarioError
-from terminal.hil.model import (
+from lab.hil.cards import Card, Field, prepare_card
+from lab.hil.expect import check
+from lab.hil.loader import ScenarioError
+from lab.hil.model import (
     Budget,
     CardForm,
     CardRef,
@@ -30,8 +29,8 @@ from terminal.hil.model import (
     Scenario,
     TapStep,
 )
-from terminal.hil.procs import run_emvtap
-from terminal.hil.results import (
+from lab.hil.procs import run_emvtap
+from lab.hil.results import (
     NotRunnable,
     RigError,
     ScenarioResult,
@@ -40,9 +39,10 @@ from terminal.hil.results import (
     TapTiming,
     Unsupported,
 )
-from terminal.hil.rigs import Readers, Rig
-from terminal.hil.switch_link import ADMIN_TOKEN_ENV, SwitchProcess
-from terminal.hil.tap import run_tap, summary
+from lab.hil.rigs import Readers, Rig
+from lab.hil.switch_link import ADMIN_TOKEN_ENV, SwitchProcess
+from lab.hil.tap import run_tap, summary
+from terminal.config import ConfigError, TerminalConfig
 
 __all__ = ["STEP_HANDLERS", "RunOptions", "Session", "over_budget", "run_scenario",
            "run_scenarios"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from terminal.doctor.readers import NFCPY_DRIVER_ROLES, TERMINAL
+from lab.doctor.readers import NFCPY_DRIVER_ROLES, TERMINAL
 
 
 @dataclass(frozen=True)

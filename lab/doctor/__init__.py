@@ -31,10 +31,10 @@ checks and their table), :mod:`.render` (the rich table). The public names are r
 
 from __future__ import annotations
 
-from terminal.doctor.checks import CHECKS, run_doctor
-from terminal.doctor.env import DoctorEnv
-from terminal.doctor.fixes import FIX
-from terminal.doctor.probes import (
+from lab.doctor.checks import CHECKS, run_doctor
+from lab.doctor.env import DoctorEnv
+from lab.doctor.fixes import FIX
+from lab.doctor.probes import (
     CapkSummary,
     NfcDevice,
     NfcProbe,
@@ -45,10 +45,10 @@ from terminal.doctor.probes import (
     probe_nfcpy,
     tcp_connect,
 )
-from terminal.doctor.readers import NFCPY_DRIVER_ROLES, READERS, ROLES, STEALING_MODULES, Reader
-from terminal.doctor.render import render_table
-from terminal.doctor.results import CheckResult, Report
-from terminal.doctor.system import (
+from lab.doctor.readers import NFCPY_DRIVER_ROLES, READERS, ROLES, STEALING_MODULES, Reader
+from lab.doctor.render import render_table
+from lab.doctor.results import CheckResult, Report
+from lab.doctor.system import (
     PcscUnavailable,
     SystemView,
     list_pcsc_readers,

@@ -1,6 +1,6 @@
 """The machine as the doctor sees it: ``/proc``, ``/sys``, ``/dev``, ``/etc`` and ``/usr`` below a
 root directory (:class:`SystemView`), the PC/SC reader list (pyscard), and who may open a device
-node. The defaults of :class:`~terminal.doctor.env.DoctorEnv` that look at the system live here;
+node. The defaults of :class:`~lab.doctor.env.DoctorEnv` that look at the system live here;
 tests replace them with fake trees and fake listers."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from terminal.doctor.readers import READERS_BY_ID, Reader
+from lab.doctor.readers import READERS_BY_ID, Reader
 
 RULES_NAME = "60-emvtap-nfc.rules"
 DEFAULT_GROUP = "plugdev"

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 from typing import IO, Protocol
 
-from terminal.hil.results import NotRunnable
+from lab.hil.results import NotRunnable
 
 __all__ = ["ConsolePerson", "NoPerson", "Person"]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from terminal.doctor.probes import (
+from lab.doctor.probes import (
     CapkSummary,
     NfcProbe,
     iso8583_echo,
@@ -16,7 +16,7 @@ from terminal.doctor.probes import (
     probe_nfcpy,
     tcp_connect,
 )
-from terminal.doctor.system import list_pcsc_readers, read_write_access, session_groups
+from lab.doctor.system import list_pcsc_readers, read_write_access, session_groups
 
 
 @dataclass

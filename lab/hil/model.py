@@ -4,7 +4,7 @@ A scenario names the cards in play (who plays each one: the HCE software card, t
 applet, or a real card or phone in a person's hand), then a list of steps: taps with their
 expectations, lifecycle events through the switch, key replenishment, and the physical actions
 of presenting and removing a card. ``docs/hil.md`` documents the YAML form;
-:mod:`terminal.hil.loader` turns a file into these objects.
+:mod:`lab.hil.loader` turns a file into these objects.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class Budget:
 @dataclass(frozen=True)
 class Expectations:
     """What a tap must end with: ``checks`` maps an expectation key of
-    :data:`terminal.hil.expect.EXPECTATIONS` to the accepted value (or list of values)."""
+    :data:`lab.hil.expect.EXPECTATIONS` to the accepted value (or list of values)."""
 
     checks: dict[str, Any] = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""The ``emvtap doctor`` command: run :mod:`terminal.doctor`'s checks, print a table or JSON,
+"""The ``emvtap doctor`` command: run :mod:`lab.doctor`'s checks, print a table or JSON,
 exit 0 when the machine is ready for ``--role``, 1 when it is not."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from terminal.doctor import ROLES, DoctorEnv, parse_host_port, render_table, run_doctor
+from lab.doctor import ROLES, DoctorEnv, parse_host_port, render_table, run_doctor
 
 __all__ = ["doctor", "make_doctor_command"]
 

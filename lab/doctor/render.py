@@ -1,12 +1,12 @@
 """The report on a terminal: a rich table, a row per check, then the verdict. (The JSON form is
-:meth:`~terminal.doctor.results.Report.to_json`.)"""
+:meth:`~lab.doctor.results.Report.to_json`.)"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from terminal.doctor.results import Report, Status
+from lab.doctor.results import Report, Status
 
 STATUS_STYLE: Mapping[Status, str] = {
     "ok": "green",

@@ -24,18 +24,18 @@ from pathlib import Path
 from emvtap.masking import masked_repr
 from emvtap.perso import ISSUER_BIN, make_pan
 from emvtap.private_files import write_private_text
-from terminal.hil.loader import parse_amount
-from terminal.hil.model import (
+from lab.hil.loader import parse_amount
+from lab.hil.model import (
     CardForm,
     CardSpec,
     PersoSource,
     ProfileSource,
     ProvisionSource,
 )
-from terminal.hil.person import Person
-from terminal.hil.procs import Child, run_emvtap
-from terminal.hil.results import RigError, Unsupported
-from terminal.hil.switch_link import SwitchProcess
+from lab.hil.person import Person
+from lab.hil.procs import Child, run_emvtap
+from lab.hil.results import RigError, Unsupported
+from lab.hil.switch_link import SwitchProcess
 
 __all__ = ["CARD_COMMANDS", "Card", "CardCommand", "Field", "prepare_card"]
 

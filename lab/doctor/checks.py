@@ -11,10 +11,10 @@ from functools import cached_property
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-from terminal.doctor.env import DoctorEnv
-from terminal.doctor.fixes import FIX
-from terminal.doctor.probes import NfcDevice, NfcProbeTimeout
-from terminal.doctor.readers import (
+from lab.doctor.env import DoctorEnv
+from lab.doctor.fixes import FIX
+from lab.doctor.probes import NfcDevice, NfcProbeTimeout
+from lab.doctor.readers import (
     ROLE_NEEDS,
     ROLES,
     STEALING_MODULES,
@@ -23,8 +23,8 @@ from terminal.doctor.readers import (
     Role,
     pcsc_label,
 )
-from terminal.doctor.results import CheckResult, Report, Status
-from terminal.doctor.system import (
+from lab.doctor.results import CheckResult, Report, Status
+from lab.doctor.system import (
     PcscUnavailable,
     SystemView,
     UsbDevice,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from terminal.hil.loader import ScenarioError, load_scenarios
-from terminal.hil.model import Scenario
-from terminal.hil.results import RigError, ScenarioResult, Status, StepResult
+from lab.hil.loader import ScenarioError, load_scenarios
+from lab.hil.model import Scenario
+from lab.hil.results import RigError, ScenarioResult, Status, StepResult
 
 __all__ = ["hil"]
 
@@ -46,7 +46,7 @@ def _load(paths: tuple[str, ...], select: tuple[str, ...]) -> list[Scenario]:
 
 
 def _vpcd_slot(text: str | None):  # type: ignore[no-untyped-def]
-    from terminal.hil.rigs import VpcdSlot
+    from lab.hil.rigs import VpcdSlot
 
     if text is None:
         return None
@@ -106,9 +106,9 @@ def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virt
     """Run the scenarios in PATHS (files, or directories of *.yaml)."""
     from rich.console import Console
 
-    from terminal.hil.report import console_report, tap_table, write_reports
-    from terminal.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig
-    from terminal.hil.runner import RunOptions, run_scenarios
+    from lab.hil.report import console_report, tap_table, write_reports
+    from lab.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig
+    from lab.hil.runner import RunOptions, run_scenarios
 
     if not virtual and not terminal:
         raise click.UsageError("name the terminal reader (--terminal) or run --virtual")

@@ -24,9 +24,9 @@ module             what
 =================  ===============================================================
 """
 
-from terminal.hil.loader import ScenarioError, load_scenario, load_scenarios
-from terminal.hil.results import ScenarioResult, Status
-from terminal.hil.runner import RunOptions, run_scenario, run_scenarios
+from lab.hil.loader import ScenarioError, load_scenario, load_scenarios
+from lab.hil.results import ScenarioResult, Status
+from lab.hil.runner import RunOptions, run_scenario, run_scenarios
 
 __all__ = [
     "RunOptions",

@@ -7,8 +7,8 @@ Synchronisation is on what the process says, never on sleeps: a long-running chi
 serving …``) and *gone* when its output ends and it has exited.
 
 A command line this build does not have - click's "No such command", "No such option", or a
-module that is not there - is :class:`~terminal.hil.results.Unsupported`, naming what is
-missing; any other failure is a :class:`~terminal.hil.results.RigError` with the output's tail.
+module that is not there - is :class:`~lab.hil.results.Unsupported`, naming what is
+missing; any other failure is a :class:`~lab.hil.results.RigError` with the output's tail.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import IO
 
 from emvtap.masking import mask_text
-from terminal.hil.results import RigError, Unsupported
+from lab.hil.results import RigError, Unsupported
 
 __all__ = ["EMVTAP", "Child", "classify_failure", "command_line", "run_emvtap"]
 
 #: The emvtap command of this interpreter (the same installation as the runner).
-EMVTAP: tuple[str, ...] = (sys.executable, "-m", "emvtap.cli")
+EMVTAP: tuple[str, ...] = (sys.executable, "-m", "lab.cli")
 
 
 #: options whose value a report or a log never shows

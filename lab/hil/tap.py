@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.hil.results import TapTiming
 from terminal.config import TerminalConfig
-from terminal.hil.results import TapTiming
 from terminal.transport.base import CardRemovedError, Transport
 
 __all__ = ["TapRun", "TimedTransport", "run_tap", "summary"]

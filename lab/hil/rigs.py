@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from terminal.hil.model import CardForm, Scenario
-from terminal.hil.pcsc_watch import reader_names, wait_for_reader
-from terminal.hil.person import ConsolePerson, NoPerson, Person
-from terminal.hil.results import RigError
+from lab.hil.model import CardForm, Scenario
+from lab.hil.pcsc_watch import reader_names, wait_for_reader
+from lab.hil.person import ConsolePerson, NoPerson, Person
+from lab.hil.results import RigError
 
 __all__ = [
     "VPCD_SLOTS",

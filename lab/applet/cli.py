@@ -2,7 +2,7 @@
 
 ``emvtap card perso-applet --profile card.json --reader pcsc:0``
     personalises the PPSE and payment applets on a card (a real Java Card on a reader, or the
-    jcardsim bridge behind vpcd) with STORE DATA built from the profile (:mod:`applet_perso`).
+    jcardsim bridge behind vpcd) with STORE DATA built from the profile (:mod:`lab.applet.perso`).
 ``emvtap card run --applet --link vpcd:127.0.0.1:35963 [--profile card.json [--install-only]]``
     runs the applets in jcardsim as a vpcd card (the bridge jar); with ``--profile`` they are
     installed and personalised at start; with ``--install-only`` as well, or without a profile,
@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from emvtap.profile import CardProfile, ProfileError
-from hce_card.applet_perso import perso_apdus
+from lab.applet.perso import perso_apdus
 
 __all__ = [
     "AppletError",
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: applets/ of this checkout (the bridge jar is built there).
-APPLETS_DIR = Path(__file__).resolve().parent.parent / "applets"
+APPLETS_DIR = Path(__file__).resolve().parents[2] / "applets"
 BRIDGE_JAR_NAME = "emvtap-applets-bridge.jar"
 DEFAULT_VPCD_LINK = "vpcd:127.0.0.1:35963"
 
