@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from shared_data import public_vectors as _public_vectors
+from data_files import public_vectors as _public_vectors
 
 from emvtap.capk import (
     TEST_CA_INDEX,

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from shared_data import public_vectors as _public_vectors
+from data_files import public_vectors as _public_vectors
 
 from emvtap.capk import TEST_CA_INDEX, CapkStore, CaPublicKey, test_ca_private_key
 from emvtap.oda import (

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from shared_data import public_vectors
+from data_files import public_vectors
 
 from emvtap import tlv
 from emvtap.cryptogram import arpc_method_1, arpc_method_2, generate_ac

@@ -1,5 +1,5 @@
 """BER-TLV as EMV uses it (EMV 4.4 Book 3, Annex B), against the spec's rules and real card
-answers from the traces in ../shared/data/traces."""
+answers from the recorded traces in tests/data/traces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import random
 
 import pytest
-from shared_data import shared_dir as _shared
+from data_files import trace_path
 
 from emvtap.tlv import (
     BadLength,
@@ -42,9 +42,7 @@ def _responses() -> list[tuple[str, bytes]]:
     """(label, response data without SW) of every card answer in the traces that has data."""
     out: list[tuple[str, bytes]] = []
     for name in TRACE_FILES:
-        path = _shared() / "data/traces" / name
-        assert path.is_file(), f"trace {path} not found (set EMVTAP_SHARED)"
-        for i, apdu in enumerate(json.loads(path.read_text())["apdus"]):
+        for i, apdu in enumerate(json.loads(trace_path(name).read_text())["apdus"]):
             data = h(apdu["r"])[:-2]
             if data:
                 out.append((f"{name[:2]}#{i}", data))
