@@ -113,3 +113,19 @@ def test_every_vendored_data_file_has_a_provenance_row() -> None:
 def test_the_capk_list_ships_in_the_package_not_in_the_test_data() -> None:
     assert (ROOT / "emvtap" / "data" / "capk.txt").is_file()
     assert not list(DATA_DIR.rglob("capk*"))
+
+
+DOCS = ("docs/architecture.md", "docs/domain.md", "docs/emv-notes.md")
+#: the top-level folders of the repository a doc may point into
+TOP_LEVEL = {"emvtap", "terminal", "hce_card", "switch", "lab", "applets", "tests", "docs",
+             "scenarios", "udev", "bench", "scripts"}
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_repository_path_a_doc_names_exists(doc: str) -> None:
+    text = (ROOT / doc).read_text()
+    paths = {p.split(":")[0] for p in re.findall(r"`([\w./-]+/[\w./-]*)`", text)
+             if p.split("/")[0] in TOP_LEVEL}
+    assert paths, f"{doc} names no path of the repository"
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert missing == [], f"{doc} names paths that do not exist: {missing}"
