@@ -1,7 +1,7 @@
 """Bit maps of EMV qualifiers and results, as data: TTQ, CTQ, AIP, TVR, TSI, CID.
 
 Each bit is ``Bit(byte, mask)`` with ``byte`` counted from 1 as the specs do. Sources:
-TTQ/CTQ - EMV Contactless Book C-3 Annex A and C-7 (qPBOC column per the digest, section 2);
+TTQ/CTQ - EMV Contactless Book C-3 Annex A and C-7 (the qPBOC names: docs/emv-notes.md);
 AIP, TVR, TSI - EMV 4.4 Book 3 Annex C1, C5, C6; CID - Book 3, 6.5.5.4.
 """
 

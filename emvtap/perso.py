@@ -1,6 +1,6 @@
 """Personalisation: a complete, self-consistent UnionPay QuickPass (qPBOC) device-card profile.
 
-What a personalisation bureau would produce for one device card (spec/tokens.md): the token
+What a personalisation bureau would produce for one device card (docs/domain.md): the token
 (MPAN) standing for the physical card (SPAN), the PPSE entry with kernel ID 07, the payment
 application's FCI with its PDOL, the records and AFL, the issuer and ICC certificates under a
 test CA (EMV 4.4 Book 2, 5.3 and 6.4), and the card master keys derived from issuer master keys

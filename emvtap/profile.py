@@ -342,7 +342,7 @@ class ApplicationProfile:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """The device card's token data (spec/tokens.md): MPAN standing for the SPAN."""
+    """The device card's token data (docs/domain.md): MPAN standing for the SPAN."""
 
     mpan: str
     span: str

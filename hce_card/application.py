@@ -275,7 +275,7 @@ ECASH_PROFILE_KEYS: dict[int, str] = {
 
 _P = frozenset
 
-#: INS → command (Book 3 6.5; Book 3 10.10 and the digest §4 for the script commands).
+#: INS → command (Book 3 6.5; Book 3 10.10 and docs/emv-notes.md for the script commands).
 COMMANDS: dict[int, Command] = {
     0xA8: Command("GET PROCESSING OPTIONS", _P({0x80}), PaymentApplication.get_processing_options),
     0xB2: Command("READ RECORD", _P({0x00}), PaymentApplication.read_record),

@@ -177,8 +177,8 @@ class HceCard:
 
 
 def _without_master_keys(app: ApplicationProfile) -> ApplicationProfile:
-    """An HCE wallet application as the card holds it: the key slots emptied (tokens.md
-    "HCE": short-lived keys only)."""
+    """An HCE wallet application as the card holds it: the key slots emptied (docs/domain.md,
+    Device types: short-lived keys only)."""
     if not is_wallet(app):
         return app
     if any(app.keys.ac + app.keys.smi + app.keys.smc):

@@ -1,5 +1,5 @@
 """The card's cryptogram versions: one row of :data:`CVN_TABLE` per CVN, everything the card
-computes with it (emv-digest §2.6, §3, §4; EMV 4.4 Book 2, 8.1, 8.2, 9.2, A1.3).
+computes with it (docs/emv-notes.md; EMV 4.4 Book 2, 8.1, 8.2, 9.2, A1.3).
 
 ======  =========================  ===========================  ==========  ===================
 CVN     AC session key             MAC input                    ARPC (91)   script MAC key

@@ -2,7 +2,7 @@
 qVSDC (Visa, Book C-3). The card decides in GET PROCESSING OPTIONS: it reads the reader's TTQ
 and the transaction from the PDOL data, applies its own risk parameters, and answers with an
 ARQC (go online), a TC (offline approval, signed for fDDA) or an AAC (decline), all in one
-Format 2 response (digest §2.5).
+Format 2 response (Book C-7; docs/emv-notes.md, Kernel 7 / qPBOC).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def _state_changes(app: PaymentApplication, cid: int, decision: QuickDecision, a
 def _fdda_signature(app: PaymentApplication, values: dict[int, bytes], atc: bytes,
                     card_auth_data: bytes) -> bytes:
     """C-7 / C-3 fDDA: sign ICC dynamic data (IDN = ATC) over 9F37‖9F02‖5F2A‖9F69 (Book 2 6.5;
-    digest §1.6); Visa profiles sign with format 95."""
+    docs/emv-notes.md); Visa profiles sign with format 95."""
     assert app.app.icc_rsa is not None
     terminal_data = fdda_terminal_data(values | {0x9F69: card_auth_data},
                                        version=app.app.fdda_version)

@@ -78,7 +78,7 @@ class RiskParameters:
     currency: bytes = DEFAULT_CURRENCY
     #: decline (AAC) in the second GENERATE AC when the ARPC fails or is missing
     issuer_authentication_required: bool = True
-    #: the in-app no-password limit (tokens.md "Two ways to pay"; pushed with the profile and
+    #: the in-app no-password limit (docs/domain.md, "Two ways to pay"; pushed with the profile and
     #: each key batch as ``no_password_limit``): above it, CDCVM is needed
     cdcvm_limit: int | None = None
     #: PBOC e-cash purse (None: no e-cash on this application)

@@ -1,5 +1,5 @@
 """Issuer script commands with secure messaging (EMV 4.4 Book 3 6.5.1, 6.5.2, 6.5.3, 6.5.10,
-10.10; Book 2 9.2 and 9.3; PUT DATA from the PBOC / CCD card specifications; digest §4).
+10.10; Book 2 9.2 and 9.3; PUT DATA from the PBOC / CCD card specifications, JR/T 0025.5).
 
 Every command carries a MAC over CLA INS P1 P2 Lc ‖ ATC ‖ AC ‖ data (Book 2 9.2.1: method 2
 padding, MAC algorithm 3, the leftmost 4-8 bytes; Lc counts the MAC), where ATC and AC are those

@@ -1,5 +1,5 @@
-"""The HCE wallet: no master key on the device, a batch of limited-use keys instead (tokens.md
-"Forms": HCE keeps short-lived keys in the app; issue 5 "HCE wallet").
+"""The HCE wallet: no master key on the device, a batch of limited-use keys instead (docs/domain.md,
+Device types: HCE keeps short-lived keys in the app).
 
 - A limited-use key (LUK) is the AC session key the TSP derived from the token's ICC master key
   for one ATC (``switch/arqc.py``: "the key the card used *is* the AC session key"), with the

@@ -19,7 +19,7 @@ validly in both (an 18-byte PBOC IAD with a 9-byte discretionary part and DKI ``
 settled by the token's enrolled CVN (:func:`parse_icc_data` ``expected_cvn``) and the rows the
 switch has; if that still leaves two readings, DE 55 is refused as ambiguous (→ 30).
 
-Per cryptogram version, one row of :data:`CVN_METHODS` (emv-digest §2.6, §4; EMV Book 2 8.1,
+Per cryptogram version, one row of :data:`CVN_METHODS` (docs/emv-notes.md; EMV Book 2 8.1,
 8.2, 9.2, A1.3); "list" is 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 (Book 2 Annex A1.2):
 
 ====  ======  ==========================  =======================  ===============  ==========
@@ -364,7 +364,7 @@ def issuer_authentication_data(
     return method.issuer_authentication(key, icc.arqc, response_code.encode("ascii"))
 
 
-#: APPLICATION BLOCK (emv-digest §4): CLA 84 INS 1E, no data, a 4-byte MAC.
+#: APPLICATION BLOCK (Book 3, 10.10): CLA 84 INS 1E, no data, a 4-byte MAC.
 APPLICATION_BLOCK = bytes.fromhex("841E0000")
 APPLICATION_UNBLOCK = bytes.fromhex("84180000")
 SCRIPT_MAC_LEN = 4
@@ -380,7 +380,7 @@ def script_command(icc: IccData, mk_smi: bytes, header: bytes, data: bytes = b""
 
 def application_block_script(icc: IccData, mk_smi: bytes, template: int = 0x72) -> tlv.Tlv:
     """Template ``72`` (after the final GENERATE AC) with a script id (``9F18`` = ``0000`` ‖
-    ATC) and one APPLICATION BLOCK command (Book 3, 10.10; emv-digest §4)."""
+    ATC) and one APPLICATION BLOCK command (Book 3, 10.10; Book 2, 9.2)."""
     return tlv.Tlv.template(
         template,
         [

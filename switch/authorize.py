@@ -1,6 +1,6 @@
 """The authorization host: one request message in, one response message out.
 
-Flow of a 0100 / 0200 (DESIGN.md "One tap, as data" step 5; issue 4 "Authorization host"):
+Flow of a 0100 / 0200 (docs/architecture.md, "One tap, as data" step 5):
 
 1. parse (:func:`emvtap.iso8583.decode_message`; malformed → DE 39 = 30 where the MTI is
    readable, else no answer and the connection is closed);
@@ -96,7 +96,7 @@ TOKEN_STATUS_CODES = {"active": "A", "suspended": "S", "deleted": "D"}
 
 @dataclass(frozen=True)
 class HostConfig:
-    #: an ATC at or below (highest verified ATC - window) is "too old" (issue 4 "ATC checks")
+    #: an ATC at or below (highest verified ATC - window) is "too old" (a replayed ATC is declined)
     atc_window: int = 32
     #: zone PIN key DE 52 is enciphered under (switch.pin); kept out of reprs
     zpk: bytes = field(default=TEST_ZPK, repr=False)

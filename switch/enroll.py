@@ -1,6 +1,6 @@
 """Register an already personalised device card (an ``emvtap perso`` profile) with the switch:
 the account and physical card (SPAN), the device, and the token (MPAN → SPAN, state, ICC master
-keys) — so that taps of that card can be authorised (issue 2 §6, ``emvtap switch enroll``).
+keys) — so that taps of that card can be authorised (``emvtap switch enroll``).
 
 The profile is read as plain JSON (format in docs/contracts.md); only the fields the switch needs
 are used: ``pan`` (the MPAN), ``psn``, ``expiry``, ``token{...}``, ``applications[0].keys`` and
@@ -62,7 +62,7 @@ def enroll_profile(
 ) -> str:
     """Register the profile's token; returns the MPAN. Re-enrolling the same MPAN refreshes its
     keys and token data and keeps its state, ATC history and account. ``pin`` sets the
-    account's transaction PIN (tokens.md: the device card shares the SPAN account's PIN)."""
+    account's transaction PIN (docs/domain.md: the device card shares the SPAN account's PIN)."""
     token = profile.get("token")
     if not isinstance(token, Mapping):
         raise EnrollError("the profile has no token: it is not a device card")

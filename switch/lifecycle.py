@@ -1,4 +1,4 @@
-"""The token card lifecycle (tokens.md "Token card lifecycle"; emv-digest §6 "Lifecycle").
+"""The token card lifecycle (docs/domain.md, "Token lifecycle"; TF v2.3).
 
 Every event is one row of :data:`LIFECYCLE`: who may ask for it (the channel: ``device`` = the
 wallet / handset maker, ``bank`` = the issuer, ``network`` = the switch operator), what it does
@@ -128,7 +128,7 @@ LIFECYCLE: dict[str, Rule] = {
 
 @dataclass(frozen=True)
 class Policy:
-    """Choices tokens.md leaves to the operator: passcode removed → ``suspend`` or ``delete``."""
+    """Operator choices (docs/domain.md): passcode removed → ``suspend`` or ``delete``."""
 
     passcode_removed: str = "suspend"
 
@@ -195,7 +195,7 @@ class _Run:
         self.log(token, "deleted", set(token.holds), was_default=token.is_default)
 
     def promote_defaults(self) -> None:
-        """tokens.md: exactly one default per device — deleting the default promotes the
+        """docs/domain.md: exactly one default per device — deleting the default promotes the
         oldest remaining device card."""
         for device_id in sorted(self.touched_devices):
             live = self.store.tokens(device_id=device_id, include_deleted=False)

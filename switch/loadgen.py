@@ -1,4 +1,4 @@
-"""Load generator for the switch (issue 4 "benchmark"): realistic 0100s with valid PBOC ARQCs
+"""Load generator for the switch (``bench/switch.py``): realistic 0100s with valid PBOC ARQCs
 over N loopback connections against ``emvtap switch serve`` running in its own process.
 
     python -m switch.loadgen [--connections 8] [--requests 20000] [--rates 500,1000,2000]

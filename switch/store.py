@@ -1,9 +1,9 @@
 """The switch's store: one SQLite file in WAL mode holding the issuer's accounts and physical
 cards, the token vault (devices, device cards = tokens), every authorization and an append-only
-event log (DESIGN.md "Switch"; tokens.md "Tokens", "Token card lifecycle").
+event log (docs/domain.md, "SPAN and MPAN", "Token lifecycle").
 
 Durability: ``synchronous=FULL`` by default, so a committed approval survives a crash or power
-loss before its response is written (issue 4 "Durability"). The store is used from one thread at
+loss before its response is written (docs/architecture.md). The store is used from one thread at
 a time (the server's host thread); each request runs in a SAVEPOINT inside a batch transaction,
 see :meth:`Store.batch`.
 
@@ -99,10 +99,10 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL
 );
--- tokens.md: one SPAN is loaded on one device only once
+-- docs/domain.md: one SPAN is loaded on one device only once
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_per_span_per_device
     ON tokens(span, device_id) WHERE state != 'deleted';
--- tokens.md: exactly one default card per device
+-- docs/domain.md: exactly one default card per device
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_default_per_device
     ON tokens(device_id) WHERE is_default = 1 AND state != 'deleted';
 CREATE INDEX IF NOT EXISTS tokens_by_span ON tokens(span);

@@ -1,7 +1,7 @@
 """Test support shared by the switch's tests and ``bench/switch.py``: a minimal device-card
 profile (the fields ``switch enroll`` reads) and a card-and-terminal stand-in that produces
 0100 requests with real PBOC CVN 01 ARQCs (computed with :mod:`emvtap.cryptogram`, the card's
-side of emv-digest §2.6).
+side of docs/emv-notes.md, Cryptogram versions).
 
 Not used by the switch itself.
 """

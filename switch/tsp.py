@@ -1,10 +1,10 @@
 """Token service provider: over-the-air issuance of device cards and HCE limited-use keys
-(tokens.md "Three features" 1, "Tokens", "Personalisation data"; emv-digest §6; issue 4 "TSP").
+(docs/domain.md, "Device cards", "SPAN and MPAN"; TF v2.3).
 
 Provisioning binds a physical card (SPAN) to a device:
 
 - a new MPAN from the token BIN range, Luhn-valid and unique;
-- the mapping rules of tokens.md, enforced here and by the store's unique indexes: one MPAN per
+- the mapping rules of docs/domain.md, enforced here and by the store's unique indexes: one MPAN per
   SPAN per device, several per device, exactly one default per device (the first card);
 - the token's ICC master keys derived from the TSP's issuer master keys (EMV Book 2 A1.4), kept
   in the vault;
@@ -12,7 +12,7 @@ Provisioning binds a physical card (SPAN) to a device:
   account's PAR (one PAR for every token of the account), the in-app no-password limit, and for
   an HCE device the first batch of limited-use keys *instead of* the master keys.
 
-HCE limited-use keys (issue 4, issue 5): the key for ATC *n* is the card's AC session key for
+HCE limited-use keys (docs/domain.md): the key for ATC *n* is the card's AC session key for
 that ATC (PBOC: SK = 3DES_MK(0…0‖n) ‖ 3DES_MK(0…0‖n⊕FFFF)), with the SM integrity and
 confidentiality session keys for the same ATC. The TSP records each one, the host verifies an
 HCE cryptogram only with the key issued for its ATC and only once (:mod:`switch.authorize`).
@@ -280,7 +280,7 @@ def provision(
                 store, mpan, *keys, first_atc=1, count=config.luk_batch_size, batch=1, now=now
             )
             batch["no_password_limit"] = card.no_password_limit
-            # no master key on the phone (tokens.md "HCE"): the keys slot holds zeros
+            # no master key on the phone (docs/domain.md, Device types): the keys slot holds zeros
             app["keys"] = {k: "00" * 16 for k in ("ac", "smi", "smc")}
             app["extra"] |= {"key_mode": "limited-use", "limited_use_keys": batch["keys"]}
         store.append_event(

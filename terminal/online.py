@@ -40,8 +40,8 @@ ICC_DATA_TAGS: tuple[int, ...] = (
     0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F66, 0x9F6C, 0x5F34, 0x9F6E,
 )
 
-#: CVM Results 9F34 for each contactless CVM outcome of the quick path (Book 4, A4; digest
-#: §5: online PIN "02 00 00", CDCVM "01 00 02" as Kernel 2 reports it).
+#: CVM Results 9F34 for each contactless CVM outcome of the quick path (Book 4, A4;
+#: docs/emv-notes.md: online PIN "02 00 00", CDCVM "01 00 02" as Kernel 2 reports it).
 CVM_RESULTS: dict[Cvm, bytes] = {
     Cvm.NO_CVM: bytes.fromhex("1F0002"),
     Cvm.ONLINE_PIN: bytes.fromhex("020000"),

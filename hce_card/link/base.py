@@ -55,7 +55,7 @@ def describe_command(apdu: bytes) -> str:
 
 def process_guarded(card: CardLike, apdu: bytes, link: str) -> bytes:
     """``card.process(apdu)``, logged; a card that raises or answers without a status word is
-    answered ``6F00`` instead of taking the link down (DESIGN.md: the card never crashes)."""
+    answered ``6F00`` instead of taking the link down (docs/architecture.md: cards never crash)."""
     try:
         response = bytes(card.process(apdu))
     except Exception:

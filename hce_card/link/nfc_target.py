@@ -6,7 +6,7 @@ Spec: ``nfc:<nfcpy path>`` -
 127.0.0.1 by default),
 ``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``.
 
-Devices (shared/spec/hardware-and-virtual-readers.md):
+Devices (docs/architecture.md, Virtual hardware):
 - ``udp``: the reader's RATS reaches us; we answer the ATS.
 - PN531/PN532/PN533 (SCL3711, PN532 boards) and Sony RC-S380: the chip answers RATS itself
   with the ATS we give it (``LocalTarget.rats_res``) and hands over the first I-block

@@ -7,7 +7,7 @@ payload. A 1-byte payload is a control message from the reader: ``00`` power off
 on, ``02`` reset, ``04`` "send your ATR" (the only one answered, with the ATR). A longer payload
 is a command APDU, answered with the response APDU.
 
-Latency (shared/spec/hardware-and-virtual-readers.md): Debian 12's vpcd writes the length and
+Latency (docs/architecture.md, Virtual hardware): Debian 12's vpcd writes the length and
 the payload with two ``send`` calls and Nagle on, so the second write waits for our delayed ACK
 of the first (~40 ms) unless the card sets ``TCP_QUICKACK`` after **every** read. This link
 does; ``quickack=False`` exists only to measure the difference.

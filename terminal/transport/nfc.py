@@ -6,7 +6,7 @@ Spec: ``nfc:<nfcpy path>`` - ``nfc:usb[:VID[:PID]]``, ``nfc:usb[:BUS[:DEV]]``,
 
 nfcpy does the reader side of ISO 14443-4 (RATS, chaining, WTX, R(NAK) retries) in
 ``Type4Tag.transceive``; this driver adds what a payment terminal needs
-(shared/spec/hardware-and-virtual-readers.md):
+(docs/architecture.md, Virtual hardware):
 - its own ``on-discover``: nfcpy's default drops every target whose SEL_RES has the NFC-DEP bit
   (0x40), i.e. most phones with P2P on; we take any target that speaks ISO 14443-4 (0x20);
 - no ``beep-on-connect``, and ``tag.ndef`` is never touched (a payment card has no NDEF, and

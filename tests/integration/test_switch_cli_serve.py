@@ -1,5 +1,5 @@
 """``emvtap switch serve`` as its own process: enroll a profile, serve on an ephemeral port,
-authorise a tap over TCP, stop (issue 2 §6)."""
+authorise a tap over TCP, stop."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Crash test (issue 4 "Tests"): kill -9 the switch during a stream of authorizations, restart
+"""Crash test (docs/architecture.md): kill -9 the switch during a stream of authorizations, restart
 it, and prove that every approval a client received is in the store, none is duplicated, and
 the balance moved exactly once per recorded approval."""
 

@@ -487,7 +487,7 @@ def test_no_issuer_update_when_the_reader_does_not_support_it() -> None:
 
 def _sign_arqc_in_the_last_record(card: HceCard) -> Any:
     """A card that signs its ARQC for fDDA too (C-3 "ODA for online authorisations"): the
-    SDAD travels in the record with 9F69 (the digest allows 9F4B in a record)."""
+    SDAD travels in the record with 9F69 (Book C-7 allows 9F4B in a record)."""
     from emvtap.dol import split_dol_data
     from emvtap.oda import fdda_terminal_data, sign_dynamic_data
 

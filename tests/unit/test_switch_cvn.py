@@ -1,6 +1,6 @@
 """switch.arqc: one row per cryptogram version (PBOC CVN 01, Visa CVN 18, Mastercard CVN 16),
 the IAD layouts the CVN is read from, each row against the public vectors where they exist
-(emv-digest §2.6, shared/data/vectors/public.json), and each scheme's real HCE card
+(docs/emv-notes.md, tests/data/vectors/public.json), and each scheme's real HCE card
 profile approved by the switch's Authorizer (a tampered ARQC declined)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from shared_data import public_vectors
+from data_files import public_vectors
 
 from emvtap import tlv
 from emvtap.cryptogram import arpc_method_1, arpc_method_2, generate_ac
@@ -49,7 +49,7 @@ LIST = ((0x9F02, 6), (0x9F03, 6), (0x9F1A, 2), (0x95, 5), (0x5F2A, 2), (0x9A, 3)
 
 
 def vector(vid: str) -> dict[str, Any]:
-    """One ARQC/ARPC vector of the public vectors (../shared)."""
+    """One ARQC/ARPC vector of the public vectors (tests/data/)."""
     return next(v for v in public_vectors()["arqc_arpc"] if v["id"] == vid)
 
 

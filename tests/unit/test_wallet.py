@@ -1,4 +1,4 @@
-"""The HCE wallet (tokens.md "HCE"; issue 5 "HCE wallet: limited-use keys"): no master key on
+"""The HCE wallet (docs/domain.md, Device types: limited-use keys): no master key on
 the card, each limited-use key used for exactly one transaction, "batch low" reported, no key
 left → AAC with a reason, replenishment through the inbox, and cryptograms the switch's TSP
 verifies with the key it issued for that ATC."""
