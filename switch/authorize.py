@@ -8,7 +8,7 @@ Flow of a 0100 / 0200 (DESIGN.md "One tap, as data" step 5; issue 4 "Authorizati
    same key with other content → 94;
 3. find the token (DE 2 = MPAN) → 14 when unknown;
 4. token state (deleted 14, suspended 62), token expiry (54), domain (57);
-5. ARQC from DE 55 with the token's keys, by the row of ``switch.arqc.CVN_METHODS`` for the
+5. ARQC from DE 55 with the token's keys, by the row of ``emvtap.cryptogram_versions`` for the
    CVN in the IAD (PBOC CVN 01, Visa CVN 18, Mastercard CVN 16; the token's enrolled CVN must
    match), or the HCE limited-use key for that ATC → 05;
 6. DE 4 / DE 49 equal to the signed 9F02 / 5F2A → 05;
@@ -49,7 +49,7 @@ from switch.arqc import (
     IccData,
     IccDataError,
     application_block_script,
-    cvn_method,
+    icc_cryptogram_version,
     issuer_authentication_data,
     parse_icc_data,
     verify_arqc,
@@ -418,7 +418,7 @@ class Authorizer:
         """Verify the ARQC; fills ``d.session_key``/``d.verified``; the failure reason or None."""
         assert d.token is not None and d.icc is not None
         token, icc = d.token, d.icc
-        method = cvn_method(icc)
+        method = icc_cryptogram_version(icc)
         if method is None or icc.cvn != token.cvn:
             return Reason.UNSUPPORTED_CVN
         if token.limited_use:
@@ -435,7 +435,7 @@ class Authorizer:
             if not self.store.use_limited_use_key(token.mpan, icc.atc_int, now):
                 return Reason.LIMITED_USE_KEY_USED
             return None
-        d.session_key = method.session_key(token.key_ac, icc)
+        d.session_key = method.session_key(token.key_ac, icc.atc, icc.values)
         d.verified = verify_arqc(icc, d.session_key)
         return None if d.verified else Reason.CRYPTOGRAM_INVALID
 
