@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from emvtap import iso8583
+from emvtap.endpoints import parse_host_port
 from lab.doctor import (
     CHECKS,
     NFCPY_DRIVER_ROLES,
@@ -36,7 +37,6 @@ from lab.doctor import (
     iso8583_echo,
     load_capk_summary,
     mode_bits_access,
-    parse_host_port,
     probe_nfcpy,
     render_table,
     run_doctor,
