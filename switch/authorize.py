@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from emvtap import tlv
+from emvtap.device_types import DeviceType
 from emvtap.iso8583 import (
     MTIS,
     MessageFormatError,
@@ -59,6 +60,7 @@ from switch.domain import check_domain
 from switch.issuer import IssuerRequest, decide
 from switch.pin import TEST_ZPK
 from switch.store import Store, Token, utc_now
+from switch.token_states import TokenState
 
 __all__ = ["MANDATORY_FIELDS", "SCRIPT_REASONS", "Authorizer", "HostConfig"]
 
@@ -90,8 +92,12 @@ NETWORK_CODES = frozenset({"001", "002", "301"})
 SCRIPT_REASONS = frozenset({Reason.TOKEN_DELETED, Reason.CARD_LOST, Reason.CARD_CANCELLED})
 
 #: DE 48 sub-element 04 from the device type.
-DEVICE_TYPE_CODES = {"handset-se": "01", "wearable-se": "02", "hce": "03"}
-TOKEN_STATUS_CODES = {"active": "A", "suspended": "S", "deleted": "D"}
+DEVICE_TYPE_CODES = {
+    DeviceType.HANDSET_SE: "01", DeviceType.WEARABLE_SE: "02", DeviceType.HCE: "03",
+}
+TOKEN_STATUS_CODES = {
+    TokenState.ACTIVE: "A", TokenState.SUSPENDED: "S", TokenState.DELETED: "D",
+}
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,7 @@ class Authorizer:
         self.store = store
         self.config = config or HostConfig()
         self.clock = clock
-        self._device_types: dict[str, str] = {}
+        self._device_types: dict[str, DeviceType] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], bytes]] = {
             "0100": self._authorize,
             "0200": self._authorize,
@@ -227,7 +233,7 @@ class Authorizer:
             log.exception("host error on %s STAN %s", mti, fields.get("11"))
             return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
 
-    def _device_type(self, device_id: str) -> str | None:
+    def _device_type(self, device_id: str) -> DeviceType | None:
         """A device's type never changes once registered: cached."""
         if device_id not in self._device_types:
             device = self.store.device(device_id)
@@ -360,8 +366,8 @@ class Authorizer:
         amount = int(req["4"])
 
         checks: tuple[tuple[Reason, Callable[[], bool]], ...] = (
-            (Reason.TOKEN_DELETED, lambda: token.state == "deleted"),
-            (Reason.TOKEN_SUSPENDED, lambda: token.state == "suspended"),
+            (Reason.TOKEN_DELETED, lambda: token.state is TokenState.DELETED),
+            (Reason.TOKEN_SUSPENDED, lambda: token.state is TokenState.SUSPENDED),
             (Reason.TOKEN_EXPIRED, lambda: token.token_expiry < yymm),
         )
         for reason, failed in checks:
@@ -461,7 +467,7 @@ class Authorizer:
                 d.token.token_requestor_id,
                 TOKEN_STATUS_CODES[d.token.state],
                 d.token.par,
-                DEVICE_TYPE_CODES.get(device_type or ""),
+                DEVICE_TYPE_CODES.get(device_type) if device_type else None,
                 d.token_data.channel,
                 d.token.assurance_level,
             )

@@ -40,6 +40,7 @@ from switch.arqc import (
 from switch.authorize import Authorizer
 from switch.enroll import enroll_profile
 from switch.store import Store
+from switch.testing import make_profile
 from terminal.config import TerminalConfig
 from terminal.outcome import Outcome
 from terminal.pay import perform_transaction
@@ -245,15 +246,9 @@ def test_mastercard_public_vector_is_approved_by_the_authorizer(tmp_path) -> Non
     v = vector("jpos_mchip_80")
     mk = derive_icc_master_key(bytes.fromhex(v["imk_ac"]), v["pan"], v["psn"], v["mkd"])
     mpan = luhn_complete(v["pan"][:15])
-    profile = {
-        "format": "emvtap-card-profile/1", "pan": mpan, "psn": v["psn"], "expiry": "301231",
-        "token": {"mpan": mpan, "span": luhn_complete("622848000000077"),
-                  "span_expiry": "3112", "token_expiry": "3012", "device_id": "vector-phone",
-                  "device_type": "handset-se", "token_requestor_id": "50012345678",
-                  "par": "U" + "0" * 28},
-        "applications": [{"aid": "A0000000041010", "cvn": 0x10,
-                          "keys": {"ac": mk.hex(), "smi": mk.hex(), "smc": mk.hex()}}],
-    }
+    profile = make_profile(mpan=mpan, span=luhn_complete("622848000000077"), psn=v["psn"],
+                           device_id="vector-phone", cvn=0x10)
+    profile["applications"][0]["keys"] = {"ac": mk.hex(), "smi": mk.hex(), "smc": mk.hex()}
     cvr = list_values(bytes.fromhex(v["data"]))[0]
     with Store(tmp_path / "switch.db") as store:
         enroll_profile(store, profile, currency="840")
