@@ -48,7 +48,8 @@ def test_a_profile_with_an_unknown_device_type_is_a_clear_profile_error() -> Non
     profile = make_profile(3)
     assert CardProfile.from_dict(profile).token.device_type is DeviceType.HANDSET_SE
     profile["token"]["device_type"] = "fridge"
-    with pytest.raises(ProfileError, match="token: field 'device_type': device type 'fridge' is not one of"):
+    with pytest.raises(ProfileError,
+                       match="token: field 'device_type': device type 'fridge' is not one of"):
         CardProfile.from_dict(profile)
 
 

@@ -93,7 +93,7 @@ def test_vpcd_address_and_its_defaults() -> None:
     assert parse_endpoint("vpcd:h:1", CARD_LINK_KINDS).address == ("h", 1)
     assert parse_endpoint("vpcd", CARD_LINK_KINDS, bare_kind=True).address == (
         "127.0.0.1", VPCD_DEFAULT_PORT)
-    with pytest.raises(SpecError, match="bad vpcd address.*out of range"):
+    with pytest.raises(SpecError, match=r"bad vpcd address.*out of range"):
         parse_endpoint("vpcd:h:70000", CARD_LINK_KINDS)
 
 
