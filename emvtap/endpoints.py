@@ -124,9 +124,10 @@ def check_udp_port(port: int, spec: str) -> None:
     )
 
 
-def nfcpy_path(rest: str, spec: str) -> str:
+def nfcpy_path(rest: str, spec: str, *, check_port: bool = True) -> str:
     """The nfcpy device path in ``nfc:<path>`` (``rest``), checked; :class:`SpecError` for
-    another kind, a malformed udp address or a udp port nfcpy cannot use."""
+    another kind, a malformed udp address or (``check_port``, as the drivers open it) a udp
+    port nfcpy cannot use."""
     kind, _, address = rest.partition(":")
     if kind not in NFCPY_PATH_KINDS:
         raise SpecError(
@@ -139,7 +140,7 @@ def nfcpy_path(rest: str, spec: str) -> str:
                                         default_port=NFCPY_UDP_DEFAULT.port)
         except SpecError as exc:
             raise SpecError(f"{spec!r}: expected nfc:udp[:HOST[:PORT]] ({exc})") from None
-        if ":" in address:
+        if check_port and ":" in address:
             check_udp_port(host_port.port, spec)
     return rest
 
@@ -212,6 +213,6 @@ def parse_endpoint(spec: str, kinds: tuple[EndpointKind, ...] = READER_KINDS, *,
         except SpecError as exc:
             raise SpecError(f"bad vpcd address in {spec!r}: {exc}") from None
         return Endpoint(spec, kind, rest, address)
-    if kind is EndpointKind.NFC:
-        return Endpoint(spec, kind, nfcpy_path(rest, spec))
+    if kind is EndpointKind.NFC:  # the nfcpy drivers check the udp port when they open it
+        return Endpoint(spec, kind, nfcpy_path(rest, spec, check_port=False))
     return Endpoint(spec, kind, rest)

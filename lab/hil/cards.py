@@ -25,6 +25,7 @@ from emvtap.endpoints import CARD_LINK_KINDS, EndpointKind, SpecError, parse_end
 from emvtap.masking import masked_repr
 from emvtap.perso import ISSUER_BIN, make_pan
 from emvtap.private_files import write_private_text
+from emvtap.profile import CardProfile, ProfileError
 from lab.hil.loader import parse_amount
 from lab.hil.model import (
     CardForm,
@@ -68,10 +69,15 @@ class Card:
         return value
 
     def learn(self, profile: dict) -> None:  # type: ignore[type-arg]
-        token = profile.get("token") or {}
-        self.mpan = str(token.get("mpan") or profile.get("pan", ""))
-        self.span = str(token.get("span", ""))
-        self.device = str(token.get("device_id", ""))
+        """Read the card's MPAN, SPAN and device from its profile (the core's model)."""
+        try:
+            card_profile = CardProfile.from_dict(profile)
+        except ProfileError as exc:
+            raise RigError(f"{self.name}: {exc}") from None
+        token = card_profile.token
+        self.mpan = token.mpan if token else card_profile.pan
+        self.span = token.span if token else ""
+        self.device = token.device_id if token else ""
 
 
 # --- making cards ---------------------------------------------------------------------------

@@ -136,3 +136,12 @@ def test_the_software_card_is_card_like() -> None:
 
     assert isinstance(HceCard(generate_profile(1)), CardLike)
     assert not isinstance(object(), CardLike)
+
+
+def test_a_udp_port_nfcpy_cannot_use_is_refused_when_a_driver_opens_it() -> None:
+    """Reading a spec checks its form; the nfcpy port limit (a port /etc/services names) is
+    the drivers' to refuse, on both sides."""
+    spec = "nfc:udp:127.0.0.1:9"  # "discard" in /etc/services
+    assert parse_endpoint(spec, READER_KINDS).argument == "udp:127.0.0.1:9"
+    with pytest.raises(SpecError, match="/etc/services"):
+        nfcpy_path("udp:127.0.0.1:9", spec)
