@@ -1,6 +1,6 @@
 """The kinds of device a device card (a token) lives on: the one list the perso tool, the
 profile, the switch's TSP and store, the HIL scenarios and every CLI choice are built from
-(docs/contracts.md, "Device types").
+(docs/contracts.md, "One home per shared contract").
 
 ==============  ==========================================================================
 device type     the device card
