@@ -106,10 +106,10 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 -- tokens.md: one SPAN is loaded on one device only once
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_per_span_per_device
-    ON tokens(span, device_id) WHERE state != 'deleted';
+    ON tokens(span, device_id) WHERE state != '$token_deleted';
 -- tokens.md: exactly one default card per device
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_default_per_device
-    ON tokens(device_id) WHERE is_default = 1 AND state != 'deleted';
+    ON tokens(device_id) WHERE is_default = 1 AND state != '$token_deleted';
 CREATE INDEX IF NOT EXISTS tokens_by_span ON tokens(span);
 CREATE INDEX IF NOT EXISTS tokens_by_device ON tokens(device_id);
 
@@ -186,6 +186,7 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
 SCHEMA = _SCHEMA.substitute(
     device_type_check=device_types.sql_check("device_type"),
     token_state_check=token_states.sql_check("state"),
+    token_deleted=TokenState.DELETED.value,
 )
 
 

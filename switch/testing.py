@@ -93,8 +93,8 @@ class SimCard:
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any], **kw: Any) -> SimCard:
-        keys = profile["applications"][0]["keys"]
-        return cls(profile["pan"], bytes.fromhex(keys["ac"]), profile.get("psn", "01"), **kw)
+        card_profile = CardProfile.from_dict(profile)
+        return cls(card_profile.pan, card_profile.application.keys.ac, card_profile.psn, **kw)
 
     def icc_data(
         self,

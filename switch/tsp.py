@@ -215,7 +215,7 @@ def provision(
                 now=now,
             )
         else:
-            if device.device_type != device_type:
+            if device.device_type is not device_type:
                 raise ProvisioningError(
                     "device_type_mismatch", f"device {device_id} is a {device.device_type}"
                 )
