@@ -28,11 +28,11 @@ from typing import Any, NamedTuple
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
 from emvtap.bits import TTQ, is_set
+from emvtap.cryptogram_versions import cryptogram_version
 from emvtap.dol import split_dol_data
 from emvtap.profile import ApplicationProfile, CardProfile
 from emvtap.tlv import Tlv, TlvError, decode
 from hce_card import pboc_full, qpboc, scripts
-from hce_card.cvn import cvn_method
 from hce_card.risk import PUT_DATA_PARAMETERS, RiskParameters
 from hce_card.session import Phase, Session
 from hce_card.state import AppState, AtcExhausted, LimitedUseKey, StateStore
@@ -80,7 +80,7 @@ class PaymentApplication:
         self.random_bytes = random_bytes
         self.cdcvm = cdcvm
         self.clock = clock
-        self.method = cvn_method(app.cvn)
+        self.method = cryptogram_version(app.cvn)
         self.wallet = is_wallet(app)
         if self.wallet and not self.method.limited_use:
             raise ValueError(f"{self.method.name} session keys depend on more than the ATC: "

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
 from emvtap.bits import AIP, CID, is_set
 from emvtap.cryptogram import generate_ac as compute_ac
+from emvtap.cryptogram_versions import APPROVAL_ARCS, IssuerResponse
 from emvtap.dol import split_dol_data
 from emvtap.oda import cda_transaction_data_hash, sign_dynamic_data
 from emvtap.tlv import Tlv
-from hce_card.cvn import APPROVAL_ARCS, IssuerResponse
 from hce_card.qpboc import NO_KEY_REASON
 from hce_card.risk import (
     CvrFacts,

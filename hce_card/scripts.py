@@ -5,7 +5,8 @@ Every command carries a MAC over CLA INS P1 P2 Lc ‖ ATC ‖ AC ‖ data (Book 
 padding, MAC algorithm 3, the leftmost 4-8 bytes; Lc counts the MAC), where ATC and AC are those
 of the last ARQC - in this tap (templates 71/72) or of the transaction a re-presented card went
 online with (issuer update processing, C-3). The key is the script integrity session key of the
-card's CVN (``hce_card/cvn.py``), or the one a limited-use key batch carried for that ATC.
+card's CVN (:mod:`emvtap.cryptogram_versions`), or the one a limited-use key batch carried
+for that ATC.
 
 Checks in order: P1/P2 (6A86), length (6700), a transaction to authenticate against (6985), a
 key to verify with (6982), the MAC (6988, and "script failed" for the next CVR), then the

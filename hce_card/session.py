@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from hce_card.cvn import IssuerResponse
+from emvtap.cryptogram_versions import IssuerResponse
 from hce_card.state import AppState
 from hce_card.wallet import TransactionKeys
 

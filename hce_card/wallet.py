@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from emvtap.cryptogram_versions import CryptogramVersion
 from emvtap.profile import ApplicationProfile, CardKeys
-from hce_card.cvn import CvnMethod
 from hce_card.state import AppState, LimitedUseKey, LukBatch, StateStore
 
 log = logging.getLogger("emvtap.card")
@@ -186,7 +186,7 @@ class MasterKeys:
     """An SE-style card: session keys derived from the ICC master keys (Book 2 A1.3)."""
 
     keys: CardKeys
-    method: CvnMethod
+    method: CryptogramVersion
 
     def ac_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None:
         return self.method.session_key(self.keys.ac, atc, values)
@@ -208,7 +208,7 @@ class LimitedUseKeys:
     """An HCE wallet transaction: the limited-use key of its ATC, nothing else."""
 
     key: LimitedUseKey | None
-    method: CvnMethod
+    method: CryptogramVersion
 
     def _for(self, atc: bytes) -> LimitedUseKey | None:
         if self.key is None or self.key.atc != int.from_bytes(atc, "big"):

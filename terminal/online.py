@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emvtap import iso8583
+from emvtap.endpoints import parse_host_port
 from emvtap.iso8583 import MessageFormatError, TokenData, encode_token_data
 from emvtap.tlv import Tlv, TlvError, decode, find, find_all
 from terminal.context import Authoriser, TransactionContext
@@ -156,9 +157,7 @@ class SwitchAuthoriser:
     (2-byte length framing, :func:`emvtap.iso8583.exchange`)."""
 
     def __init__(self, switch: str, timeout: float) -> None:
-        host, _, port = switch.rpartition(":")
-        self.host = host or "127.0.0.1"
-        self.port = int(port)
+        self.host, self.port = parse_host_port(switch, default_host="127.0.0.1")
         self.timeout = timeout
 
     @property

@@ -12,7 +12,9 @@ import logging
 import threading
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CardLike", "CardLink", "LinkError", "describe_command", "process_guarded"]
+from emvtap.endpoints import CardLike
+
+__all__ = ["CardLink", "LinkError", "describe_command", "process_guarded"]
 
 log = logging.getLogger("emvtap.link")  # under the CLI's "emvtap" logger
 
@@ -22,15 +24,6 @@ SW_NO_PRECISE_DIAGNOSIS = b"\x6f\x00"
 
 class LinkError(Exception):
     """The link itself failed (the reader side went away, a protocol violation)."""
-
-
-@runtime_checkable
-class CardLike(Protocol):
-    atr: bytes
-
-    def process(self, apdu: bytes) -> bytes: ...
-
-    def reset(self) -> None: ...
 
 
 @runtime_checkable

@@ -21,13 +21,14 @@ import socket
 import struct
 import threading
 
-from .base import CardLike, LinkError, describe_command, process_guarded
+from emvtap.endpoints import VPCD_DEFAULT_PORT, CardLike
 
-__all__ = ["VPCD_DEFAULT_PORT", "VpcdLink"]
+from .base import LinkError, describe_command, process_guarded
+
+__all__ = ["VpcdLink"]
 
 log = logging.getLogger("emvtap.link.vpcd")
 
-VPCD_DEFAULT_PORT = 35963
 VPCD_CTRL_OFF = 0x00
 VPCD_CTRL_ON = 0x01
 VPCD_CTRL_RESET = 0x02

@@ -1,14 +1,13 @@
 """Probes of what lies outside the filesystem: nfcpy (asked in a child process killed after a
 timeout, so a wedged reader cannot hang the doctor), the switch (a TCP connect and a 0800 echo,
-each with a socket timeout, at the address :func:`parse_host_port` reads) and ``emvtap.capk``'s
-CA public key store."""
+each with a socket timeout, at the address :func:`emvtap.endpoints.parse_host_port` reads) and
+``emvtap.capk``'s CA public key store."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import json
-import re
 import socket
 import subprocess
 import sys
@@ -136,14 +135,3 @@ def load_capk_summary() -> CapkSummary | None:
     store = importlib.import_module("emvtap.capk").CapkStore.default()
     count = len(store) if hasattr(store, "__len__") else None
     return CapkSummary("emvtap.capk.CapkStore.default()", count)
-
-
-def parse_host_port(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPv6]:PORT`` → (host, port); :class:`ValueError` otherwise."""
-    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<p6>\d+)|(?P<host>[^:\[\]]+):(?P<port>\d+)", text)
-    if not match:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    port = int(match["p6"] or match["port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is out of range")
-    return match["v6"] or match["host"], port

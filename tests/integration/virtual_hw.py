@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from hce_card.link.base import CardLike
+from emvtap.endpoints import CardLike
 from hce_card.link.vpcd import VpcdLink
 from terminal.transport.base import TransportError
 from terminal.transport.pcsc import wait_for_card_state

@@ -36,7 +36,6 @@ from lab.doctor import (
     iso8583_echo,
     load_capk_summary,
     mode_bits_access,
-    parse_host_port,
     probe_nfcpy,
     render_table,
     run_doctor,
@@ -826,21 +825,3 @@ def test_the_table_shows_every_check_its_fix_and_the_verdict(system: FakeSystem)
         assert name in text
     assert "sudo modprobe -r pn533 &&" in text
     assert "not ready for both: readers, kernel modules, nfcpy devices failed" in text
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("127.0.0.1:8583", ("127.0.0.1", 8583)),
-        ("switch.lan:1", ("switch.lan", 1)),
-        ("[::1]:8583", ("::1", 8583)),
-    ],
-)
-def test_parse_host_port_accepts_host_and_port(text: str, expected: tuple[str, int]) -> None:
-    assert parse_host_port(text) == expected
-
-
-@pytest.mark.parametrize("text", ["8583", "host:", "host:0", "host:70000", "::1:8583", "a:b"])
-def test_parse_host_port_refuses_anything_else(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_host_port(text)
