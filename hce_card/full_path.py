@@ -57,13 +57,6 @@ def _sw(sw: int) -> ResponseApdu:
     return ResponseApdu(b"", sw)
 
 
-def _signed_response(app: PaymentApplication, objs: list[Tlv], sdad: bytes) -> bytes:
-    """Format 1 (``80``: the SDAD alone) or Format 2 (``77`` with ``9F4B``), per profile."""
-    if app.gac_format == 1:
-        return Tlv.primitive(0x80, sdad).encode()
-    return Tlv.template(0x77, [*objs, Tlv.primitive(0x9F4B, sdad)]).encode()
-
-
 # --- GET PROCESSING OPTIONS -----------------------------------------------------------------
 
 

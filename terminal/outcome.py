@@ -55,6 +55,11 @@ class KernelOutcome:
     reason: str
     final_outcome: Outcome | None = None
 
+    def __post_init__(self) -> None:
+        for value in (self.outcome, self.final_outcome):
+            if value is not None and not isinstance(value, Outcome):
+                raise TypeError(f"a kernel outcome is an Outcome member, not {value!r}")
+
 
 @dataclass
 class TransactionResult:
