@@ -8,8 +8,8 @@ Entry Point starts where Book B, 3 says each start begins, one function each:
 =======  ========================  ===========================================================
 start    begins at                 used by
 =======  ========================  ===========================================================
-A        pre-processing (3.1)      :func:`perform_transaction`: a new transaction with its
-                                   amount
+A        pre-processing (3.1)      :func:`start_a`, from :func:`perform_transaction`: a new
+                                   transaction with its amount
 B        protocol activation (3.2) :func:`start_b` after pre-processing, and the card
                                    presented again for issuer update
                                    (:func:`perform_issuer_update`)
