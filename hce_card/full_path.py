@@ -176,8 +176,8 @@ def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: Cry
     session.values = all_values
     session.first_cid, session.first_ac, session.reason = cid, ac, decision.reason
     session.phase = Phase.ONLINE if cid == CryptogramType.ARQC else Phase.COMPLETED
-    log.info("GENERATE AC 1: %s asked, %s (%s), ATC %04X%s", CID.type_of(requested),
-             CID.type_of(cid), decision.reason, session.atc, " with CDA" if signs else "")
+    log.info("GENERATE AC 1: %s asked, %s (%s), ATC %04X%s", requested,
+             cid, decision.reason, session.atc, " with CDA" if signs else "")
     return _ac_response(app, cid, ac, iad, signs, all_values, None)
 
 
@@ -288,8 +288,8 @@ def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: Cr
     if response is not None and response.card_block:
         app.store.update(card_blocked=True)
     session.phase, session.reason = Phase.COMPLETED, decision.reason
-    log.info("GENERATE AC 2: %s asked, %s (%s), ATC %04X", CID.type_of(requested),
-             CID.type_of(cid), decision.reason, session.atc)
+    log.info("GENERATE AC 2: %s asked, %s (%s), ATC %04X", requested,
+             cid, decision.reason, session.atc)
     return _ac_response(app, cid, ac, iad, signs, all_values, cmd.data)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emvtap.apdu import SW, ResponseApdu
-from emvtap.bits import CID, CTQ, TTQ, CryptogramType, is_set, set_bits
+from emvtap.bits import CTQ, TTQ, CryptogramType, is_set, set_bits
 from emvtap.cryptogram import generate_ac
 from emvtap.oda import SDAD_FORMAT, fdda_terminal_data, sign_dynamic_data
 from emvtap.tlv import Tlv
@@ -153,7 +153,7 @@ def quick_path(app: PaymentApplication, values: dict[int, bytes], ttq: bytes) ->
         objs.append(Tlv.primitive(0x9F5D, bytes.fromhex(f"{left:012d}")))
     if signs:
         objs.append(Tlv.primitive(0x9F4B, _fdda_signature(app, values, atc_b, card_auth_data)))
-    log.info("GPO: %s (%s), ATC %04X", CID.type_of(cid), reason, atc)
+    log.info("GPO: %s (%s), ATC %04X", cid, reason, atc)
     return ResponseApdu(Tlv.template(0x77, objs).encode(), SW.OK)
 
 
