@@ -33,6 +33,7 @@ log = logging.getLogger("emvtap.card")
 __all__ = [
     "BATCH_FORMAT",
     "LOW_WATER",
+    "NO_KEY_REASON",
     "LimitedUseKeys",
     "MasterKeys",
     "TransactionKeys",
@@ -43,6 +44,9 @@ __all__ = [
     "usable_keys",
     "wallet_status",
 ]
+
+#: Why a wallet with no limited-use key left answers an AAC, on either path.
+NO_KEY_REASON = "no limited-use key left: the wallet must replenish through the TSP"
 
 BATCH_FORMAT = "emvtap-luk-batch/1"
 LOW_WATER = 3

@@ -5,7 +5,7 @@ issuer side of the same row (Book 2 8.1 the AC, 8.2 the ARPC, A1.3 the session k
 from __future__ import annotations
 
 import pytest
-from shared_data import public_vectors
+from data_files import public_vectors
 
 from emvtap.cryptogram import generate_ac
 from emvtap.cryptogram_versions import (

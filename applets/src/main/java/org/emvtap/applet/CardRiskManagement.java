@@ -8,7 +8,7 @@ import javacard.framework.Util;
  * Card risk management and card action analysis (EMV 4.4 Book 3, 10.8 and 9.3; C-7 qPBOC card
  * risk management on the quick path), and the Card Verification Results the card reports in its
  * IAD (VIS 1.4 / JR/T 0025.5 layout, 4 bytes with the length 03 first). The rules are those of the
- * HCE card (hce_card/risk.py, hce_card/qpboc.py), so the two forms of the card answer alike.
+ * HCE card (hce_card/risk.py, hce_card/quick_path.py), so the two forms of the card answer alike.
  *
  * <p>Risk data (personalisation DGI B003, updatable by PUT DATA):
  * <ul>
