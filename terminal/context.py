@@ -54,6 +54,9 @@ class TransactionContext:
     cdol1_data: bytes = b""
     #: PAN strings to mask in APDU hex
     sensitive: list[str] = field(default_factory=list, repr=False)
+    #: Every primitive data object the card gave (FCI, GPO, records, GET DATA): tag → the
+    #: answer it came in and its value, for the redundancy rule (Book 3, 10.2).
+    received: dict[int, tuple[str, bytes]] = field(default_factory=dict, repr=False)
     combination: Combination | None = None
     #: Data objects the terminal produces during the transaction (9F45, 9F4C, 8A, 91, 98 ...).
     kernel_data: dict[int, bytes] = field(default_factory=dict)

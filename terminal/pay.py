@@ -27,7 +27,7 @@ from terminal.entry_point import (
     pre_processing,
     select_ppse,
 )
-from terminal.kernel.common import KernelStop
+from terminal.kernel.common import KernelStop, receive_card_data
 from terminal.kernel.cvm import online_pin_block
 from terminal.kernel.emv import FullPathStop
 from terminal.kernel.issuer import external_authenticate, issuer_script_processing
@@ -165,11 +165,11 @@ def _entry_point_and_kernel(ctx: TransactionContext, capks: CapkStore,
         raise EntryPointError("END APPLICATION",
                               "no application on the card matches a supported AID/kernel")
     cand, fci = final_selection(ctx, candidates)
-    ctx.learn(fci)
     ctx.combination = cand.indicators.combination
     res.aid = cand.adf_name.hex().upper()
     res.label = cand.label
     res.kernel_id = cand.kernel_id
+    receive_card_data(ctx, fci, "FCI")
     profile = KERNEL_PROFILES.get(cand.kernel_id)
     if profile is None:
         raise EntryPointError("END APPLICATION", f"kernel {cand.kernel_id} is not implemented")

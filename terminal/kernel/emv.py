@@ -508,7 +508,7 @@ def emv_full_path(ctx: TransactionContext, capks: CapkStore,
     """Run the full path after GET PROCESSING OPTIONS answered AIP/AFL; ends with KernelStop."""
     res = ctx.result
     res.path = "EMV full path"
-    read_application_data(ctx, check_redundant=True)
+    read_application_data(ctx)
     missing = [f"{name} ({tag:X})" for tag, name in FULL_PATH_MANDATORY.items()
                if tag not in ctx.card]
     if missing:
