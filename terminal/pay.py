@@ -40,6 +40,7 @@ from terminal.online import (
     switch_authoriser,
 )
 from terminal.outcome import Cvm, Outcome, TransactionResult
+from terminal.redaction import cardholder_data
 from terminal.transport.base import CardRemovedError, NoCardError, Transport, TransportError
 
 __all__ = [
@@ -135,7 +136,24 @@ def perform_transaction(
         _quick_path_online(ctx)
     elif res.final_outcome is None:
         res.final_outcome = res.outcome
+    if not clear_pan:
+        _mask_cardholder_data(ctx)
     return res
+
+
+def _mask_cardholder_data(ctx: TransactionContext) -> None:
+    """The last pass over the record: every PAN and track 2 the tap met - in an answer that
+    parsed or not, before or after - masked in every hex and text field
+    (terminal/redaction.py)."""
+    res = ctx.result
+    known = cardholder_data(ctx.sensitive, ctx.card)
+    known.pans |= ctx.cardholder.pans
+    known.track2_tails |= ctx.cardholder.track2_tails
+    res.apdus = known.mask_record(res.apdus)
+    res.steps = known.mask_record(res.steps)
+    res.reason = known.mask(res.reason)
+    res.online = known.mask_record(res.online)
+    res.issuer_update = known.mask_record(res.issuer_update)
 
 
 def _card_gone(res: TransactionResult, reason: str) -> None:

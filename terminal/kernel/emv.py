@@ -27,6 +27,7 @@ from emvtap.tlv import TlvError
 from terminal.config import TerminalActionCodes
 from terminal.context import TransactionContext
 from terminal.entry_point import PreProcessingIndicators
+from terminal.kernel.binding import cda_atc_binding, pan_binding
 from terminal.kernel.common import (
     GenerateAcResponse,
     KernelStop,
@@ -385,6 +386,7 @@ def _cda_checked(ctx: TransactionContext, icc_pk: IccPublicKey | None, resp: Gen
         return resp.ac
     try:
         cda = combined_dda_ac_verification(ctx, icc_pk, resp.raw, cdol1_data, cdol2_data)
+        cda_atc_binding(ctx, resp.atc)
     except OdaFailure as exc:
         res.set_tvr(TVR.CDA_FAILED)
         res.oda_result = f"failed: {exc.reason}"
@@ -514,6 +516,7 @@ def emv_full_path(ctx: TransactionContext, capks: CapkStore,
     if missing:
         res.set_tvr(TVR.ICC_DATA_MISSING)
         raise KernelStop("END APPLICATION", "ICC data missing: " + ", ".join(missing))
+    pan_binding(ctx)
     pan = ctx.pan()
     res.pan_masked = pan if ctx.clear_pan else mask_pan(pan)
     caps = ctx.config.terminal_capabilities

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -22,6 +23,7 @@ from test_terminal_doubles import (
     emv_card,
     loopback,
     on_ins,
+    set_tag,
 )
 
 from emvtap.bits import TVR, is_set
@@ -247,7 +249,31 @@ def test_get_data_atc_other_than_the_cda_signed_atc_declines() -> None:
     assert "ATC" in result.reason
 
 
+def test_ctq_other_than_the_signed_ctq_fails_fdda() -> None:
+    """The card asks for online PIN on its TC (CTQ 8840, also inside the signed 9F69); a CTQ
+    rewritten to 2840 in the unsigned GPO answer was APPROVED offline with fDDA ok."""
+    profile = quickpass()
+    app = replace(profile.applications[0], ctq=bytes.fromhex("8840"))
+    card = MutatingCard(HceCard(replace(profile, applications=(app,))),
+                        set_tag(0xA8, 0x9F6C, bytes.fromhex("2840")))
+    result = tap(card)
+    assert result.final_outcome != Outcome.APPROVED
+    assert is_set(result.tvr, TVR.DDA_FAILED)
+    assert "CTQ" in result.oda_result
+
+
 # --- 4. the quick path checks redundancy too -------------------------------------------------
+
+
+def test_pan_sequence_number_in_gpo_and_record_must_be_the_same_value() -> None:
+    """5F34 may come in the GPO answer and the record (C-3 / C-7); another value is a
+    conflict."""
+    assert tap(HceCard(visa())).outcome == Outcome.APPROVED
+    card = hostile(visa(), set_tag(0xA8, 0x5F34, b"\x07"))
+    result = tap(card)
+    assert result.outcome == Outcome.END_APPLICATION
+    assert result.reason == ("redundant data object 5F34 in record SFI 1/1, already in GPO "
+                             "answer with another value")
 
 
 @pytest.mark.parametrize("tag", [0x9F26, 0x57, 0x82, 0x9F6C])
