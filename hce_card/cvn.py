@@ -6,8 +6,8 @@ CVN     AC session key             MAC input                    ARPC (91)   scri
 ======  =========================  ===========================  ==========  ===================
 01      PBOC: from MK-AC and ATC   list ‖ CVR (IAD bytes 4-7)   method 1,   PBOC SK from MK-SMI
         (JR/T 0025)                                             session key and ATC
-12      EMV CSK, R = ATC‖0…0       list ‖ whole IAD             method 2,   EMV CSK, R = ARQC
-        (Visa CVN 18 layout)                                    session key
+12      EMV CSK, R = ATC‖0…0       list ‖ whole IAD             method 2,   VIS 1.5: MK-SMI xor
+        (Visa CVN 18 layout)                                    session key ATC (0…0‖ATC, 0…0‖~ATC)
 10      Mastercard SKD, R =        list ‖ CVR (6 bytes,         method 1,   EMV CSK, R = ARQC
         ATC‖0000‖UN (CVN 16)       IAD bytes 3-8)               ICC MK
 ======  =========================  ===========================  ==========  ===================
@@ -33,6 +33,7 @@ from emvtap.keys import (
     derive_emv_common_session_key,
     derive_mastercard_session_key,
     derive_pboc_session_key,
+    derive_visa_secure_messaging_session_key,
     derive_visa_session_key,
 )
 
@@ -115,6 +116,11 @@ def _csk_script_key(mk: bytes, atc: bytes, arqc: bytes) -> bytes:
     return derive_emv_common_session_key(mk, arqc)
 
 
+def _visa_script_key(mk: bytes, atc: bytes, arqc: bytes) -> bytes:
+    """VIS 1.5 secure messaging session key for CVN 18 (the ATC, not the ARQC)."""
+    return derive_visa_secure_messaging_session_key(mk, atc)
+
+
 CVN_TABLE: dict[int, CvnMethod] = {
     0x01: CvnMethod(
         0x01, "PBOC CVN 01", "vis", lambda dki, cvr: pboc_iad(dki, cvr),
@@ -128,7 +134,7 @@ CVN_TABLE: dict[int, CvnMethod] = {
         0x12, "Visa CVN 18 (EMV CSK)", "vis", _visa_iad,
         lambda v: ac_input_list(v) + bytes(v[0x9F10]), 2,
         lambda mk, atc, v: derive_visa_session_key(mk, atc),
-        2, False, _csk_script_key,
+        2, False, _visa_script_key,
         True, False, 1,
     ),
     0x10: CvnMethod(

@@ -33,8 +33,9 @@ CVN   IAD     AC session key              MAC input, padding       ARPC (tag 91)
               (Mastercard CVN 16)         bytes 3-8), method 2     ICC MK AC
 ====  ======  ==========================  =======================  ===============  ==========
 
-The script MAC (secure-messaging integrity) session key follows the same family: PBOC derives it
-from MK-SMI with the ATC; EMV CSK uses R = the ARQC (Book 2, 9.2 / A1.3).
+The script MAC (secure-messaging integrity) session key: PBOC derives it from MK-SMI with the ATC;
+Visa CVN 18 uses the VIS 1.5 secure messaging key (MK-SMI xor the ATC); Mastercard CVN 16 the EMV
+CSK with R = the ARQC (Book 2, 9.2 / A1.3).
 
 HCE limited-use keys: the key the card used *is* the AC session key (the TSP derived it from the
 token's MK for that ATC and sent it to the wallet); :func:`verify_arqc` takes the session key, so
@@ -60,6 +61,7 @@ from emvtap.keys import (
     derive_emv_common_session_key,
     derive_mastercard_session_key,
     derive_pboc_session_key,
+    derive_visa_secure_messaging_session_key,
     derive_visa_session_key,
 )
 
@@ -283,6 +285,11 @@ def _csk_script_key(mk: bytes, icc: IccData) -> bytes:
     return derive_emv_common_session_key(mk, icc.arqc)
 
 
+def _visa_script_key(mk: bytes, icc: IccData) -> bytes:
+    """VIS 1.5 secure messaging session key for CVN 18 (the ATC, not the ARQC)."""
+    return derive_visa_secure_messaging_session_key(mk, icc.atc)
+
+
 CVN_METHODS: dict[int, CvnMethod] = {
     0x01: CvnMethod(
         "PBOC CVN 01",
@@ -303,7 +310,7 @@ CVN_METHODS: dict[int, CvnMethod] = {
         2,
         _arpc_2,
         "session",
-        _csk_script_key,
+        _visa_script_key,
         True,
     ),
     0x10: CvnMethod(
