@@ -26,8 +26,11 @@ from emvtap.masking import mask_pan
 
 __all__ = ["CardholderData", "cardholder_data", "scan_answer"]
 
-#: Track 2 in hex without its tag: PAN ‖ D ‖ YYMM (Book 3, Annex A, 57).
-_TRACK2_IN_HEX = re.compile(r"(?<![0-9])([0-9]{12,19})D([0-9]{4}[0-9D]*)")
+#: Track 2 in hex without its tag: PAN ‖ D ‖ YYMM (Book 3, Annex A, 57); the digits before
+#: the PAN (a length byte that reads as decimal) may be taken with it - the masking then hides
+#: a little more, never less.
+_TRACK2_IN_HEX = re.compile(r"([0-9]{12,21})D([0-9]{4}[0-9D]*)")
+_TRACK2_TAIL = re.compile(r"[0-9D]*")
 _PAN_TAGS = {0x5A: 10, 0x57: 19}  # tag → the most bytes its value has
 
 
@@ -49,13 +52,13 @@ class CardholderData:
 
     def add_pan(self, pan: str) -> None:
         pan = pan.upper().rstrip("F")
-        if 12 <= len(pan) <= 19 and pan.isdigit():
+        if 12 <= len(pan) <= 21 and pan.isdigit():
             self.pans.add(pan)
 
     def add_track2(self, track2_hex: str) -> None:
         head, sep, tail = track2_hex.upper().partition("D")
         self.add_pan(head)
-        tail = tail.rstrip("F")
+        tail = _TRACK2_TAIL.match(tail).group(0)  # up to the F padding or what follows
         if sep and len(tail) >= 7:  # YYMM and the service code at least
             self.track2_tails.add(tail)
 
@@ -69,15 +72,18 @@ class CardholderData:
 
     def mask(self, text: str) -> str:
         """``text`` (hex or prose) with every known PAN and track 2 tail masked, in upper
-        and lower case, keeping its length."""
-        for tail in sorted(self.track2_tails, key=len, reverse=True):
-            for form in {tail, tail.lower()}:
-                text = text.replace("D" + form, "D" + "*" * len(form)).replace(
-                    "d" + form, "d" + "*" * len(form))
+        and lower case, keeping its length (PANs first: a track 2 tail never hides the start
+        of a PAN that follows it)."""
         for pan in sorted(self.pans, key=len, reverse=True):
             masked = mask_pan(pan)
             for form in {pan, pan.lower()}:
                 text = text.replace(form, masked)
+            # whatever follows a PAN and a track 2 separator is the rest of track 2
+            text = re.sub(re.escape(masked) + r"([Dd])([0-9Dd]+)",
+                          lambda m: m.group(0)[:len(masked) + 1] + "*" * len(m.group(2)), text)
+        for tail in sorted(self.track2_tails, key=len, reverse=True):
+            text = text.replace("D" + tail, "D" + "*" * len(tail)).replace(
+                "d" + tail, "d" + "*" * len(tail))
         return text
 
     def mask_record(self, record: Any) -> Any:
@@ -104,8 +110,8 @@ def scan_answer(data: bytes) -> tuple[list[str], list[str]]:
             continue
         value = data[i + 2:i + 2 + min(data[i + 1], longest)]
         text = value.hex().upper()
-        digits = _digits(text)
-        if not 12 <= len(digits) <= 19:
+        digits = _digits(text)[:19]  # a lost separator: the PAN is still the first digits
+        if len(digits) < 12:
             continue
         if data[i] == 0x57 and text[len(digits):len(digits) + 1] == "D":
             tracks.append(text)
@@ -113,6 +119,8 @@ def scan_answer(data: bytes) -> tuple[list[str], list[str]]:
             pans.append(digits)
     for m in _TRACK2_IN_HEX.finditer(data.hex().upper()):
         tracks.append(m.group(0))
+        run = m.group(1)  # where the PAN starts is not known: every 12-19 digit ending
+        pans += [run[-n:] for n in range(12, min(19, len(run)) + 1)]
     return pans, tracks
 
 

@@ -69,11 +69,13 @@ def fdda_atc_binding(ctx: TransactionContext, icc_dynamic_data: bytes) -> None:
 def fdda_ctq_binding(ctx: TransactionContext) -> None:
     """C-3 / C-7 fDDA version 01: the Card Authentication Related Data 9F69, which the
     signature covers, carries the CTQ the card decided with; the CTQ 9F6C of the GPO answer
-    must be the same (CTQ bits flipped in transit - CVM, online PIN, "go online" - are the
-    published contactless limit bypass). Raises :class:`OdaFailure` otherwise."""
-    auth, ctq = ctx.card.get(0x9F69), ctx.card.get(0x9F6C)
-    if auth is None or ctq is None or not auth or auth[0] != 0x01 or len(auth) < 7:
+    must be the same - and an absent 9F6C, which the kernel reads as 0000, is no exception
+    (CTQ bits flipped or dropped in transit - CVM, online PIN, "go online" - are the published
+    contactless limit bypass). Raises :class:`OdaFailure` otherwise."""
+    auth = ctx.card.get(0x9F69)
+    if auth is None or not auth or auth[0] != 0x01 or len(auth) < 7:
         return
+    ctq = ctx.card.get(0x9F6C, b"\x00\x00")  # absent: the kernel acts on 0000
     signed = auth[CARD_AUTH_DATA_CTQ]
     if signed != ctq:
         raise OdaFailure(f"the CTQ (9F6C {ctq.hex().upper()}) is not the one in the signed card "

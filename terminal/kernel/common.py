@@ -204,7 +204,8 @@ def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bo
     sent for each CDOL tag.
 
     The card may answer a lower cryptogram than requested (AAC < ARQC < TC), never a higher
-    one, and never RFU (AAR) - both end the application.
+    one, and never RFU (AAR) - both end the application; so does a data object twice in the
+    answer (Book 3, 10.2: a second 9F4B or 9F36 is not the signed one).
     """
     data, sent = build_dol(cdol, values, "CDOL")
     p1 = GENERATE_AC_P1[requested] | (CDA_SIGNATURE_REQUESTED if cda else 0)
@@ -229,6 +230,10 @@ def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bo
         ), resp.data)
     else:
         kids = tuple(top.children or ())
+        try:  # Book 3, 10.2 within the answer: one copy of each data object
+            check_redundancy({}, list(kids), f"{name} answer")
+        except RedundantDataObject as exc:
+            raise KernelStop("END APPLICATION", exc.reason) from exc
         fields = {t.tag: t.value for t in reversed(kids)}
         missing = [f"{n} ({t:X})" for t, n in ((0x9F27, "CID"), (0x9F36, "ATC"))
                    if t not in fields]
