@@ -79,8 +79,8 @@ class CardholderData:
             for form in {pan, pan.lower()}:
                 text = text.replace(form, masked)
             # whatever follows a PAN and a track 2 separator is the rest of track 2
-            text = re.sub(re.escape(masked) + r"([Dd])([0-9Dd]+)",
-                          lambda m: m.group(0)[:len(masked) + 1] + "*" * len(m.group(2)), text)
+            text = re.sub("(" + re.escape(masked) + r"[Dd])([0-9Dd]+)",
+                          lambda m: m.group(1) + "*" * len(m.group(2)), text)
         for tail in sorted(self.track2_tails, key=len, reverse=True):
             text = text.replace("D" + tail, "D" + "*" * len(tail)).replace(
                 "d" + tail, "d" + "*" * len(tail))
