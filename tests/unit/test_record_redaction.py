@@ -68,7 +68,7 @@ def test_a_data_object_in_two_answers_is_redundant_even_with_the_same_value() ->
     with pytest.raises(RedundantDataObject,
                        match="5F25 in record SFI 1/1, already in FCI with another value"):
         check_redundancy(received, _objs((0x5F25, "251101")), "record SFI 1/1")
-    with pytest.raises(RedundantDataObject, match="5F25 in record SFI 1/2, already in FCI$"):
+    with pytest.raises(RedundantDataObject, match=r"5F25 in record SFI 1/2, already in FCI$"):
         check_redundancy(received, _objs((0x5F25, "200101")), "record SFI 1/2")
 
 
