@@ -518,9 +518,13 @@ class HostileLink:
             if matches(apdu):
                 nth = self.seen[label]
                 self.seen[label] += 1
+                original = response
                 for target, n, kind in self.events:
                     if target == label and n == nth:
                         response = self._mutate(apdu, response, kind, f"{label} #{nth}")
+                # what the terminal gets against what the card sent (two events on one
+                # answer may undo each other)
+                self.log.touched |= touches_signed(self.scheme, apdu, original, response)
                 break
         return response
 
@@ -540,7 +544,6 @@ class HostileLink:
             mutated = (data if data is not None else response[:-2]) + response[-2:]
         if mutated != response:
             self.log.events.append(f"{where}: {kind}")
-            self.log.touched |= touches_signed(self.scheme, apdu, response, mutated)
         return mutated
 
 
