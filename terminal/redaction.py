@@ -51,8 +51,12 @@ class CardholderData:
     track2_tails: set[str] = field(default_factory=set)  # after the D separator
 
     def add_pan(self, pan: str) -> None:
+        """A PAN - or the value of a 5A / the head of a 57 with a nibble or two that are not
+        digits (a corrupted answer still shows the rest of the PAN)."""
         pan = pan.upper().rstrip("F")
-        if 12 <= len(pan) <= 21 and pan.isdigit():
+        digits = sum(c.isdigit() for c in pan)
+        if 12 <= len(pan) <= 21 and digits >= len(pan) - 2 and all(
+                c in "0123456789ABCDEF" for c in pan):
             self.pans.add(pan)
 
     def add_track2(self, track2_hex: str) -> None:
@@ -111,12 +115,16 @@ def scan_answer(data: bytes) -> tuple[list[str], list[str]]:
         value = data[i + 2:i + 2 + min(data[i + 1], longest)]
         text = value.hex().upper()
         digits = _digits(text)[:19]  # a lost separator: the PAN is still the first digits
-        if len(digits) < 12:
-            continue
-        if data[i] == 0x57 and text[len(digits):len(digits) + 1] == "D":
-            tracks.append(text)
-        else:
-            pans.append(digits)
+        if len(digits) >= 12:
+            if data[i] == 0x57 and text[len(digits):len(digits) + 1] == "D":
+                tracks.append(text)
+            else:
+                pans.append(digits)
+        head = text.split("D", 1)[0] if data[i] == 0x57 else text
+        if head != digits:  # a digit or two corrupted: the rest is still the PAN
+            pans.append(head[:19])
+            if data[i] == 0x57 and "D" in text:
+                tracks.append(text)
     for m in _TRACK2_IN_HEX.finditer(data.hex().upper()):
         tracks.append(m.group(0))
         run = m.group(1)  # where the PAN starts is not known: every 12-19 digit ending

@@ -88,3 +88,14 @@ def test_get_data_may_read_again_what_it_asks_for_unchanged() -> None:
     with pytest.raises(RedundantDataObject):
         check_redundancy(received, [Tlv.primitive(0x9F36, bytes.fromhex("0006"))],
                          "GET DATA 9F36 answer", requested=0x9F36)
+
+
+def test_a_pan_with_a_corrupted_nibble_is_still_masked() -> None:
+    """A byte of the PAN inside 57 changed in transit (94 → BD): the other digits are still
+    the card's PAN and must not show."""
+    corrupted = bytes.fromhex("476173BD16540249D30122015955726F")
+    answer = bytes.fromhex("7714") + Tlv.primitive(0x57, corrupted).encode() + b"\x9f"
+    known = CardholderData()
+    known.note(answer)
+    masked = known.mask(answer.hex().upper())
+    assert "16540249" not in masked and "5955726" not in masked
