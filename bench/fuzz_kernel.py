@@ -87,7 +87,7 @@ class Scheme:
     signed_tags: frozenset[int]  # primitive tags of the records in the static data
     signed_values: frozenset[tuple[int, bytes]]  # and their values
     pan: str
-    track2_tail: str
+    track2_tail: str  # after the separator: expiry, service code, discretionary data
     quick_path: bool
 
 
@@ -107,8 +107,7 @@ def _scheme(name: str, profile: CardProfile) -> Scheme:
             signed |= {(t.tag, t.value) for t in _primitives(decode(rec.data))}
     t2 = app.track2.hex().upper()
     return Scheme(name, profile, oda, frozenset(t for t, _ in signed), frozenset(signed),
-                  profile.pan,
-                  t2.split("D", 1)[1][7:].rstrip("F"), b"\x9f\x66" in app.pdol)
+                  profile.pan, t2.split("D", 1)[1].rstrip("F"), b"\x9f\x66" in app.pdol)
 
 
 def schemes(seed: int) -> list[Scheme]:
@@ -593,7 +592,8 @@ def _offline_approval(result: TransactionResult) -> bool:
 def _clear_pan(result: TransactionResult, scheme: Scheme, log: TapLog) -> bool:
     record = json.dumps(result.to_json()).upper()
     # the digits masking hides (after the first six), so a PAN shown in clear is caught
-    # whatever its padding or case; and the track 2 discretionary data
+    # whatever its padding or case; and the rest of track 2 (15 digits and more: a shorter
+    # needle meets the same digits by chance in the hex of a record)
     needles = [scheme.pan[6:], *(p[6:] for p in log.injected_pans), scheme.track2_tail]
     return any(n and n in record for n in needles)
 
