@@ -26,10 +26,6 @@ from emvtap.masking import mask_pan
 
 __all__ = ["CardholderData", "cardholder_data", "scan_answer"]
 
-#: Track 2 in hex without its tag: PAN ‖ D ‖ YYMM (Book 3, Annex A, 57); the digits before
-#: the PAN (a length byte that reads as decimal) may be taken with it - the masking then hides
-#: a little more, never less.
-_TRACK2_IN_HEX = re.compile(r"([0-9]{12,21})D([0-9]{4}[0-9D]*)")
 _TRACK2_TAIL = re.compile(r"[0-9D]*")
 _PAN_TAGS = {0x5A: 10, 0x57: 19}  # tag → the most bytes its value has
 
@@ -49,6 +45,7 @@ class CardholderData:
 
     pans: set[str] = field(default_factory=set)
     track2_tails: set[str] = field(default_factory=set)  # after the D separator
+    windows: set[str] = field(default_factory=set)  # hex after a 57 tag: masked whole
 
     def add_pan(self, pan: str) -> None:
         """A PAN - or the value of a 5A / the head of a 57 with a nibble or two that are not
@@ -68,16 +65,20 @@ class CardholderData:
 
     def note(self, data: bytes) -> None:
         """Remember what :func:`scan_answer` finds in ``data``."""
-        pans, tracks = scan_answer(data)
+        pans, tracks, windows = scan_answer(data)
         for pan in pans:
             self.add_pan(pan)
         for track in tracks:
             self.add_track2(track)
+        self.windows.update(w for w in windows if len(w) >= 12)
 
     def mask(self, text: str) -> str:
         """``text`` (hex or prose) with every known PAN and track 2 tail masked, in upper
-        and lower case, keeping its length (PANs first: a track 2 tail never hides the start
-        of a PAN that follows it)."""
+        and lower case, keeping its length (track 2 windows first, then PANs: a track 2 tail
+        never hides the start of a PAN that follows it)."""
+        for window in sorted(self.windows, key=len, reverse=True):
+            for form in {window, window.lower()}:
+                text = text.replace(form, form[:6] + "*" * (len(form) - 6))
         for pan in sorted(self.pans, key=len, reverse=True):
             masked = mask_pan(pan)
             for form in {pan, pan.lower()}:
@@ -101,35 +102,72 @@ class CardholderData:
         return record
 
 
-def scan_answer(data: bytes) -> tuple[list[str], list[str]]:
-    """The PANs and track 2 values (hex) that ``data`` seems to hold, found without parsing
-    it as a whole: at every 5A or 57 byte, the next byte as a length and up to that many
-    bytes of BCD digits (12-19 of them); and any hex run PAN ‖ D ‖ YYMM."""
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def scan_answer(data: bytes) -> tuple[list[str], list[str], list[str]]:
+    """What ``data`` seems to hold, found without parsing it as a whole: PANs, track 2
+    values, and track 2 windows to mask whole (all three as hex text).
+
+    - at every 57 or 5A byte, the next byte as a length and the BCD digits after it (12-19;
+      a nibble or two that are not digits - a corrupted PAN - still count); after a 57, the
+      19 bytes a track 2 can take are masked whole, whatever their separator became;
+    - at every D nibble, the 12-21 digits before it (each ending of 12-19 of them may be the
+      PAN) and the digits after it (the rest of track 2);
+    - a length byte of 7-10 followed by that many bytes of BCD digits forming a PAN that
+      passes the Luhn check (a 5A whose tag byte was changed)."""
     pans: list[str] = []
     tracks: list[str] = []
+    windows: list[str] = []
     n = len(data)
     for i in range(n - 1):
         longest = _PAN_TAGS.get(data[i])
-        if longest is None:
+        if longest is not None:
+            value = data[i + 2:i + 2 + min(data[i + 1], longest)]
+            text = value.hex().upper()
+            digits = _digits(text)[:19]
+            if len(digits) >= 12:
+                if data[i] == 0x57 and text[len(digits):len(digits) + 1] == "D":
+                    tracks.append(text)
+                else:
+                    pans.append(digits)
+            sep = text.find("D", 12)  # a PAN has 12 digits at least: an earlier D is noise
+            head = (text[:sep] if sep > 0 else text) if data[i] == 0x57 else text
+            if head != digits:  # a digit or two corrupted: the rest is still the PAN
+                pans.append(head[:19])
+            window = data[i + 2:i + 2 + 19].hex().upper()
+            if data[i] == 0x57 and sum(c.isdigit() for c in window[:12]) >= 11:
+                windows += [window, text]
+        length = data[i]
+        if 7 <= length <= 10:
+            text = data[i + 1:i + 1 + length].hex().upper().rstrip("F")
+            if 13 <= len(text) <= 19 and text.isdigit() and _luhn_ok(text):
+                pans.append(text)
+    hexed = data.hex().upper()
+    for j, ch in enumerate(hexed):
+        if ch != "D":
             continue
-        value = data[i + 2:i + 2 + min(data[i + 1], longest)]
-        text = value.hex().upper()
-        digits = _digits(text)[:19]  # a lost separator: the PAN is still the first digits
-        if len(digits) >= 12:
-            if data[i] == 0x57 and text[len(digits):len(digits) + 1] == "D":
-                tracks.append(text)
-            else:
-                pans.append(digits)
-        head = text.split("D", 1)[0] if data[i] == 0x57 else text
-        if head != digits:  # a digit or two corrupted: the rest is still the PAN
-            pans.append(head[:19])
-            if data[i] == 0x57 and "D" in text:
-                tracks.append(text)
-    for m in _TRACK2_IN_HEX.finditer(data.hex().upper()):
-        tracks.append(m.group(0))
-        run = m.group(1)  # where the PAN starts is not known: every 12-19 digit ending
-        pans += [run[-n:] for n in range(12, min(19, len(run)) + 1)]
-    return pans, tracks
+        before = hexed[max(0, j - 21):j]
+        run = before[len(before) - _trailing_digits(before):]
+        after = _TRACK2_TAIL.match(hexed, j + 1).group(0)
+        if len(run) >= 12 and len(after) >= 4:
+            pans += [run[-k:] for k in range(12, min(19, len(run)) + 1)]
+            tracks.append(run + "D" + after)
+    return pans, tracks, windows
+
+
+def _trailing_digits(text: str) -> int:
+    count = 0
+    for ch in reversed(text):
+        if not ch.isdigit():
+            break
+        count += 1
+    return count
 
 
 def cardholder_data(pans: Iterable[str], card: dict[int, bytes]) -> CardholderData:

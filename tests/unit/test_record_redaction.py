@@ -18,14 +18,14 @@ def test_a_pan_in_an_answer_that_is_not_ber_tlv_is_found() -> None:
     answer = bytearray(Tlv.template(0x77, [Tlv.primitive(0x57, TRACK2),
                                            Tlv.primitive(0x9F36, b"\x00\x01")]).encode())
     answer[1] += 1  # the template one byte too long
-    pans, tracks = scan_answer(bytes(answer))
+    pans, tracks, _ = scan_answer(bytes(answer))
     assert PAN in pans
     assert any(t.startswith(f"{PAN}D3012201") for t in tracks)
 
 
 def test_track2_whose_tag_byte_was_changed_is_found_by_its_shape() -> None:
     answer = Tlv.primitive(0x58, TRACK2).encode()  # 58 10 <PAN> D ...: the length reads "10"
-    pans, _ = scan_answer(answer)
+    pans, _, _ = scan_answer(answer)
     assert PAN in pans  # the run "10" + PAN is taken, and every ending of it
 
 
@@ -99,3 +99,20 @@ def test_a_pan_with_a_corrupted_nibble_is_still_masked() -> None:
     known.note(answer)
     masked = known.mask(answer.hex().upper())
     assert "16540249" not in masked and "5955726" not in masked
+
+
+def test_a_pan_whose_5a_tag_byte_was_changed_is_found_by_length_and_luhn() -> None:
+    answer = bytes.fromhex("7081871A08") + bytes.fromhex(PAN) + bytes.fromhex("5F240330")
+    known = CardholderData()
+    known.note(answer)
+    assert PAN[6:] not in known.mask(answer.hex().upper())
+
+
+def test_track2_whose_separator_was_changed_is_masked_whole() -> None:
+    """57 10 <PAN> F 3012... : no D left, the 19 bytes after the tag are masked anyway."""
+    corrupted = bytes.fromhex(f"{PAN}F30122015955726F")
+    answer = bytes.fromhex("7781AF") + Tlv.primitive(0x57, corrupted).encode()
+    known = CardholderData()
+    known.note(answer)
+    masked = known.mask(answer.hex().upper())
+    assert PAN[6:] not in masked and "5955726" not in masked
