@@ -22,11 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emvtap.masking import mask_pan
-
 __all__ = ["CardholderData", "cardholder_data", "scan_answer"]
 
-_TRACK2_TAIL = re.compile(r"[0-9D]*")
+_TRACK2_TAIL = re.compile(r"[0-9Dd]*")
 _PAN_TAGS = {0x5A: 10, 0x57: 19}  # tag → the most bytes its value has
 
 
@@ -73,23 +71,33 @@ class CardholderData:
         self.windows.update(w for w in windows if len(w) >= 12)
 
     def mask(self, text: str) -> str:
-        """``text`` (hex or prose) with every known PAN and track 2 tail masked, in upper
-        and lower case, keeping its length (track 2 windows first, then PANs: a track 2 tail
-        never hides the start of a PAN that follows it)."""
-        for window in sorted(self.windows, key=len, reverse=True):
-            for form in {window, window.lower()}:
-                text = text.replace(form, form[:6] + "*" * (len(form) - 6))
-        for pan in sorted(self.pans, key=len, reverse=True):
-            masked = mask_pan(pan)
-            for form in {pan, pan.lower()}:
-                text = text.replace(form, masked)
-            # whatever follows a PAN and a track 2 separator is the rest of track 2
-            text = re.sub("(" + re.escape(masked) + r"[Dd])([0-9Dd]+)",
-                          lambda m: m.group(1) + "*" * len(m.group(2)), text)
-        for tail in sorted(self.track2_tails, key=len, reverse=True):
-            text = text.replace("D" + tail, "D" + "*" * len(tail)).replace(
-                "d" + tail, "d" + "*" * len(tail))
-        return text
+        """``text`` (hex or prose) with every known PAN and track 2 masked, keeping its
+        length: a PAN keeps its first six and last four digits (shorter than 13: all hidden),
+        the rest of track 2 after a separator is hidden, a track 2 window after a 57 tag
+        keeps its first six characters. Every candidate is looked for in the original text
+        and the hidden positions are united, so no candidate's masking can stop another one
+        from matching, whatever their order."""
+        hide = bytearray(len(text))
+
+        def cover(start: int, end: int) -> None:
+            hide[start:end] = b"\x01" * max(0, end - start)
+
+        for window in self.windows:
+            for at in _occurrences(text, window):
+                cover(at + 6, at + len(window))
+        for pan in self.pans:
+            head, tail = (6, 4) if len(pan) >= 13 else (0, 0)
+            for at in _occurrences(text, pan):
+                end = at + len(pan)
+                cover(at + head, end - tail)
+                if text[end:end + 1] in ("D", "d"):  # the rest of track 2
+                    cover(end + 1, _TRACK2_TAIL.match(text, end + 1).end())
+        for rest in self.track2_tails:
+            for at in _occurrences(text, "D" + rest):
+                cover(at + 1, at + 1 + len(rest))
+        if not any(hide):
+            return text
+        return "".join("*" if h else c for c, h in zip(text, hide, strict=True))
 
     def mask_record(self, record: Any) -> Any:
         """The same JSON-like value with every string masked."""
@@ -100,6 +108,17 @@ class CardholderData:
         if isinstance(record, dict):
             return {k: self.mask_record(v) for k, v in record.items()}
         return record
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    """Where ``needle`` (upper-case hex or digits) starts in ``text``, in either case."""
+    out: list[int] = []
+    for form in {needle, needle.lower()}:
+        at = text.find(form)
+        while at >= 0:
+            out.append(at)
+            at = text.find(form, at + 1)
+    return out
 
 
 def _luhn_ok(digits: str) -> bool:
