@@ -121,6 +121,11 @@ class _Decision:
     token_data: TokenData = field(default_factory=TokenData)
 
 
+def _valid_stan(stan: str | None) -> bool:
+    """DE 11 is n 6 (ISO 8583:1987): only such a value may be echoed in a reply."""
+    return stan is not None and len(stan) == 6 and stan.isascii() and stan.isdigit()
+
+
 def _pan_from_track2(track2: str | None) -> str | None:
     if not track2 or "=" not in track2:
         return None
@@ -212,9 +217,9 @@ class Authorizer:
             fields = decode_message(raw)
         except MessageFormatError as exc:
             log.warning("malformed message: %s (MTI %s)", exc, exc.mti)
-            if exc.mti in MTIS:
+            if exc.mti in MTIS and exc.mti in self._handlers:
                 reply: dict[str, Any] = {"t": MTIS[exc.mti], "39": "30"}
-                if exc.stan:
+                if _valid_stan(exc.stan):  # echo only what validated
                     reply["11"] = exc.stan
                 return encode_message(reply)
             return None
@@ -231,7 +236,10 @@ class Authorizer:
                 return handler(fields)
         except Exception:
             log.exception("host error on %s STAN %s", mti, fields.get("11"))
-            return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
+            try:
+                return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
+            except MessageFormatError:  # nothing valid to answer with: the sender is closed
+                return None
 
     def _device_type(self, device_id: str) -> DeviceType | None:
         """A device's type never changes once registered: cached."""

@@ -118,9 +118,21 @@ class SwitchServer:
         assert self._store is not None and self._authorizer is not None
         started = time.perf_counter()
         with self._store.batch():
-            results = [self._authorizer.handle_raw(m) for m in messages]
+            results = [self._handle_one(m) for m in messages]
         self.stats["host_seconds"] += time.perf_counter() - started
         return results
+
+    def _handle_one(self, message: bytes) -> bytes | None:
+        """One request of a batch: whatever it raises costs only its sender (no answer, its
+        connection is closed), never the batch the other clients' requests share."""
+        assert self._authorizer is not None
+        try:
+            return self._authorizer.handle_raw(message)
+        except Exception:
+            log.exception(
+                "request of %d bytes could not be answered; closing its sender", len(message)
+            )
+            return None
 
     async def _run_batches(self) -> None:
         assert self._queue is not None
