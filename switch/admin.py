@@ -268,6 +268,7 @@ def load_or_create_token(path: str | Path) -> str:
     """The admin token kept next to the store (created with mode 600 on first use)."""
     p = Path(path)
     if p.exists():
+        p.chmod(0o600)  # owner only, also when an older file was wider open
         return p.read_text().strip()
     token = secrets.token_urlsafe(24)
     p.touch(mode=0o600)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 from emvtap import device_types
 from emvtap.device_types import DeviceType
 from emvtap.masking import masked_repr
-from emvtap.private_files import create_private_file
+from emvtap.private_files import PRIVATE_MODE, create_private_file
 from switch import token_states
 from switch.token_states import TokenState
 
@@ -297,6 +298,21 @@ def _token(row: sqlite3.Row) -> Token:
     )
 
 
+def make_store_private(path: str) -> None:
+    """The store, its -wal and its -shm at mode 0600 whatever existed before (SQLite gives new
+    -wal and -shm files the database file's mode, and leaves existing ones as they are); a path
+    SQLite cannot open either, it reports."""
+    with contextlib.suppress(OSError):
+        create_private_file(path)
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            os.chmod(name, PRIVATE_MODE)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"cannot make {name} owner-only (mode 0600): {exc}") from None
+
+
 class Store:
     """One SQLite file. ``synchronous`` is ``FULL`` (durable on power loss) or ``NORMAL``
     (durable on a process crash; WAL)."""
@@ -306,10 +322,7 @@ class Store:
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = str(path)
         if self.path != ":memory:":
-            # keys, limited-use keys and PIN hashes: owner only (SQLite gives its -wal and -shm
-            # files the database file's mode); a path SQLite cannot open either, it reports
-            with contextlib.suppress(OSError):
-                create_private_file(self.path)
+            make_store_private(self.path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit batches).
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
