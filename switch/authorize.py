@@ -494,8 +494,9 @@ class Authorizer:
     # --- 0400 ----------------------------------------------------------------------------------
 
     def _reverse(self, req: dict[str, Any]) -> bytes:
-        """Reversal: undo the original (found by DE 90's MTI and STAN with DE 41, DE 37)
-        exactly once; a retransmitted 0400 is answered from the record."""
+        """Reversal: give back DE 4 of the original's posting (found by DE 90's MTI and STAN
+        with DE 41, DE 37) - all of it or part - never more than it posted; a retransmitted
+        0400 is answered from the record. See :func:`_reversal_reason`."""
         missing = [f for f in MANDATORY_FIELDS["0400"] if f not in req]
         if missing:
             return self._format_error(req, f"missing DE {' '.join(missing)}")
@@ -507,12 +508,8 @@ class Authorizer:
         original = self.store.find_authorization(orig_mti, req["41"], orig_stan, req.get("37", ""))
         if original is not None and req.get("2") not in (None, original["mpan"]):
             original = None
-        if original is None:
-            reason = Reason.ORIGINAL_NOT_FOUND
-        elif original["reversed_by"] is not None:
-            reason = Reason.ALREADY_REVERSED
-        else:
-            reason = Reason.REVERSED
+        amount = int(req["4"])
+        reason = _reversal_reason(original, amount)
         auth_id = self.store.record_authorization(
             received_at=self.clock(),
             mti="0400",
@@ -523,7 +520,7 @@ class Authorizer:
             mpan=req.get("2") or (original["mpan"] if original is not None else None),
             span=original["span"] if original is not None else None,
             account_id=original["account_id"] if original is not None else None,
-            amount=int(req["4"]),
+            amount=amount,
             currency=req.get("49"),
             response_code=response_code(reason),
             reason=reason.value,
@@ -531,11 +528,10 @@ class Authorizer:
             request=_stored_request(req),
             response=b"",
         )
-        if reason is Reason.REVERSED and original is not None:
-            if original["posted"]:
-                day = str(original["received_at"])[:10]
-                self.store.post(original["account_id"], original["posted"], day=day)
-            self.store.mark_reversed(original["id"], auth_id)
+        if reason in (Reason.REVERSED, Reason.PARTIALLY_REVERSED) and original is not None:
+            day = str(original["received_at"])[:10]
+            self.store.post(original["account_id"], amount, day=day)
+            self.store.mark_reversed(original["id"], auth_id, amount)
         response = self._reply(req, response_code(reason))
         self.store.set_authorization_response(auth_id, response)
         log.info(
@@ -556,6 +552,21 @@ class Authorizer:
             return self._format_error(req, "0800 without DE 70/11")
         reason = Reason.NETWORK_OK if req["70"] in NETWORK_CODES else Reason.INVALID_TRANSACTION
         return self._reply(req, response_code(reason))
+
+
+def _reversal_reason(original: Mapping[str, Any] | None, amount: int) -> Reason:
+    """The outcome of a 0400 for ``amount`` (DE 4) against its original, as acquirer hosts
+    answer (ISO 8583:1987 DE 39): no original → 25 "unable to locate record"; an original that
+    posted nothing (declined) or is wholly reversed → 21 "no action taken"; zero or more than
+    what is left to reverse → 13 "invalid amount"; else 00, in full or in part."""
+    if original is None:
+        return Reason.ORIGINAL_NOT_FOUND
+    left = int(original["posted"]) - int(original["reversed_amount"])
+    if left <= 0:
+        return Reason.ALREADY_REVERSED if original["reversed_by"] else Reason.NOTHING_TO_REVERSE
+    if not 0 < amount <= left:
+        return Reason.REVERSAL_AMOUNT_INVALID
+    return Reason.REVERSED if amount == left else Reason.PARTIALLY_REVERSED
 
 
 def _order(key: str) -> int:

@@ -146,7 +146,8 @@ CREATE TABLE IF NOT EXISTS authorizations (
     auth_code    TEXT,
     posted       INTEGER NOT NULL DEFAULT 0,      -- amount taken from the account
     original_id  INTEGER REFERENCES authorizations(id),   -- 0400: the reversed message
-    reversed_by  INTEGER REFERENCES authorizations(id),
+    reversed_by  INTEGER REFERENCES authorizations(id),   -- the latest reversal of it
+    reversed_amount INTEGER NOT NULL DEFAULT 0,   -- of ``posted``, given back by reversals
     request      TEXT NOT NULL,                   -- JSON, PIN block removed
     response     BLOB NOT NULL                    -- the response message as sent
 );
@@ -192,7 +193,10 @@ SCHEMA = _SCHEMA.substitute(
 
 
 #: (table, column, declaration) added after the first schema; applied by :meth:`Store._migrate`.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("cards", "par", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("cards", "par", "TEXT"),
+    ("authorizations", "reversed_amount", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class StoreError(RuntimeError):
@@ -738,10 +742,12 @@ class Store:
             f"UPDATE authorizations SET {sets} WHERE id = ?", (response, *values.values(), auth_id)
         )
 
-    def mark_reversed(self, original_id: int, reversal_id: int) -> None:
+    def mark_reversed(self, original_id: int, reversal_id: int, amount: int) -> None:
+        """``amount`` of the original's posting given back by reversal ``reversal_id``."""
         self.db.execute(
-            "UPDATE authorizations SET reversed_by = ? WHERE id = ? AND reversed_by IS NULL",
-            (reversal_id, original_id),
+            "UPDATE authorizations SET reversed_by = ?, reversed_amount = reversed_amount + ?"
+            " WHERE id = ?",
+            (reversal_id, amount, original_id),
         )
 
     def authorizations(
@@ -757,7 +763,7 @@ class Store:
         sql = (
             "SELECT id, received_at, mti, terminal_id, stan, rrn, mpan, span, account_id, atc,"
             " amount, currency, response_code, reason, auth_code, posted, original_id,"
-            " reversed_by FROM authorizations"
+            " reversed_by, reversed_amount FROM authorizations"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
