@@ -22,6 +22,10 @@ POST     /api/tokens/{mpan}/limited-use-keys HCE: replenish limited-use keys (TS
 GET      /api/tokens/{mpan}/limited-use-keys HCE: issued / used / unused counts
 =======  ==================================  ==============================================
 
+Bounds: a request (headers or body) that stalls for ``request_timeout`` seconds is closed (408
+when its headers were complete), and at most ``max_connections`` are served at a time (more are
+closed at once), so half-sent requests cannot hold threads or wait forever.
+
 Errors are JSON ``{"error": "...", "reason": "..."}`` with 400 (bad request or a rule of the
 vault), 401 (token), 404 (no such thing). PANs are masked in the access log.
 """
@@ -276,6 +280,36 @@ def load_or_create_token(path: str | Path) -> str:
     return token
 
 
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per request, at most ``max_connections`` at a time (the rest closed at once)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            if self.refused == 1:
+                log.warning("admin API: connection cap reached; refusing")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 class AdminServer:
     """The admin API in a background thread (``start``/``stop``), its own store connection."""
 
@@ -288,14 +322,17 @@ class AdminServer:
         port: int = 8584,
         config: TspConfig | None = None,
         policy: Policy | None = None,
+        request_timeout: float = 10.0,
+        max_connections: int = 32,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a token")
+        self.request_timeout = request_timeout
         self.store = Store(db_path)
         self.api = _Api(self.store, config or TspConfig(), policy or Policy())
         self.lock = threading.Lock()  # one store connection: one request at a time
         handler = _make_handler(self, token)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _BoundedHTTPServer((host, port), handler, max_connections)
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -342,6 +379,7 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "emvtap-switch-admin/1"
+        timeout = server.request_timeout  # every read and write of the socket
 
         def log_message(self, format: str, *args: Any) -> None:
             log.info("%s %s", self.address_string(), mask_text(format % args))
@@ -378,7 +416,16 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
                     self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
                     return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    raw = self.rfile.read(length)
+                except TimeoutError:
+                    self.close_connection = True
+                    self._send(HTTPStatus.REQUEST_TIMEOUT, {"error": "body not sent in time"})
+                    return
+                if len(raw) < length:  # the client closed before the whole body
+                    self.close_connection = True
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
                 except json.JSONDecodeError as exc:
                     self._send(HTTPStatus.BAD_REQUEST, {"error": f"body is not JSON: {exc}"})
                     return

@@ -79,6 +79,12 @@ def switch_group() -> None:
 )
 @click.option("--idle-timeout", default=30.0, show_default=True, type=float)
 @click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="ISO 8583 connections at a time (default: the file-descriptor limit less 64)",
+)
+@click.option(
     "--admin-port", default=8584, show_default=True, type=int, help="admin API port; -1: none"
 )
 @click.option(
@@ -104,6 +110,7 @@ def serve(
     port: int,
     synchronous: str,
     idle_timeout: float,
+    max_connections: int | None,
     admin_port: int,
     admin_token_file: str | None,
     passcode_policy: str,
@@ -163,6 +170,7 @@ def serve(
                     on_started=started,
                     synchronous=synchronous,
                     idle_timeout=idle_timeout,
+                    max_connections=max_connections,
                     config=config,
                 )
             )

@@ -139,3 +139,56 @@ def test_admin_token_file_is_created_private_and_reused(tmp_path):
     assert len(token) >= 24
     assert path.stat().st_mode & 0o077 == 0
     assert load_or_create_token(path) == token
+
+
+# --- bounds: slow and half-sent requests ----------------------------------------------------------
+
+
+@pytest.fixture
+def quick_admin(tmp_path):
+    db = tmp_path / "switch.db"
+    Store(db).close()
+    server = AdminServer(db, TOKEN, port=0, request_timeout=0.5, max_connections=4)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _closed_within(sock, seconds: float) -> bytes:
+    """What the server sends before closing, read until EOF (the socket times out otherwise)."""
+
+    sock.settimeout(seconds)
+    got = b""
+    try:
+        while chunk := sock.recv(4096):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"not closed within {seconds} s; got {got!r}") from None
+    return got
+
+
+def test_a_body_shorter_than_its_content_length_times_out_with_408(quick_admin):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", quick_admin.port), timeout=5) as s:
+        s.sendall(
+            b"POST /api/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + TOKEN.encode()
+            + b'\r\nContent-Length: 100\r\n\r\n{"balance"'
+        )
+        assert _closed_within(s, 5).startswith(b"HTTP/1.0 408")
+    assert call(quick_admin, "GET", "/api/accounts")[0] == 200
+
+
+def test_half_sent_requests_are_closed_and_do_not_hold_the_api(quick_admin):
+    import socket
+
+    stalled = [socket.create_connection(("127.0.0.1", quick_admin.port)) for _ in range(20)]
+    for s in stalled:
+        s.sendall(b"GET /api/acc")
+    for s in stalled:
+        _closed_within(s, 5)  # timed out, or refused at the cap
+        s.close()
+    assert call(quick_admin, "GET", "/api/accounts")[0] == 200
