@@ -47,6 +47,13 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from emvtap.masking import mask_text
+from switch.admin_schema import (
+    BODIES,
+    PATH_PARAMETERS,
+    QUERY_PARAMETERS,
+    FieldError,
+    first_error,
+)
 from switch.lifecycle import LIFECYCLE, LifecycleError, Policy, apply_event
 from switch.pin import hash_pin
 from switch.store import Store, StoreError
@@ -110,13 +117,24 @@ def _compile(path: str) -> re.Pattern[str]:
 _COMPILED = [(r, _compile(r.path)) for r in ROUTES]
 
 
+#: handler → the query parameters it reads
+_QUERY: dict[str, tuple[str, ...]] = {
+    "list_tokens": ("span", "device_id"),
+    "list_events": ("mpan", "since"),
+    "list_authorizations": ("mpan", "limit"),
+}
+
+
 def openapi_document() -> Json:
     """OpenAPI 3.1 description of :data:`ROUTES`."""
     paths: Json = {}
     for route in ROUTES:
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": n, "in": "path", "required": True, "schema": PATH_PARAMETERS[n]}
             for n in re.findall(r"\{(\w+)\}", route.path)
+        ] + [
+            {"name": n, "in": "query", "required": False, "schema": QUERY_PARAMETERS[n]}
+            for n in _QUERY.get(route.handler, ())
         ]
         op: Json = {
             "summary": route.summary,
@@ -128,20 +146,14 @@ def openapi_document() -> Json:
                 "400": {"description": "bad request or a vault rule"},
                 "401": {"description": "missing or wrong token"},
                 "404": {"description": "not found"},
+                "408": {"description": "request not sent in time"},
+                "422": {"description": "a field does not match its schema (named in `field`)"},
             },
         }
         if route.method == "POST":
             op["requestBody"] = {
                 "required": bool(route.body),
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": list(route.body),
-                            "properties": {f: {} for f in route.body},
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": BODIES[route.handler]}},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
@@ -338,7 +350,7 @@ class AdminServer:
 
     def start(self) -> int:
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="switch-admin", daemon=True
+            target=self.httpd.serve_forever, args=(0.1,), name="switch-admin", daemon=True
         )
         self._thread.start()
         log.info("admin API on %s:%d", *self.httpd.server_address[:2])
@@ -358,9 +370,14 @@ class AdminServer:
             match = pattern.match(url.path)
             if match is None or route.method != method:
                 continue
-            missing = [f for f in route.body if f not in body]
-            if missing:
-                return HTTPStatus.BAD_REQUEST, {"error": f"missing fields {missing}"}
+            try:
+                first_error(route.handler, body, {**query, **match.groupdict()})
+            except FieldError as exc:
+                return HTTPStatus.UNPROCESSABLE_ENTITY, {
+                    "error": str(exc),
+                    "field": exc.field,
+                    "reason": "invalid_field",
+                }
             handler: Callable[..., Json] = getattr(self.api, route.handler)
             try:
                 with self.lock:
@@ -375,7 +392,7 @@ class AdminServer:
 
 
 def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandler]:
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "emvtap-switch-admin/1"
@@ -393,8 +410,10 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
-            given = (self.headers.get("Authorization") or "").encode()
-            return hmac.compare_digest(given, expected)
+            # RFC 7235 2.1: the auth-scheme is case-insensitive
+            scheme, _, given = (self.headers.get("Authorization") or "").strip().partition(" ")
+            ok = hmac.compare_digest(given.strip().encode(errors="replace"), expected)
+            return ok and scheme.lower() == "bearer"
 
         def _handle(self, method: str) -> None:
             if method == "GET" and self.path == "/openapi.json":
@@ -426,7 +445,7 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
                     return
                 try:
                     body = json.loads(raw or b"{}")
-                except json.JSONDecodeError as exc:
+                except (ValueError, RecursionError) as exc:  # also too deep, too many digits
                     self._send(HTTPStatus.BAD_REQUEST, {"error": f"body is not JSON: {exc}"})
                     return
                 if not isinstance(body, dict):
