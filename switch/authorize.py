@@ -45,7 +45,7 @@ from emvtap.iso8583 import (
     encode_message,
     encode_token_data,
 )
-from emvtap.masking import mask_pan, redact_tlv_bytes
+from emvtap.masking import mask_pan, mask_text, redact_tlv_bytes
 from switch.arqc import (
     IccData,
     IccDataError,
@@ -172,17 +172,33 @@ def _auth_code(content_key: str) -> str:
     return f"{int(content_key[:12], 16) % 1_000_000:06d}"
 
 
+def _stored_icc_data(value: Any) -> str:
+    """DE 55 as the record keeps it: track data, PAN and name overwritten; DE 55 that is not
+    BER-TLV cannot be searched for them, so only its length is kept."""
+    raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+    try:
+        tlv.decode(raw)
+    except tlv.TlvError:
+        return f"<{len(raw)} bytes, not TLV: not kept>"
+    return redact_tlv_bytes(raw).hex().upper()
+
+
 def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The request as the record keeps it: never a PIN block (DE 52), never track 2 (DE 35
-    keeps its masked PAN only), DE 55 with any track data, PAN or name overwritten."""
+    """The request as the record keeps it (PCI DSS 3.3, 3.5.1): never a PIN block (DE 52),
+    the PAN (DE 2) masked, track 2 (DE 35) reduced to its masked PAN, DE 55 with any track
+    data, PAN or name overwritten, and any PAN-like number in the other text fields masked."""
     out: dict[str, Any] = {}
     for k, v in fields.items():
         if k == "52":
             continue
-        if k == "35":
+        if k == "2":
+            v = mask_pan(str(v))
+        elif k == "35":
             v = mask_pan(str(v).split("=")[0]) + "=…"
         elif k == "55":
-            v = redact_tlv_bytes(bytes.fromhex(v) if isinstance(v, str) else bytes(v))
+            v = _stored_icc_data(v)
+        elif isinstance(v, str):
+            v = mask_text(v)
         out[k] = v.hex().upper() if isinstance(v, bytes | bytearray) else v
     return out
 
@@ -240,6 +256,11 @@ class Authorizer:
                 return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
             except MessageFormatError:  # nothing valid to answer with: the sender is closed
                 return None
+
+    def _pan_ref(self, pan: str) -> str:
+        """How the record names a DE 2 that is no token (perhaps a clear card number): its
+        keyed hash, never the number."""
+        return "ref:" + self.store.pan_ref(pan)
 
     def _device_type(self, device_id: str) -> DeviceType | None:
         """A device's type never changes once registered: cached."""
@@ -318,7 +339,7 @@ class Authorizer:
             stan=req["11"],
             rrn=req.get("37", ""),
             content_key=content_key,
-            mpan=pan,
+            mpan=pan if decision.token else self._pan_ref(pan),
             span=decision.token.span if decision.token else None,
             account_id=decision.account_id,
             atc=record_atc,
@@ -506,8 +527,9 @@ class Authorizer:
             return prior
         orig_mti, orig_stan = req["90"][:4], req["90"][4:10]
         original = self.store.find_authorization(orig_mti, req["41"], orig_stan, req.get("37", ""))
-        if original is not None and req.get("2") not in (None, original["mpan"]):
-            original = None
+        pan = req.get("2")
+        if original is not None and pan not in (None, original["mpan"], self._pan_ref(pan or "")):
+            original = None  # DE 2 names another card than the original's
         amount = int(req["4"])
         reason = _reversal_reason(original, amount)
         auth_id = self.store.record_authorization(
@@ -517,8 +539,12 @@ class Authorizer:
             stan=req["11"],
             rrn=req.get("37", ""),
             content_key=content_key,
-            mpan=req.get("2") or (original["mpan"] if original is not None else None),
-            span=original["span"] if original is not None else None,
+            mpan=(
+                original["mpan"]
+                if original is not None
+                else (self._pan_ref(req["2"]) if "2" in req else None)
+            ),
+            span_ref=original["span"] if original is not None else None,
             account_id=original["account_id"] if original is not None else None,
             amount=amount,
             currency=req.get("49"),

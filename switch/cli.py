@@ -58,7 +58,18 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=1, default=str))
 
 
-@click.group("switch")
+class _SwitchGroup(click.Group):
+    """A store that cannot be opened (schema 1, another key-encryption key) is a clear error
+    message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group("switch", cls=_SwitchGroup)
 def switch_group() -> None:
     """The mock payment network: ISO 8583 host, token service provider, issuer."""
 
