@@ -390,7 +390,10 @@ class Authorizer:
             return _Decision(Reason.UNKNOWN_TOKEN, icc=icc)
         d = _Decision(Reason.APPROVED, token=token, icc=icc, token_data=token_data)
         crypto_failure = self._verify(d, now)
-        d.atc_fresh = not self.store.atc_seen(token.mpan, icc.atc_int)
+        # every recorded ATC is at most max_atc: above it, no look-up is needed
+        d.atc_fresh = icc.atc_int > token.max_atc or not self.store.atc_seen(
+            token.mpan, icc.atc_int
+        )
         yymm = f"{now.year % 100:02d}{now.month:02d}"
         amount = int(req["4"])
 

@@ -85,6 +85,7 @@ class Sealer:
         self._aead = AESGCM(derive(b"emvtap switch: seal card data v1"))
         self._index_key = derive(b"emvtap switch: PAN index v1")
         self._refs: dict[str, str] = {}
+        self._opened: dict[tuple[bytes, str], bytes] = {}
         self.check_value = hmac.new(self._index_key, b"check", hashlib.sha256).hexdigest()[:16]
 
     def pan_ref(self, pan: str) -> str:
@@ -103,10 +104,20 @@ class Sealer:
         return nonce + self._aead.encrypt(nonce, data, label.encode())
 
     def open(self, blob: bytes, label: str) -> bytes:
+        """The sealed value; a token's keys and SPAN are opened once, not per request (a sealed
+        value never changes: a new value is a new blob, so the cache needs no invalidation)."""
+        key = (bytes(blob), label)
+        opened = self._opened.get(key)
+        if opened is not None:
+            return opened
         try:
-            return self._aead.decrypt(blob[:_NONCE_LEN], blob[_NONCE_LEN:], label.encode())
+            opened = self._aead.decrypt(blob[:_NONCE_LEN], blob[_NONCE_LEN:], label.encode())
         except InvalidTag:
             raise KekError(f"{label}: sealed value does not open under this KEK") from None
+        if len(self._opened) > 100_000:
+            self._opened.clear()
+        self._opened[key] = opened
+        return opened
 
     def seal_text(self, text: str, label: str) -> bytes:
         return self.seal(text.encode(), label)
