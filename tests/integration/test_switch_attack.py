@@ -15,6 +15,8 @@ import struct
 import threading
 from dataclasses import dataclass, field
 
+import pytest
+
 from emvtap.iso8583 import decode_message, encode_message
 from emvtap.iso8583 import frame as frame_message
 from switch.enroll import enroll_profile
@@ -133,6 +135,7 @@ def _total(tallies: list[Tally]) -> Tally:
     )
 
 
+@pytest.mark.timeout(120 + FRAMES // 200)  # the full 100,000-frame run takes minutes
 def test_malformed_frames_never_cost_an_honest_request_its_answer(tmp_path):
     bad, good = run_attack(tmp_path / "switch.db", FRAMES)
     print(
