@@ -139,7 +139,8 @@ def _total(tallies: list[Tally]) -> Tally:
 def test_malformed_frames_never_cost_an_honest_request_its_answer(tmp_path):
     bad, good = run_attack(tmp_path / "switch.db", FRAMES)
     print(
-        f"\n{bad.sent} malformed frames: {bad.answered} answered DE 39 = 30, {bad.closed} closed;"
+        f"\n{bad.sent} malformed frames: {bad.answered} answered (30 or a decline),"
+        f" {bad.closed} closed;"
         f" honest: {good.sent} sent, {good.answered} answered, {good.approved} approved,"
         f" {len(good.errors)} lost"
     )
