@@ -14,9 +14,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from emvtap.device_types import DEVICE_TYPE_NAMES
 from switch.domain import DEFAULT_DOMAINS
 from switch.lifecycle import CHANNELS, LIFECYCLE
-from switch.tsp import DEVICE_TYPES
 
 __all__ = ["BODIES", "PATH_PARAMETERS", "QUERY_PARAMETERS", "FieldError", "first_error"]
 
@@ -100,7 +100,7 @@ BODIES: dict[str, Schema] = {
         ("span", "device_id", "device_type", "token_requestor_id"),
         span=PAN,
         device_id=IDENTIFIER,
-        device_type={"enum": list(DEVICE_TYPES)},
+        device_type={"enum": list(DEVICE_TYPE_NAMES)},
         token_requestor_id=TOKEN_REQUESTOR_ID,
         channel={"enum": list(CHANNELS)},
         purpose={"enum": sorted(DEFAULT_DOMAINS)},
