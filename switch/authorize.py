@@ -26,7 +26,6 @@ the caller's transaction; the server commits it before the response leaves
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -133,14 +132,15 @@ def _pan_from_track2(track2: str | None) -> str | None:
     return pan if 12 <= len(pan) <= 19 else None
 
 
-def _content_key(fields: Mapping[str, Any]) -> str:
-    """What must be identical for a message to be a retransmission (DE 7 may change)."""
+def _content_key(store: Store, fields: Mapping[str, Any]) -> str:
+    """What must be identical for a message to be a retransmission (DE 7 may change): a keyed
+    digest, since the fields include the PAN (:meth:`switch.sealing.Sealer.digest`)."""
     canon = {
         k: (v.hex() if isinstance(v, bytes | bytearray) else v)
         for k, v in fields.items()
         if k not in ("7", "52")
     }
-    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+    return store.sealer.digest(json.dumps(canon, sort_keys=True).encode())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -317,7 +317,7 @@ class Authorizer:
             token_data = decode_token_data(req["48"]) if "48" in req else TokenData()
         except MessageFormatError as exc:
             return self._format_error(req, str(exc))
-        content_key = _content_key(req)
+        content_key = _content_key(self.store, req)
         prior = self._retransmission(req, content_key)
         if prior is not None:
             return prior
@@ -524,7 +524,7 @@ class Authorizer:
         missing = [f for f in MANDATORY_FIELDS["0400"] if f not in req]
         if missing:
             return self._format_error(req, f"missing DE {' '.join(missing)}")
-        content_key = _content_key(req)
+        content_key = _content_key(self.store, req)
         prior = self._retransmission(req, content_key)
         if prior is not None:
             return prior

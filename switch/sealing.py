@@ -84,6 +84,7 @@ class Sealer:
 
         self._aead = AESGCM(derive(b"emvtap switch: seal card data v1"))
         self._index_key = derive(b"emvtap switch: PAN index v1")
+        self._digest_key = derive(b"emvtap switch: record digest v1")
         self._refs: dict[str, str] = {}
         self._opened: dict[tuple[bytes, str], bytes] = {}
         self.check_value = hmac.new(self._index_key, b"check", hashlib.sha256).hexdigest()[:16]
@@ -97,6 +98,12 @@ class Sealer:
                 self._refs.clear()
             self._refs[pan] = ref
         return ref
+
+    def digest(self, data: bytes) -> str:
+        """A keyed digest (HMAC-SHA-256, 64 hex digits) of data that holds a PAN - such as the
+        fields that make a retransmission - so that the stored digest cannot be matched
+        against guessed card numbers without the KEK."""
+        return hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
 
     def seal(self, data: bytes, label: str) -> bytes:
         """``nonce ‖ AES-GCM(data)`` bound to ``label`` (table, column and row)."""

@@ -248,3 +248,16 @@ def test_the_cli_refuses_a_schema_1_store_with_a_message_not_a_traceback(tmp_pat
     result = CliRunner().invoke(switch_group, ["show", "accounts", "--db", str(db)])
     assert result.exit_code == 1
     assert "schema 1" in result.output and "Traceback" not in result.output
+
+
+def test_the_retransmission_digest_over_the_pan_is_keyed(tmp_path):
+    """The fields that identify a retransmission include DE 2: stored as an unkeyed hash, the
+    masked request beside it would let the 6 hidden digits be guessed against it."""
+    request = SimCard.from_profile(make_profile(34)).request(100) | {"2": STRANGER}
+    digests = []
+    for i, kek in enumerate((b"\x01" * 32, b"\x02" * 32)):
+        with Store(tmp_path / f"s{i}.db", kek=kek) as store:
+            with store.transaction():
+                Authorizer(store, clock=lambda: NOW).handle_raw(encode_message(request))
+            digests.append(store.db.execute("SELECT content_key FROM authorizations").fetchone()[0])
+    assert digests[0] != digests[1]
