@@ -33,7 +33,7 @@ from typing import Any
 
 from emvtap import device_types
 from emvtap.device_types import DeviceType
-from emvtap.masking import mask_text, masked_repr
+from emvtap.masking import mask_pan, mask_text, masked_repr
 from emvtap.private_files import PRIVATE_MODE, create_private_file
 from switch import token_states
 from switch.sealing import KEK_ENV, KekError, Sealer, kek_path, load_or_create_kek
@@ -616,9 +616,14 @@ class Store:
         if row is None:
             return None
         d = dict(row)
-        return Device(**{**d, "device_type": DeviceType(d["device_type"]),
-                         "signed_in": bool(d["signed_in"]),
-                         "passcode_set": bool(d["passcode_set"])})
+        return Device(
+            **{
+                **d,
+                "device_type": DeviceType(d["device_type"]),
+                "signed_in": bool(d["signed_in"]),
+                "passcode_set": bool(d["passcode_set"]),
+            }
+        )
 
     def devices(self) -> list[Device]:
         ids = [r[0] for r in self.db.execute("SELECT device_id FROM devices ORDER BY 1")]
@@ -882,22 +887,31 @@ class Store:
     def authorizations(
         self, *, mpan: str | None = None, account_id: int | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
+        """The history, newest first, for people: ``span`` is the card's masked number."""
         where, args = [], []
         if mpan is not None:
-            where.append("mpan = ?")
+            where.append("a.mpan = ?")
             args.append(mpan)
         if account_id is not None:
-            where.append("account_id = ?")
+            where.append("a.account_id = ?")
             args.append(account_id)
         sql = (
-            "SELECT id, received_at, mti, terminal_id, stan, rrn, mpan, span, account_id, atc,"
-            " amount, currency, response_code, reason, auth_code, posted, original_id,"
-            " reversed_by, reversed_amount FROM authorizations"
+            "SELECT a.id, a.received_at, a.mti, a.terminal_id, a.stan, a.rrn, a.mpan, a.span,"
+            " a.account_id, a.atc, a.amount, a.currency, a.response_code, a.reason, a.auth_code,"
+            " a.posted, a.original_id, a.reversed_by, a.reversed_amount, c.span_enc"
+            " FROM authorizations a LEFT JOIN cards c ON c.span = a.span"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        return [dict(r) for r in self.db.execute(sql, (*args, limit))]
+        sql += " ORDER BY a.id DESC LIMIT ?"
+        rows = []
+        for r in self.db.execute(sql, (*args, limit)):
+            row = dict(r)
+            sealed = row.pop("span_enc")
+            if sealed is not None:
+                row["span"] = mask_pan(self.sealer.open_text(sealed, f"cards.span:{row['span']}"))
+            rows.append(row)
+        return rows
 
     # --- events --------------------------------------------------------------------------------
 

@@ -261,3 +261,13 @@ def test_the_retransmission_digest_over_the_pan_is_keyed(tmp_path):
                 Authorizer(store, clock=lambda: NOW).handle_raw(encode_message(request))
             digests.append(store.db.execute("SELECT content_key FROM authorizations").fetchone()[0])
     assert digests[0] != digests[1]
+
+
+def test_the_history_shows_the_card_masked(busy_store):
+    from emvtap.masking import mask_pan
+
+    store, _db, pans, _keys = busy_store
+    approved = [a for a in store.authorizations() if a["reason"] == "approved"]
+    assert [a["span"] for a in approved] == [mask_pan(pans[0])]
+    unknown = [a for a in store.authorizations() if a["reason"] == "unknown_token"]
+    assert unknown and all(a["mpan"].startswith("ref:") for a in unknown)
