@@ -92,10 +92,14 @@ SCRIPT_REASONS = frozenset({Reason.TOKEN_DELETED, Reason.CARD_LOST, Reason.CARD_
 
 #: DE 48 sub-element 04 from the device type.
 DEVICE_TYPE_CODES = {
-    DeviceType.HANDSET_SE: "01", DeviceType.WEARABLE_SE: "02", DeviceType.HCE: "03",
+    DeviceType.HANDSET_SE: "01",
+    DeviceType.WEARABLE_SE: "02",
+    DeviceType.HCE: "03",
 }
 TOKEN_STATUS_CODES = {
-    TokenState.ACTIVE: "A", TokenState.SUSPENDED: "S", TokenState.DELETED: "D",
+    TokenState.ACTIVE: "A",
+    TokenState.SUSPENDED: "S",
+    TokenState.DELETED: "D",
 }
 
 
@@ -172,18 +176,20 @@ def _auth_code(content_key: str) -> str:
     return f"{int(content_key[:12], 16) % 1_000_000:06d}"
 
 
-def _stored_icc_data(value: Any) -> str:
+def _stored_icc_data(value: Any, is_tlv: bool) -> str:
     """DE 55 as the record keeps it: track data, PAN and name overwritten; DE 55 that is not
-    BER-TLV cannot be searched for them, so only its length is kept."""
+    BER-TLV cannot be searched for them, so only its length is kept. ``is_tlv``: it already
+    decoded (as DE 55 of an authorization whose ICC data parsed), no need to try again."""
     raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
-    try:
-        tlv.decode(raw)
-    except tlv.TlvError:
-        return f"<{len(raw)} bytes, not TLV: not kept>"
+    if not is_tlv:
+        try:
+            tlv.decode(raw)
+        except tlv.TlvError:
+            return f"<{len(raw)} bytes, not TLV: not kept>"
     return redact_tlv_bytes(raw).hex().upper()
 
 
-def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
+def _stored_request(fields: Mapping[str, Any], icc_is_tlv: bool = False) -> dict[str, Any]:
     """The request as the record keeps it (PCI DSS 3.3, 3.5.1): never a PIN block (DE 52),
     the PAN (DE 2) masked, track 2 (DE 35) reduced to its masked PAN, DE 55 with any track
     data, PAN or name overwritten, and any PAN-like number in the other text fields masked."""
@@ -196,7 +202,7 @@ def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
         elif k == "35":
             v = mask_pan(str(v).split("=")[0]) + "=…"
         elif k == "55":
-            v = _stored_icc_data(v)
+            v = _stored_icc_data(v, icc_is_tlv)
         elif isinstance(v, str):
             v = mask_text(v)
         out[k] = v.hex().upper() if isinstance(v, bytes | bytearray) else v
@@ -350,7 +356,7 @@ class Authorizer:
             reason=decision.reason.value,
             posted=decision.posted,
             auth_code=auth_code,
-            request=_stored_request(req),
+            request=_stored_request(req, icc_is_tlv=decision.icc is not None),
             response=response,
         )
         if record_atc is not None and decision.token is not None:
