@@ -58,7 +58,18 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=1, default=str))
 
 
-@click.group("switch")
+class _SwitchGroup(click.Group):
+    """A store that cannot be opened (schema 1, another key-encryption key) is a clear error
+    message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group("switch", cls=_SwitchGroup)
 def switch_group() -> None:
     """The mock payment network: ISO 8583 host, token service provider, issuer."""
 
@@ -78,6 +89,12 @@ def switch_group() -> None:
     help="SQLite durability: FULL survives power loss, NORMAL a process crash",
 )
 @click.option("--idle-timeout", default=30.0, show_default=True, type=float)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="ISO 8583 connections at a time (default: the file-descriptor limit less 64)",
+)
 @click.option(
     "--admin-port", default=8584, show_default=True, type=int, help="admin API port; -1: none"
 )
@@ -104,6 +121,7 @@ def serve(
     port: int,
     synchronous: str,
     idle_timeout: float,
+    max_connections: int | None,
     admin_port: int,
     admin_token_file: str | None,
     passcode_policy: str,
@@ -163,6 +181,7 @@ def serve(
                     on_started=started,
                     synchronous=synchronous,
                     idle_timeout=idle_timeout,
+                    max_connections=max_connections,
                     config=config,
                 )
             )
