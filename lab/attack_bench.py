@@ -71,6 +71,7 @@ class Observation:
     outcome: str
     reason: str = ""
     cvm: str = ""
+    aid: str = ""
     tvr: str = ""
     tsi: str = ""
     final_outcome: str = ""
@@ -80,7 +81,7 @@ class Observation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome, "final_outcome": self.final_outcome,
-            "reason": self.reason, "cvm": self.cvm, "tvr": self.tvr,
+            "reason": self.reason, "aid": self.aid, "cvm": self.cvm, "tvr": self.tvr,
             "tvr_bits": names(bytes.fromhex(self.tvr), TVR) if self.tvr else [],
             "tsi": self.tsi, "mutations_applied": self.applied, "apdus": self.apdus,
         }
@@ -116,8 +117,12 @@ def judge(expected: Verdict, observed: Observation) -> tuple[bool, str]:
         problems.append("ended in an internal error, not a defined outcome")
     if observed.outcome not in expected.outcomes:
         problems.append(f"outcome {observed.outcome}, expected {' or '.join(expected.outcomes)}")
+    if expected.aid and observed.aid and observed.aid != expected.aid:
+        problems.append(f"selected {observed.aid}, expected {expected.aid}")
+    if expected.cvm and observed.cvm and observed.cvm != expected.cvm:
+        problems.append(f"CVM {observed.cvm}, expected {expected.cvm}")
     for table, wanted, have in ((TVR, expected.tvr, observed.tvr),
-                                (TSI, getattr(expected, "tsi", ()), observed.tsi)):
+                                (TSI, expected.tsi, observed.tsi)):
         if not wanted or not have:
             continue
         value = bytes.fromhex(have)
@@ -179,6 +184,7 @@ def _observation(result: Any, card: AttackCard) -> Observation:
     rec = result.to_json()
     return Observation(
         outcome=str(result.outcome), reason=mask_text(result.reason), cvm=rec["cvm"],
+        aid=rec["aid"],
         tvr=rec["tvr"],
         tsi=rec["tsi"], final_outcome=rec["final_outcome"] or "",
         apdus=rec["apdus"], applied=list(card.applied),

@@ -107,9 +107,16 @@ class Verdict:
     outcomes: tuple[str, ...]
     tvr: tuple[str, ...] = ()
     text: str = ""
+    tsi: tuple[str, ...] = ()  # names of emvtap.bits.TSI that must be set
+    aid: str = ""  # the application the terminal must have selected (hex), when it matters
+    cvm: str = ""  # the CVM outcome (Book A 6.2.2), when it matters
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcomes": list(self.outcomes), "tvr": list(self.tvr), "text": self.text}
+        out: dict[str, Any] = {"outcomes": list(self.outcomes), "tvr": list(self.tvr),
+                               "text": self.text}
+        out |= {k: v for k, v in (("tsi", list(self.tsi)), ("aid", self.aid),
+                                  ("cvm", self.cvm)) if v}
+        return out
 
 
 @dataclass(frozen=True)
@@ -174,13 +181,15 @@ def _verdict(d: Any, where: str) -> Verdict:
     if not outcomes or bad:
         raise AttackError(f"{where}: expected outcomes {bad or 'missing'}; expected some of "
                           f"{', '.join(OUTCOMES)} or {', '.join(SHORTHANDS)}")
-    from emvtap.bits import TVR
+    from emvtap.bits import TSI, TVR
 
     tvr = tuple(str(b).upper() for b in d.get("tvr", ()))
-    unknown = [b for b in tvr if not hasattr(TVR, b)]
+    tsi = tuple(str(b).upper() for b in d.get("tsi", ()))
+    unknown = [b for b in tvr if not hasattr(TVR, b)] + [b for b in tsi if not hasattr(TSI, b)]
     if unknown:
-        raise AttackError(f"{where}: unknown TVR bit(s) {unknown} (names of emvtap.bits.TVR)")
-    return Verdict(outcomes, tvr, str(d.get("text", text or " or ".join(outcomes))))
+        raise AttackError(f"{where}: unknown TVR/TSI bit(s) {unknown} (names in emvtap.bits)")
+    return Verdict(outcomes, tvr, str(d.get("text", text or " or ".join(outcomes))), tsi,
+                   str(d.get("aid", "")).upper(), str(d.get("cvm", "")).upper())
 
 
 def _scenario(d: Any, where: str) -> Scenario:
