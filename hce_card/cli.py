@@ -57,8 +57,10 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool,
 
         served = AttackCard(card, attacks)
         click.echo("attacks armed: " + ", ".join(a.id for a in attacks), err=True)
+    # an attacking card on ISO-DEP keeps asking for time (S(WTX)) as long as its attack says
+    options = {"max_command_seconds": 3600.0} if attacks and link.startswith("nfc:") else {}
     try:
-        card_link = open_link(link, served)  # type: ignore[arg-type]
+        card_link = open_link(link, served, **options)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     if attacks:

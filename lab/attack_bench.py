@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 BENCH_FORMAT = "emvtap-attack-bench/1"
+#: How long an attacking card on an ISO-DEP link may keep a command going with S(WTX).
+ATTACK_MAX_COMMAND_SECONDS = 3600.0
 TERMINAL_KINDS = ("loopback", "vpcd", "nfc-udp", "prompt")
 #: Outcomes a person can report in prompt mode (first letters accepted).
 PROMPT_OUTCOMES = ("APPROVED", "DECLINED", "ONLINE REQUEST", "END APPLICATION", "TRY AGAIN",
@@ -95,6 +97,11 @@ class BenchRow:
     why: str
     seconds: float = 0.0
     kind: str = "attack"  # attack | baseline | assertion
+    ran: bool = True  # False: the attack needs a link this terminal is not reached by
+
+    @property
+    def status(self) -> str:
+        return "not run" if not self.ran else "pass" if self.passed else "fail"
 
     def to_dict(self) -> dict[str, Any]:
         a = self.attack
@@ -104,7 +111,7 @@ class BenchRow:
             "scenario": a.scenario.to_dict(), "mutations": [m.to_dict() for m in a.mutations],
             "expected": a.expected.to_dict(),
             "observed": self.observed.to_dict() if self.observed else None,
-            "result": "pass" if self.passed else "fail", "why": self.why,
+            "result": self.status, "why": self.why,
             "seconds": round(self.seconds, 3),
         }
 
@@ -297,7 +304,10 @@ class NfcUdpTerminal:
         from hce_card.link.nfc_target import NfcTargetLink
         from terminal.transport.nfc import NfcTransport
 
-        link = NfcTargetLink(card, f"udp:127.0.0.1:{self.port}")
+        # the lying card keeps asking for time as long as the attack says (the link's own
+        # 30 s guard would otherwise end a WTX storm for the terminal)
+        link = NfcTargetLink(card, f"udp:127.0.0.1:{self.port}",
+                             max_command_seconds=ATTACK_MAX_COMMAND_SECONDS)
         card.leave_field_hook = link.remove_card
         link.start()
         transport = NfcTransport(f"udp:127.0.0.1:{self.port}")
@@ -332,7 +342,9 @@ class PromptTerminal:
 
         log: list[dict[str, Any]] = []
         recording = _RecordingCard(card, log)
-        link = open_link(self.card_link, recording)
+        options = ({"max_command_seconds": ATTACK_MAX_COMMAND_SECONDS}
+                   if self.card_link.startswith("nfc:") else {})
+        link = open_link(self.card_link, recording, **options)
         card.leave_field_hook = getattr(link, "remove_card", None)
         thread = threading.Thread(target=link.serve, daemon=True)
         thread.start()
@@ -440,10 +452,9 @@ def run_one(terminal: BenchTerminal, attack: Attack, seed: int = 1,
     start = time.perf_counter()
     links = attack.scenario.links
     if links and _link_kind(terminal) not in links and terminal.kind != "prompt":
-        observed = None
         return BenchRow(attack, None, False,
                         f"needs a {' or '.join(links)} link; not run on {terminal.kind}",
-                        0.0, kind)
+                        0.0, kind, ran=False)
     profile = scenario_profile(attack.scenario.card, seed)
     card = AttackCard(HceCard(profile, StateStore()), [attack])
     observed = None
@@ -484,8 +495,9 @@ def to_json(rows: Sequence[BenchRow], terminal: str) -> dict[str, Any]:
     return {
         "format": BENCH_FORMAT,
         "terminal": terminal,
-        "summary": {"total": len(attacks), "passed": sum(r.passed for r in attacks),
-                    "failed": sum(not r.passed for r in attacks),
+        "summary": {"total": len(attacks), "passed": sum(r.status == "pass" for r in attacks),
+                    "failed": sum(r.status == "fail" for r in attacks),
+                    "not_run": sum(r.status == "not run" for r in attacks),
                     "baseline_ok": all(r.passed for r in rows if r.kind == "baseline")},
         "rows": [r.to_dict() for r in rows],
     }
@@ -493,14 +505,17 @@ def to_json(rows: Sequence[BenchRow], terminal: str) -> dict[str, Any]:
 
 def to_junit(rows: Sequence[BenchRow], terminal: str, name: str = "emvtap attack bench") -> str:
     suite = ET.Element("testsuite", name=name, tests=str(len(rows)),
-                       failures=str(sum(not r.passed for r in rows)),
+                       failures=str(sum(r.status == "fail" for r in rows)),
+                       skipped=str(sum(r.status == "not run" for r in rows)),
                        time=f"{sum(r.seconds for r in rows):.3f}")
     for r in rows:
         case = ET.SubElement(suite, "testcase", classname=f"{terminal}.{r.kind}.{r.attack.family}",
                              name=r.attack.id, time=f"{r.seconds:.3f}")
         out = ET.SubElement(case, "system-out")
         out.text = json.dumps(r.to_dict(), indent=1)
-        if not r.passed:
+        if not r.ran:
+            ET.SubElement(case, "skipped", message=r.why)
+        elif not r.passed:
             fail = ET.SubElement(case, "failure", message=r.why)
             fail.text = (f"expected: {r.attack.expected.text}\nobserved: "
                          + (f"{r.observed.outcome} ({r.observed.reason})" if r.observed
@@ -512,14 +527,18 @@ def render_table(rows: Sequence[BenchRow], console: Any) -> None:
     from rich.table import Table
 
     table = Table(title="attack bench", show_lines=False)
-    for col in ("id", "family", "rule", "expected", "observed", "TVR", "result"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("expected")
+    table.add_column("observed", no_wrap=True)
+    table.add_column("TVR", no_wrap=True)
+    table.add_column("result")
+    marks = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "not run": "[yellow]not run[/]"}
     for r in rows:
         obs = r.observed
-        table.add_row(r.attack.id, r.attack.family, r.attack.kernel_rule,
-                      r.attack.expected.text, obs.outcome if obs else "-",
-                      obs.tvr if obs else "", "[green]pass[/]" if r.passed
-                      else f"[red]FAIL[/] {r.why}")
+        table.add_row(r.attack.id, r.attack.kernel_rule, r.attack.expected.text,
+                      obs.outcome if obs else "-", obs.tvr if obs else "",
+                      marks[r.status] + ("" if r.passed else f" {r.why}"))
     console.print(table)
 
 

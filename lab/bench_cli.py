@@ -45,10 +45,10 @@ def attack(kind: str, card_link: str, names: str, attack_file: str | None,
     from rich.console import Console
 
     from hce_card.attacks import AttackError, catalogue, load_attack_file, resolve
-    from lab.attack_bench import bench_terminal, render_table, run_bench, write_reports
     from lab.assertions import load_assertions
+    from lab.attack_bench import bench_terminal, render_table, run_bench, write_reports
 
-    console = Console()
+    console = Console(width=160) if not sys.stdout.isatty() else Console()
     if list_only:
         for a in catalogue():
             console.print(f"[bold]{a.id}[/] ({a.family}, rule {a.kernel_rule}): {a.title} - "
@@ -64,8 +64,9 @@ def attack(kind: str, card_link: str, names: str, attack_file: str | None,
         raise click.UsageError(str(exc)) from exc
 
     def progress(row):  # type: ignore[no-untyped-def]
-        mark = "[green]pass[/]" if row.passed else f"[red]FAIL[/] {row.why}"
-        console.print(f"{row.attack.id}: {mark}")
+        mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]",
+                "not run": "[yellow]not run[/]"}[row.status]
+        console.print(f"{row.attack.id}: {mark}" + ("" if row.passed else f" {row.why}"))
 
     try:
         with bench_terminal(kind, card_link=card_link, apdu_timeout=apdu_timeout) as terminal:
@@ -74,6 +75,8 @@ def attack(kind: str, card_link: str, names: str, attack_file: str | None,
         raise click.UsageError(str(exc)) from exc
     render_table(rows, console)
     write_reports(rows, kind, json_path, junit_path)
-    failed = [r for r in rows if not r.passed]
-    console.print(f"{len(rows) - len(failed)} of {len(rows)} as expected")
+    failed = [r for r in rows if r.status == "fail"]
+    skipped = sum(r.status == "not run" for r in rows)
+    console.print(f"{len(rows) - len(failed) - skipped} of {len(rows)} as expected"
+                  + (f", {skipped} not run on this terminal" if skipped else ""))
     sys.exit(1 if failed else 0)

@@ -398,10 +398,11 @@ CATALOGUE: list[dict[str, Any]] = [
      "expected": {"outcomes": ["TRY AGAIN"], "text": "TRY AGAIN: present card again"}},
     {"id": "slow-gpo", "family": "transport",
      "title": "GPO answer slower than the terminal's timeout",
-     "description": "The card answers the GPO after 12 s (beyond the reader's 10 s APDU "
-                    "timeout); on ISO-DEP links it keeps the reader waiting with S(WTX).",
+     "description": "The card answers the GPO after 12 s, beyond the reader's 10 s APDU "
+                    "timeout, without asking for more time (on PC/SC, where no S(WTX) exists; "
+                    "on ISO-DEP links a slow card asks with S(WTX): see wtx-storm).",
      "source": "ISO/IEC 14443-4 7.3; EMV Contactless Book A 6.4", "kernel_rule": "transport",
-     "scenario": {"card": "quickpass", "links": ["vpcd", "nfc"]},
+     "scenario": {"card": "quickpass", "links": ["vpcd"]},
      "mutations": [{"op": "delay", "target": "gpo", "seconds": 12}],
      "expected": {"outcomes": ["TRY AGAIN", "END APPLICATION"]}},
     {"id": "wtx-storm", "family": "transport",
