@@ -345,3 +345,11 @@ def test_prompt_mode_takes_the_outcome_the_person_reports() -> None:
 
     answers = iter(["maybe", "try a", "d"])
     assert _ask_outcome(lambda _: next(answers)) == "DECLINED"
+
+
+def test_docs_list_every_attack_of_the_catalogue_with_its_verdict() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "attacks.md").read_text()
+    for a in catalogue():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{a.id}` |")), "")
+        assert row, a.id
+        assert a.expected.text in row and f"`{a.kernel_rule}`" in row, a.id
