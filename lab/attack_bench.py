@@ -348,6 +348,10 @@ class PromptTerminal:
         card.leave_field_hook = getattr(link, "remove_card", None)
         thread = threading.Thread(target=link.serve, daemon=True)
         thread.start()
+        powered = getattr(link, "powered", None)  # vpcd: pcscd has seen this card
+        if powered is not None and not powered.wait(15.0):
+            link.stop()
+            raise RuntimeError(f"no reader took the card on {self.card_link} within 15 s")
         try:
             self.tell(f"start a purchase of {scenario.amount / 100:.2f} on the terminal"
                       + (f" dated {scenario.date}" if scenario.date else "")

@@ -9,6 +9,7 @@ pass (then take them out of the sets below)."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,37 @@ def nfc_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_attack_over_nfc_udp(nfc_run: dict, attack_id: str) -> None:
     row = nfc_run[attack_id]
     assert row["result"] == "pass", f"{attack_id}: {row['why']}"
+
+
+def test_prompt_mode_attacks_a_terminal_it_does_not_drive(vpcd_slot) -> None:  # type: ignore[no-untyped-def]
+    """'Any terminal': the bench only serves the lying card (here on vpcd) and asks what the
+    terminal showed; the terminal is a separate PC/SC client the bench knows nothing about."""
+    from lab.attack_bench import open_terminal, run_bench
+    from lab.hil.pcsc_watch import wait_for_reader
+    from terminal.config import TerminalConfig
+    from terminal.pay import perform_transaction
+    from terminal.transport.pcsc import PcscTransport
+
+    told: list[str] = []
+
+    def person_at_the_terminal(prompt: str) -> str:
+        wait_for_reader(vpcd_slot.reader, present=True, timeout=10.0)
+        transport = PcscTransport(vpcd_slot.reader)
+        try:
+            amount = round(float(told[-1].split("purchase of ")[1].split()[0]) * 100)
+            result = perform_transaction(transport, TerminalConfig.default(), amount,
+                                         switch="none", card_timeout=10.0,
+                                         rng=random.Random(0))  # no random online selection
+        finally:
+            transport.close()
+        return str(result.outcome)
+
+    bench = open_terminal("prompt", card_link=vpcd_slot.link_spec, ask=person_at_the_terminal,
+                          tell=told.append)
+    rows = run_bench(bench, [attacks_by_id()["wrong-sdad-cda"], attacks_by_id()["loop-6cxx"]])
+    why = [(r.attack.id, r.why, r.observed.reason if r.observed else "") for r in rows]
+    assert [(r.attack.id, r.status) for r in rows] == [
+        ("baseline-mastercard", "pass"), ("baseline-quickpass", "pass"),
+        ("wrong-sdad-cda", "pass"), ("loop-6cxx", "pass")], "\n".join(map(str, why))
+    assert all(r.observed and r.observed.apdus for r in rows)
+    assert "tap the card on vpcd:127.0.0.1:" in told[0]
