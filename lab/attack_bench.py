@@ -247,18 +247,23 @@ class VpcdTerminal:
 
     kind = "vpcd"
 
-    def __init__(self, apdu_timeout: float = 10.0) -> None:
+    def __init__(self, apdu_timeout: float = 10.0, slot_wait: float = 600.0) -> None:
         from lab.hil.rigs import VPCD_SLOTS, vpcd_lock_path
 
         self.apdu_timeout = apdu_timeout
         self._fd: int | None = None
-        for slot in VPCD_SLOTS:
-            fd = _lock(vpcd_lock_path(slot.port))
-            if fd is not None:
-                self.slot, self._fd = slot, fd
-                break
-        else:
-            raise RuntimeError("every vpcd slot is in use (flock on /tmp/emvtap-vpcd-*.lock)")
+        deadline = time.monotonic() + slot_wait
+        while self._fd is None:
+            for slot in VPCD_SLOTS:
+                fd = _lock(vpcd_lock_path(slot.port))
+                if fd is not None:
+                    self.slot, self._fd = slot, fd
+                    break
+            else:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"every vpcd slot stayed in use for {slot_wait:.0f} s "
+                                       "(flock on /tmp/emvtap-vpcd-*.lock)")
+                time.sleep(0.1)  # flock has no timed wait over several files
 
     def tap(self, card: AttackCard, scenario: Scenario) -> Observation:
         from hce_card.link.vpcd import VpcdLink

@@ -19,6 +19,8 @@ import pytest
 
 from hce_card.attacks import attacks_by_id, catalogue
 
+pytestmark = pytest.mark.timeout(900)
+
 #: Kernel rules fixed on the kernel branch, not yet merged into this one.
 PENDING_KERNEL_RULES = frozenset({"redundancy", "pan-binding", "atc-binding", "dol-length"})
 #: What the bench found in our terminal beyond those rules (reported, not fixed here).
@@ -63,6 +65,7 @@ def vpcd_run(pcscd: None, tmp_path_factory: pytest.TempPathFactory) -> dict:
             "rows": {r["id"]: r for r in doc["rows"]}}
 
 
+@pytest.mark.pcsc
 def test_the_vpcd_report_has_its_format_every_attack_and_the_baselines(vpcd_run: dict) -> None:
     doc = vpcd_run["doc"]
     assert doc["format"] == "emvtap-attack-bench/1"
@@ -76,12 +79,14 @@ def test_the_vpcd_report_has_its_format_every_attack_and_the_baselines(vpcd_run:
     assert vpcd_run["code"] == (1 if failing else 0)
 
 
+@pytest.mark.pcsc
 def test_every_attack_that_ran_shows_its_apdu_exchange(vpcd_run: dict) -> None:
     for attack_id, row in vpcd_run["rows"].items():
         if row["result"] != "not run":
             assert row["observed"]["apdus"], attack_id
 
 
+@pytest.mark.pcsc
 @pytest.mark.parametrize("attack_id", _params([a.id for a in catalogue()
                                                if "nfc" not in a.scenario.links
                                                or "vpcd" in a.scenario.links]))
@@ -107,6 +112,7 @@ def test_attack_over_nfc_udp(nfc_run: dict, attack_id: str) -> None:
     assert row["result"] == "pass", f"{attack_id}: {row['why']}"
 
 
+@pytest.mark.pcsc
 def test_prompt_mode_attacks_a_terminal_it_does_not_drive(vpcd_slot) -> None:  # type: ignore[no-untyped-def]
     """'Any terminal': the bench only serves the lying card (here on vpcd) and asks what the
     terminal showed; the terminal is a separate PC/SC client the bench knows nothing about."""
@@ -139,3 +145,42 @@ def test_prompt_mode_attacks_a_terminal_it_does_not_drive(vpcd_slot) -> None:  #
         ("wrong-sdad-cda", "pass"), ("loop-6cxx", "pass")], "\n".join(map(str, why))
     assert all(r.observed and r.observed.apdus for r in rows)
     assert "tap the card on vpcd:127.0.0.1:" in told[0]
+
+
+@pytest.mark.pcsc
+@pytest.mark.parametrize(("attack", "outcome", "exit_code"), [
+    # fDDA failed, the CTQ says go online; no host: declined (exit 1)
+    ("wrong-sdad-fdda", "ONLINE REQUEST", 1),
+    ("removal-during-gen-ac", "TRY AGAIN", 2),
+])
+def test_card_run_with_an_attack_and_terminal_pay_in_separate_processes(
+        vpcd_slot, tmp_path: Path, attack: str, outcome: str,  # type: ignore[no-untyped-def]
+        exit_code: int) -> None:
+    """The bench's other road: `emvtap card run --attack` as its own process on vpcd, and
+    `emvtap terminal pay` reading it through pcscd."""
+    from lab.attack_bench import scenario_profile
+    from lab.hil.pcsc_watch import wait_for_reader
+
+    card = attacks_by_id()[attack].scenario.card
+    profile = tmp_path / "card.json"
+    scenario_profile(card).save(profile)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "card", "run", "--profile", str(profile), "--link",
+         vpcd_slot.link_spec, "--attack", attack], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_reader(vpcd_slot.reader, present=True, timeout=20.0)
+        record = tmp_path / "tap.json"
+        pay = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "terminal", "pay", "--reader",
+             vpcd_slot.reader_spec, "--amount", "10.00", "--switch", "none", "--quiet",
+             "--json", str(record), "--timeout", "10"],
+            capture_output=True, text=True, timeout=120, check=False)
+        tap = json.loads(record.read_text())
+    finally:
+        runner.terminate()
+        out, err = runner.communicate(timeout=30)
+    assert tap["outcome"] == outcome, tap["reason"]
+    assert pay.returncode == exit_code
+    assert f"attacks armed: {attack}" in err
+    wait_for_reader(vpcd_slot.reader, present=False, timeout=20.0)
