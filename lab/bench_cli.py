@@ -24,7 +24,8 @@ def bench() -> None:
               help="prompt mode: where the card is served (nfc:usb:VID:PID on a second "
                    "reader, vpcd:HOST:PORT for a PC/SC terminal application).")
 @click.option("--attack", "names", default="all", show_default=True, metavar="NAME[,NAME…]",
-              help="Catalogue attacks to run.")
+              help="Catalogue attacks to run (with --assertions: assertion ids or id "
+                   "prefixes such as EP.PR).")
 @click.option("--attack-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML attack file (replaces --attack).")
 @click.option("--assertions", "assertions_path", type=click.Path(exists=True, dir_okay=False),
@@ -57,6 +58,12 @@ def attack(kind: str, card_link: str, names: str, attack_file: str | None,
     try:
         if assertions_path:
             attacks, row_kind = load_assertions(assertions_path), "assertion"
+            if names != "all":  # --attack picks assertion ids (or id prefixes) here
+                wanted = [n.strip() for n in names.split(",")]
+                attacks = [a for a in attacks if any(a.id == w or a.id.startswith(w + ".")
+                                                     for w in wanted)]
+                if not attacks:
+                    raise AttackError(f"no assertion id matches {names!r}")
         else:
             attacks = load_attack_file(attack_file) if attack_file else resolve(names)
             row_kind = "attack"
