@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from xml.etree import ElementTree as ET
 
 from emvtap.bits import TSI, TVR, names
-from emvtap.masking import mask_text
+from emvtap.masking import mask_pan, mask_text
 from emvtap.profile import CardProfile
 from hce_card.attacks import Attack, AttackCard, CardLeftField, Scenario, Verdict
 from hce_card.card import HceCard
@@ -475,8 +475,43 @@ def run_one(terminal: BenchTerminal, attack: Attack, seed: int = 1,
                         f"bench error: {type(exc).__name__}: {mask_text(str(exc))}",
                         time.perf_counter() - start, kind)
     assert observed is not None
+    observed.apdus = _masked(observed.apdus, _pans(profile, attack))
     passed, why = judge(attack.expected, observed)
     return BenchRow(attack, observed, passed, why, time.perf_counter() - start, kind)
+
+
+def _pans(profile: CardProfile, attack: Attack) -> list[str]:
+    """Every PAN the tap can show: the profile's, each application's (5A, track 2) and the
+    ones the attack puts in."""
+    from emvtap.tlv import TlvError, decode, flatten
+
+    pans = {profile.pan}
+    for app in profile.applications:
+        pans.add(app.track2.hex().upper().split("D")[0])
+        for rec in app.records:
+            try:
+                pan = flatten(decode(rec.data)).get(0x5A)
+            except TlvError:
+                continue
+            if pan:
+                pans.add(pan.hex().upper().rstrip("F"))
+    pans |= {str(m.args["pan"]) for m in attack.mutations if "pan" in m.args}
+    return sorted(p for p in pans if len(p) >= 12)
+
+
+def _masked(value: Any, pans: list[str]) -> Any:
+    """*value* (the APDU records: hex, decoded text) with every occurrence of the PANs' digits
+    masked - whether or not the answer could be parsed."""
+    if isinstance(value, str):
+        for pan in pans:
+            masked = mask_pan(pan)
+            value = value.replace(pan, masked + pan[len(masked):])
+        return value
+    if isinstance(value, list):
+        return [_masked(v, pans) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, pans) for k, v in value.items()}
+    return value
 
 
 def run_bench(terminal: BenchTerminal, attacks: Sequence[Attack], *, seed: int = 1,

@@ -353,3 +353,20 @@ def test_docs_list_every_attack_of_the_catalogue_with_its_verdict() -> None:
         row = next((line for line in doc.splitlines() if line.startswith(f"| `{a.id}` |")), "")
         assert row, a.id
         assert a.expected.text in row and f"`{a.kernel_rule}`" in row, a.id
+
+
+@pytest.mark.parametrize("attack_id", ["malformed-tlv-length", "truncated-record",
+                                       "track2-pan-mismatch", "oversized-gpo"])
+def test_the_bench_report_holds_no_clear_pan_even_when_the_answer_is_not_tlv(
+        attack_id: str) -> None:
+    from lab.attack_bench import LoopbackTerminal, run_one, scenario_profile
+
+    attack = attacks_by_id()[attack_id]
+    row = run_one(LoopbackTerminal(), attack)
+    text = json.dumps(row.to_dict())
+    profile = scenario_profile(attack.scenario.card)
+    assert profile.pan[:6] in text or row.observed.apdus  # the exchange is there
+    assert profile.pan not in text
+    for m in attack.mutations:
+        if "pan" in m.args:
+            assert m.args["pan"] not in text.replace(f'"pan": "{m.args["pan"]}"', "")
