@@ -15,12 +15,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date
 
+import hce_card.attacks.mutators as mutators
 from emvtap.apdu import ApduError, CommandApdu, ResponseApdu
 from emvtap.capk import CapkStore, test_ca_private_key
 from emvtap.oda import OdaError, create_issuer_certificate, recover_issuer_public_key
 from emvtap.perso import PPSE_NAME
 from emvtap.tlv import TlvError, decode, find
-from hce_card.attacks import mutators
 from hce_card.attacks.model import Attack, Mutation
 
 __all__ = ["AttackCard", "CardLeftField", "command_targets"]

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hce_card.attacks.mutators import check_args
+
 __all__ = [
     "FAMILIES",
     "OUTCOMES",
@@ -48,7 +50,7 @@ TARGETS = ("ppse", "select", "gpo", "record", "get_data", "gen_ac", "gen_ac1", "
 #: Mutation operations (implemented in :mod:`hce_card.attacks.mutators`).
 OPS = ("add", "set", "remove", "bits", "flip", "set_pan", "length_delta", "truncate",
        "oversize", "raw", "sw", "loop61", "loop6c", "delay", "remove_card", "atc_rewind",
-       "serve_aid_as", "resign_issuer_certificate", "strip_signature")
+       "serve_aid_as", "resign_issuer_certificate")
 
 
 class AttackError(ValueError):
@@ -159,9 +161,10 @@ def mutation_from_dict(d: Mapping[str, Any], where: str) -> Mutation:
     if not isinstance(occurrence, int) or occurrence < 0:
         raise AttackError(f"{where}: occurrence must be a whole number ≥ 0")
     args = {k: v for k, v in d.items() if k not in _MUTATION_KEYS}
-    from hce_card.attacks.mutators import check_args
-
-    check_args(op, args, where)
+    try:
+        check_args(op, args, where)
+    except ValueError as exc:
+        raise AttackError(str(exc)) from None
     return Mutation(op, target, args, occurrence)
 
 

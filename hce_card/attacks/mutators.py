@@ -36,15 +36,25 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from emvtap.apdu import ResponseApdu
 from emvtap.tlv import Tlv, TlvError, decode, encode_length, tag_bytes
 
-if TYPE_CHECKING:
-    from hce_card.attacks.card import AttackCard
+__all__ = ["APPLY", "PREPARE", "AttackCard", "Node", "check_args", "parse_path"]
 
-__all__ = ["APPLY", "PREPARE", "Node", "check_args", "parse_path"]
+
+class AttackCard(Protocol):
+    """What the mutators need from the lying card (:class:`hce_card.attacks.card.AttackCard`)."""
+
+    looping_61: int
+    looping_6c: bool
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def leave_field(self) -> None: ...
+
+    def rewind_atc(self, by: int) -> None: ...
 
 _STEP = re.compile(r"^([0-9A-Fa-f]{2,6})(?:\[(\d+)\])?$")
 
@@ -316,17 +326,16 @@ _ARGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 
 def check_args(op: str, args: Mapping[str, Any], where: str) -> None:
-    """Refuse missing or unknown arguments, bad hex and bad paths, naming *where*."""
-    from hce_card.attacks.model import AttackError
-
+    """Refuse missing or unknown arguments, bad hex and bad paths, naming *where*
+    (:class:`ValueError`)."""
     required, optional = _ARGS[op]
     missing = sorted(required - set(args))
     unknown = sorted(set(args) - required - optional)
     if op == "add" and "tlv" not in args and "tag" not in args:
         missing.append("tag (or tlv)")
     if missing or unknown:
-        raise AttackError(f"{where}: op {op}: missing {missing}" if missing
-                          else f"{where}: op {op}: unknown argument(s) {unknown}")
+        raise ValueError(f"{where}: op {op}: missing {missing}" if missing
+                         else f"{where}: op {op}: unknown argument(s) {unknown}")
     try:
         if "path" in args:
             parse_path(str(args["path"]))
@@ -343,7 +352,7 @@ def check_args(op: str, args: Mapping[str, Any], where: str) -> None:
             if key in args:
                 float(args[key])
     except (ValueError, TlvError) as exc:
-        raise AttackError(f"{where}: op {op}: {exc}") from None
+        raise ValueError(f"{where}: op {op}: {exc}") from None
 
 
 def sleep(seconds: float) -> None:

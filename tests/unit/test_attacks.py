@@ -370,3 +370,11 @@ def test_the_bench_report_holds_no_clear_pan_even_when_the_answer_is_not_tlv(
     for m in attack.mutations:
         if "pan" in m.args:
             assert m.args["pan"] not in text.replace(f'"pan": "{m.args["pan"]}"', "")
+
+
+def test_every_operation_an_attack_may_name_has_a_mutator() -> None:
+    from hce_card.attacks import mutators
+    from hce_card.attacks.model import OPS
+
+    implemented = set(mutators.APPLY) | set(mutators.PREPARE) | set(mutators.IMAGE_OPS)
+    assert set(OPS) == implemented
