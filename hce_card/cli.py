@@ -31,10 +31,18 @@ def card_group() -> None:
 @click.option("--cdcvm", is_flag=True,
               help="The wallet user has authenticated on the device: transactions that need a "
                    "CVM are marked device-verified (CTQ byte 2 b8).")
-def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> None:
+@click.option("--attack", "attack_names", default=None, metavar="NAME[,NAME…]",
+              help="Make the card lie as these catalogue attacks say (`emvtap bench attack "
+                   "--list`); 'all' is refused, pick them.")
+@click.option("--attack-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML attack file (catalogue ids and/or attacks of your own).")
+def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool,
+        attack_names: str | None, attack_file: str | None) -> None:
     """Serve the card tap after tap until Ctrl-C (each command logged, PAN masked)."""
     from hce_card.card import HceCard
     from hce_card.link import open_link
+
+    attacks = _attacks(attack_names, attack_file)
 
     state_path = state_path or _default_state(profile_path)
     try:
@@ -43,10 +51,20 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
         raise click.UsageError(f"cannot load the card: {exc}") from exc
     for aid, status in card.wallet_status().items():
         click.echo(f"HCE wallet {aid}: {status}", err=True)
+    served: object = card
+    if attacks:
+        from hce_card.attacks import AttackCard
+
+        served = AttackCard(card, attacks)
+        click.echo("attacks armed: " + ", ".join(a.id for a in attacks), err=True)
+    # an attacking card on ISO-DEP keeps asking for time (S(WTX)) as long as its attack says
+    options = {"max_command_seconds": 3600.0} if attacks and link.startswith("nfc:") else {}
     try:
-        card_link = open_link(link, card)
+        card_link = open_link(link, served, **options)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if attacks:
+        served.leave_field_hook = _leave_and_return(card_link)  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, lambda *_: card_link.stop())
     logging.getLogger("emvtap").setLevel(min(logging.getLogger().level, logging.INFO))
     click.echo(f"card {mask_pan(card.profile.pan)} (ATC {card.store.state.atc}) on {link}; "
@@ -56,6 +74,38 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
     except KeyboardInterrupt:
         pass
     click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
+
+
+def _attacks(names: str | None, path: str | None) -> list:  # type: ignore[type-arg]
+    """The attacks of --attack and --attack-file, or a usage error that says what is wrong."""
+    if not names and not path:
+        return []
+    from hce_card.attacks import AttackError, load_attack_file, resolve
+
+    try:
+        if names and names.strip() == "all":
+            raise AttackError("--attack all: a card tells one set of lies; name the attacks")
+        return [*(resolve(names) if names else []), *(load_attack_file(path) if path else [])]
+    except AttackError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _leave_and_return(card_link: object, away: float = 2.0):  # type: ignore[no-untyped-def]
+    """``remove_card`` on a served card: the link drops the field, the card comes back after
+    *away* seconds so the next tap finds it (links without removal: no answer is all)."""
+    import threading
+
+    remove = getattr(card_link, "remove_card", None)
+    insert = getattr(card_link, "insert_card", None)
+
+    def leave() -> None:
+        if remove is None:
+            return
+        remove()
+        if insert is not None:
+            threading.Timer(away, insert).start()
+
+    return leave
 
 
 _SCHEMES = ("quickpass", "visa", "mastercard", "multi")

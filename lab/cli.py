@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "switch": "switch.cli:switch_group",
     "doctor": "lab.doctor_cli:doctor",
     "hil": "lab.hil_cli:hil",
+    "bench": "lab.bench_cli:bench",
     "demo": "lab.demo:demo",
 }
 
