@@ -151,7 +151,7 @@ def _afl(value: bytes) -> Description:
         return Description(f"not a valid AFL ({exc})")
     rows = [f"SFI {e.sfi}: records {e.first_record}-{e.last_record}, "
             f"{e.oda_records} for offline data authentication" for e in entries]
-    return Description(f"{len(entries)} entries", rows)
+    return Description(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", rows)
 
 
 def _cvm_list(value: bytes) -> Description:
