@@ -77,13 +77,18 @@ def parse_track2(value: bytes) -> Track2 | None:
 def _bits(table: type) -> Callable[[bytes], Description]:
     def decode(value: bytes) -> Description:
         set_names = names(value, table)
-        return Description(", ".join(set_names) if set_names else "no bit set", set_names)
+        if not set_names:
+            return Description("no bit set")
+        summary = ", ".join(set_names) if len(set_names) <= 2 else f"{len(set_names)} bits set"
+        return Description(summary, set_names)
     return decode
 
 
 def _text(value: bytes) -> Description:
-    if all(0x20 <= b < 0x7F for b in value):
-        return Description(f"'{value.decode('ascii')}'")
+    """an/ans text; trailing 00/FF padding (as logs and some cards pad) is not part of it."""
+    text = value.rstrip(b"\x00\xff")
+    if all(0x20 <= b < 0x7F for b in text):
+        return Description(f"'{text.decode('ascii')}'")
     return Description("not printable text")
 
 

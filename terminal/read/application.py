@@ -15,7 +15,7 @@ from emvtap.apdu import SW, CommandApdu
 from emvtap.capk import CapkStore
 from emvtap.describe import describe, describe_amount, parse_track2
 from emvtap.dol import AflError, build_dol_data, parse_afl, parse_dol, split_dol_data
-from emvtap.masking import mask_pan
+from emvtap.masking import mask_pan, redact_tlv_bytes
 from emvtap.tlv import Tlv, TlvError, decode, encode_length, find, flatten
 from terminal.config import TerminalConfig
 
@@ -150,6 +150,8 @@ def read_records(session: ReadSession, app: ApplicationReport, afl: bytes, clear
             if r.sw != SW.OK:
                 app.errors.append(f"READ RECORD SFI {entry.sfi} record {number} answered "
                                   f"{r.sw:04X} ({item['meaning']})")
+                if r.data:  # what the card answered, as it answered it (not decoded)
+                    item["data"] = (r.data if clear else redact_tlv_bytes(r.data)).hex().upper()
                 continue
             raw[(entry.sfi, number)] = r.data
             tlvs = _decode_or_report(r.data, f"record {number} of SFI {entry.sfi}", app)

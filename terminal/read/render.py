@@ -11,14 +11,14 @@ from rich.tree import Tree
 
 from .report import CardReport
 
-__all__ = ["render_report"]
+__all__ = ["add_nodes", "render_report"]
 
 
-def _add_nodes(tree: Tree, items: list[dict[str, Any]]) -> None:
+def add_nodes(tree: Tree, items: list[dict[str, Any]]) -> None:
     for n in items:
         head = f"[bold]{n['tag']}[/] {escape(n['name'])} [dim]\\[{n['length']}][/]"
         if "children" in n:
-            _add_nodes(tree.add(head), n["children"])
+            add_nodes(tree.add(head), n["children"])
             continue
         decoded = n.get("decoded")
         line = f"{head} {n['value']}"
@@ -84,23 +84,23 @@ def render_report(report: CardReport, console: Console | None = None, *,
             summary.add(f"{key}: {escape(str(app[key]))}"
                         + (f" [green]{escape(extra)}[/]" if extra else ""))
         if app["fci"]:
-            _add_nodes(node.add("[bold]FCI[/]"), app["fci"])
+            add_nodes(node.add("[bold]FCI[/]"), app["fci"])
         if app["gpo"]:
             gpo = node.add(f"[bold]GET PROCESSING OPTIONS[/] {_sw(app['gpo'])} "
                            f"[dim](format {app['gpo'].get('format', '-')})[/]")
             gpo.add(f"[yellow]{escape(app['gpo']['note'])}[/]")
-            _add_nodes(gpo, app["gpo"].get("response", []))
+            add_nodes(gpo, app["gpo"].get("response", []))
         if app["records"]:
             recs = node.add(f"[bold]records[/] ({len(app['records'])})")
             for r in app["records"]:
                 branch = recs.add(f"SFI {r['sfi']} record {r['record']}"
                                   + (" [dim](ODA)[/]" if r["oda"] else "") + f" {_sw(r)}")
-                _add_nodes(branch, r.get("tlv", []))
+                add_nodes(branch, r.get("tlv", []))
         if app["get_data"]:
             gd = node.add("[bold]GET DATA[/]")
             for item in app["get_data"]:
                 branch = gd.add(f"{item['tag']}: {_sw(item)}")
-                _add_nodes(branch, item.get("tlv", []))
+                add_nodes(branch, item.get("tlv", []))
         if app["transaction_log"]:
             log = node.add(f"[bold]transaction log[/] ({len(app['transaction_log'])})")
             for e in app["transaction_log"]:
