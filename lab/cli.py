@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "doctor": "lab.doctor_cli:doctor",
     "hil": "lab.hil_cli:hil",
     "demo": "lab.demo:demo",
+    "readers": "lab.readers_cli:readers",
 }
 
 

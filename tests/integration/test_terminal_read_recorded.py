@@ -137,3 +137,19 @@ def test_card_run_recording_serves_on_vpcd(vpcd_slot: VpcdSlot, tmp_path: Path) 
         from virtual_hw import wait_for_reader
 
         wait_for_reader(vpcd_slot.reader, present=False, timeout=10)
+
+
+def test_no_card_in_the_reader_exits_3_with_the_reason(vpcd_slot: VpcdSlot,
+                                                      tmp_path: Path) -> None:
+    out = tmp_path / "read.json"
+    done = emvtap("terminal", "read", "--reader", vpcd_slot.reader_spec, "--timeout", "0.5",
+                  "--json", str(out))
+    assert done.returncode == 3
+    assert "no card within 0.5 s" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+def test_unknown_pcsc_reader_exits_4(pcscd: None) -> None:
+    done = emvtap("terminal", "read", "--reader", "pcsc:no such reader", "--timeout", "1")
+    assert done.returncode == 4, done.stderr
+    assert "no such reader" in done.stderr and "Traceback" not in done.stderr

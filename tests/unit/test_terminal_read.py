@@ -208,3 +208,32 @@ def test_transaction_log_is_decoded_with_the_log_format() -> None:
     assert entry["date"] == "2021-10-14" and entry["time"] == "12:34:56"
     assert entry["amount"] == "12.34 Yuan Renminbi (CNY, 156)"
     assert entry["merchant"].startswith("'my shop")
+
+
+class _PulledAfter(LoopbackTransport):
+    """The card leaves the field after ``n`` commands (a tap cut short)."""
+
+    def __init__(self, card: RecordedCard, n: int) -> None:
+        super().__init__(card)
+        self.left = n
+
+    def _send(self, apdu: bytes) -> bytes:
+        from terminal.transport import CardRemovedError
+
+        if self.left == 0:
+            raise CardRemovedError("loopback: card left the field")
+        self.left -= 1
+        return super()._send(apdu)
+
+
+def test_card_pulled_mid_read_keeps_what_was_read_and_says_where() -> None:
+    card = RecordedCard.load(CARDS / "visa_applepay.json")
+    t = _PulledAfter(card, 4)  # PPSE, SELECT, GPO, first record
+    report = read_card(t, t.connect(1), reader="loopback:", config=TerminalConfig.default(),
+                       capks=CapkStore.default(), now=NOW)
+    assert not report.complete
+    assert report.errors == ["card lost after READ RECORD SFI 3 record 1: loopback: card "
+                             "left the field"]
+    doc = report.to_json()
+    assert doc["applications"][0]["records"][0]["sw"] == "9000"
+    assert len(doc["apdus"]) == 4
