@@ -237,3 +237,17 @@ def test_card_pulled_mid_read_keeps_what_was_read_and_says_where() -> None:
     doc = report.to_json()
     assert doc["applications"][0]["records"][0]["sw"] == "9000"
     assert len(doc["apdus"]) == 4
+
+
+def test_schema_doc_names_every_field_the_document_has() -> None:
+    """docs/json/terminal-read.md documents each field of the document, of its directory,
+    applications and certificate reports (a new field without its row fails here)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "json" / "terminal-read.md"
+            ).read_text()
+    doc, _c, _t = read("synth_multi_visa_mastercard")
+    app = doc["applications"][0]
+    keys = (set(doc) | set(doc["directory"]) | set(app) | set(app["certificates"])
+            | set(app["certificates"]["issuer"]))
+    missing = sorted(k for k in keys if f"`{k}`" not in text and f" {k}," not in text
+                     and f"{{{k}," not in text and f" {k}:" not in text)
+    assert missing == []
