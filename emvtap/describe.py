@@ -269,6 +269,7 @@ DECODERS: dict[int, Callable[[bytes], Description]] = {
     0x82: _bits(AIP), 0x9F07: _bits(AUC), 0x9F66: _bits(TTQ), 0x9F6C: _bits(CTQ),
     0x95: _bits(TVR), 0x9B: _bits(TSI),
     0x9F0D: _bits(TVR), 0x9F0E: _bits(TVR), 0x9F0F: _bits(TVR),  # IACs are TVR masks
+    0xDF8120: _bits(TVR), 0xDF8121: _bits(TVR), 0xDF8122: _bits(TVR),  # and so are TACs
     0x8E: _cvm_list, 0x9F27: _cid, 0x9F10: _iad, 0x94: _afl,
     0x9F38: _dol, 0x8C: _dol, 0x8D: _dol, 0x9F49: _dol, 0x97: _dol, 0x9F4F: _dol,
     0x5F24: _date, 0x5F25: _date, 0x9A: _date,

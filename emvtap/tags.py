@@ -163,6 +163,9 @@ TAGS: dict[int, TagInfo] = {
     0x9F0C: TagInfo("Issuer Identification Number Extended", "n"),
     0x9F50: TagInfo("Offline Accumulator Balance", "n"),
     0xBF0C: TagInfo("FCI Issuer Discretionary Data", "t"),
+    0xDF8120: TagInfo("Terminal Action Code - Default", "b"),
+    0xDF8121: TagInfo("Terminal Action Code - Denial", "b"),
+    0xDF8122: TagInfo("Terminal Action Code - Online", "b"),
     0xDF8129: TagInfo("Outcome Parameter Set", "b"),
 }
 

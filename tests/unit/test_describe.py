@@ -6,6 +6,7 @@ from __future__ import annotations
 from emvtap.bits import AUC, CID, cvm_condition, cvm_method, is_set
 from emvtap.describe import describe, describe_amount, parse_track2
 from emvtap.iso_codes import country, currency, currency_exponent
+from emvtap.tags import tag_name
 
 
 def test_cvm_list_rules_are_in_words_with_amounts_x_and_y() -> None:
@@ -36,6 +37,14 @@ def test_issuer_action_codes_decode_as_tvr_bits() -> None:
     d = describe(0x9F0E, bytes.fromhex("0010000000"))
     assert d is not None
     assert d.details == ["requested service not allowed for card product"]
+
+
+def test_terminal_action_codes_decode_as_tvr_bits_too() -> None:
+    d = describe(0xDF8121, bytes.fromhex("0010000000"))
+    assert d is not None and d.details == ["requested service not allowed for card product"]
+    assert tag_name(0xDF8120) == "Terminal Action Code - Default"
+    assert tag_name(0x9F7F).startswith("Card Production Life Cycle")
+    assert tag_name(0x9F57) == "Issuer Country Code"
 
 
 def test_cid_type_advice_and_reason() -> None:
