@@ -153,3 +153,23 @@ def test_unknown_pcsc_reader_exits_4(pcscd: None) -> None:
     done = emvtap("terminal", "read", "--reader", "pcsc:no such reader", "--timeout", "1")
     assert done.returncode == 4, done.stderr
     assert "no such reader" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_terminal_apdu_script_over_nfc_udp(udp_port: int, tmp_path: Path) -> None:
+    script = tmp_path / "read.apdu"
+    script.write_text("# PPSE, then the Visa application and its first record\n"
+                      "00A404000E325041592E5359532E444446303100\n"
+                      "00 A4 04 00 07 A0000000031010 00\n"
+                      "00B2011C00   # SFI 3 record 1\n")
+    card = RecordedCard.load(CARDS / "visa_applepay.json")
+    out = tmp_path / "apdu.json"
+    with on_udp(card, udp_port):
+        done = emvtap("terminal", "apdu", "--reader", f"nfc:udp:127.0.0.1:{udp_port}",
+                      "--timeout", "10", "--script", str(script), "--json", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [a["sw"] for a in doc["apdus"]] == ["9000", "9000", "9000"]
+    record = doc["apdus"][2]["tlv"][0]
+    assert record["tag"] == "70"
+    assert {"5F28", "9F07"} <= {n["tag"] for n in record["children"]}
+    assert "success" in done.stdout
