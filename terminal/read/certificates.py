@@ -1,8 +1,9 @@
 """The certificate chain of an application checked with the shipped CA public keys (EMV 4.4
 Book 2, 5.2-5.3 and 6.2-6.4): CA key by RID and index 8F, issuer key from 90/92/9F32, ICC key
 from 9F46/9F48/9F47 over the static data of the AFL. Reports what was recovered (issuer
-identifier, expiry, key length, serial), whether the PAN matches, and for each part that
-could not be verified, why. An expired certificate is still recovered, and reported expired.
+identifier, expiry, key length, serial), whether the PAN matches, the Signed Static
+Application Data (93) when the card has it (Book 2, 5.4), and for each part that could not be
+verified, why. An expired certificate is still recovered, and reported expired.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ def _key_json(key: RsaPublicKey) -> dict[str, Any]:
     return {"bits": key.modulus_len * 8, "exponent": key.e}
 
 
+def _check_ssad(ipk: oda.IssuerPublicKey, ssad: bytes, static_data: bytes | None,
+                static_error: str | None, missing: list[str]) -> dict[str, Any]:
+    """Book 2, 5.4: the Signed Static Application Data 93 under the issuer key, over the
+    static data to be authenticated - SDA, which a read can check in full."""
+    if static_data is None:
+        missing.append(f"SSAD: static data not available ({static_error})")
+        return {"verified": False, "error": f"static data: {static_error}"}
+    try:
+        dac = oda.recover_ssad(ipk, ssad, static_data)
+    except oda.OdaError as exc:
+        missing.append(f"SSAD: {exc.reason}")
+        return {"verified": False, "error": exc.reason}
+    return {"verified": True, "data_authentication_code": dac.hex().upper()}
+
+
 def check_certificates(aid: bytes, card: Mapping[int, bytes], pan: str | None,
                        static_data: bytes | None, static_error: str | None,
                        capks: CapkStore, today: date) -> dict[str, Any]:
@@ -87,6 +103,8 @@ def check_certificates(aid: bytes, card: Mapping[int, bytes], pan: str | None,
                   serial=ipk.serial.hex().upper(), key=_key_json(ipk.public_key))
     if rec.expired:
         missing.append(f"issuer certificate expired {_mmyy(ipk.expiry_mmyy)}")
+    if 0x93 in card:
+        out["ssad"] = _check_ssad(ipk, card[0x93], static_data, static_error, missing)
     if 0x9F46 not in card or 0x9F47 not in card:
         out["icc"] = None
         missing.append("no ICC public key certificate (9F46/9F47): SDA card or not "

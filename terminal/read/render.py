@@ -54,6 +54,11 @@ def _certificates(tree: Tree, cert: dict[str, Any] | None) -> None:
             node.add(f"[green]{text}[/]")
         else:
             node.add(f"[red]{part} certificate not recovered: {escape(info.get('error', ''))}[/]")
+    ssad = cert.get("ssad")
+    if ssad is not None:
+        node.add(f"[green]SSAD (SDA) verified, data authentication code "
+                 f"{ssad['data_authentication_code']}[/]" if ssad["verified"]
+                 else f"[red]SSAD (SDA) not verified: {escape(ssad['error'])}[/]")
     for why in cert.get("not_verified", []):
         node.add(f"[yellow]not verified: {escape(why)}[/]")
 

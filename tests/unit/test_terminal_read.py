@@ -251,3 +251,24 @@ def test_schema_doc_names_every_field_the_document_has() -> None:
     missing = sorted(k for k in keys if f"`{k}`" not in text and f" {k}," not in text
                      and f"{{{k}," not in text and f" {k}:" not in text)
     assert missing == []
+
+
+def test_sda_signature_of_the_unionpay_card_verifies_and_a_changed_record_does_not() -> None:
+    """Book 2, 5.4: the SSAD (93) under the recovered issuer key covers the ODA records."""
+    doc, _c, _t = read("unionpay_pboc_test")
+    cert = doc["applications"][0]["certificates"]
+    assert cert["ssad"] == {"verified": True, "data_authentication_code": "DAC5"}
+    recording = json.loads((CARDS / "unionpay_pboc_test.json").read_text())
+    # SFI 2 record 1 is the ODA record (AFL 10010501): change one byte of the expiry date
+    for item in recording["apdus"]:
+        if item["c"] == "00B2011400":
+            item["r"] = item["r"].replace("5F2403301031", "5F2403301030")
+    from hce_card.recorded import parse_recording
+
+    card = RecordedCard(parse_recording(recording, "tampered"))
+    t = LoopbackTransport(card)
+    report = read_card(t, t.connect(1), reader="loopback:", config=TerminalConfig.default(),
+                       capks=CapkStore.default(), now=NOW)
+    cert = report.to_json()["applications"][0]["certificates"]
+    assert cert["ssad"] == {"verified": False, "error": "hash mismatch"}
+    assert cert["icc"]["recovered"] is False and cert["icc"]["error"] == "hash mismatch"
