@@ -189,7 +189,8 @@ def _cid(value: bytes) -> Description:
 
 #: Issuer Application Data layouts by the length byte and CVN that identify them: Visa and
 #: PBOC (byte 1 length 06/07, then Derivation Key Index, Cryptogram Version Number, Card
-#: Verification Results) and EMV CCD (Book 3 Annex C7: byte 1 0F, byte 2 CCI A5).
+#: Verification Results), Mastercard M/Chip (byte 2 the CVN, below) and EMV CCD (Book 3
+#: Annex C7: byte 1 0F, byte 2 CCI A5).
 _IAD_CVNS: dict[tuple[int, int], str] = {
     (0x06, 0x0A): "Visa CVN 10",
     (0x06, 0x11): "Visa CVN 17",
@@ -198,6 +199,29 @@ _IAD_CVNS: dict[tuple[int, int], str] = {
     (0x07, 0x01): "PBOC/UICS CVN 01",
     (0x07, 0x17): "PBOC/UICS CVN 17",
 }
+
+
+#: Mastercard M/Chip 4 / M/Chip Advance Cryptogram Version Numbers (byte 2 of 9F10): b3-b2
+#: the session key derivation, b1 whether the counters are in the AC data.
+_MCHIP_CVNS: dict[int, str] = {
+    0x10: "Mastercard SKD, counters not in the AC data",
+    0x11: "Mastercard SKD, counters in the AC data",
+    0x14: "EMV common session key, counters not in the AC data",
+    0x15: "EMV common session key, counters in the AC data",
+}
+
+
+def _mchip_iad(value: bytes) -> Description:
+    """M/Chip layout: key derivation index (1), CVN (1), card verification results (6),
+    DAC / ICC dynamic number (2), plaintext or encrypted counters (8), then the rest."""
+    details = [f"key derivation index {value[0]:02X}",
+               f"cryptogram version number {value[1]:02X}: {_MCHIP_CVNS[value[1]]}",
+               f"card verification results {value[2:8].hex().upper()}",
+               f"DAC / ICC dynamic number {value[8:10].hex().upper()}",
+               f"counters {value[10:18].hex().upper()}"]
+    if len(value) > 18:
+        details.append(f"further data {value[18:].hex().upper()}")
+    return Description(f"Mastercard M/Chip CVN {value[1]:02X}", details)
 
 
 def _iad(value: bytes) -> Description:
@@ -209,6 +233,9 @@ def _iad(value: bytes) -> Description:
         if len(value) > 1 + length:
             details.append(f"issuer discretionary data {value[1 + length:].hex().upper()}")
         return Description(_IAD_CVNS[(value[0], value[2])], details)
+    if len(value) >= 18 and value[0] not in (0x06, 0x07, 0x0F, 0x1F) and (
+            value[1] in _MCHIP_CVNS):
+        return _mchip_iad(value)
     if len(value) >= 2 and value[0] == 0x0F and value[1] == 0xA5:
         return Description("EMV Common Core Definitions format",
                            [f"common core identifier {value[1]:02X}",

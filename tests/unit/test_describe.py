@@ -71,6 +71,10 @@ def test_issuer_application_data_known_cvn() -> None:
     assert "card verification results 03A00000" in visa.details
     pboc = describe(0x9F10, bytes.fromhex("07010103A0A000010A0100000000008F5EB4F7"))
     assert pboc is not None and pboc.summary == "PBOC/UICS CVN 01"
+    mchip = describe(0x9F10, bytes.fromhex("0110A00003240000000000000000000000FF"))
+    assert mchip is not None and mchip.summary == "Mastercard M/Chip CVN 10"
+    assert mchip.details[1].endswith("Mastercard SKD, counters not in the AC data")
+    assert mchip.details[2] == "card verification results A00003240000"
     unknown = describe(0x9F10, bytes.fromhex("1F4A6360A000"))
     assert unknown is not None and unknown.summary.startswith("layout not known")
 
