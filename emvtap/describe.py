@@ -30,6 +30,7 @@ from emvtap.bits import (
     cvm_method,
     names,
 )
+from emvtap.cryptogram_versions import IadError, detect_iad_layout, version_in_layout
 from emvtap.dol import AflError, parse_afl, parse_dol
 from emvtap.iso_codes import currency_exponent, describe_country, describe_currency
 from emvtap.masking import mask_pan
@@ -187,11 +188,10 @@ def _cid(value: bytes) -> Description:
     return Description(", ".join(details), details)
 
 
-#: Issuer Application Data layouts by the length byte and CVN that identify them: Visa and
-#: PBOC (byte 1 length 06/07, then Derivation Key Index, Cryptogram Version Number, Card
-#: Verification Results), Mastercard M/Chip (byte 2 the CVN, below) and EMV CCD (Book 3
-#: Annex C7: byte 1 0F, byte 2 CCI A5).
-_IAD_CVNS: dict[tuple[int, int], str] = {
+#: Names of CVNs a read may meet that the cryptogram table (emvtap.cryptogram_versions, the
+#: CVNs emvtap computes) does not implement: VIS layout by (length byte, CVN), M/Chip by CVN
+#: (b3-b2 the session key derivation, b1 whether the counters are in the AC data).
+_VIS_CVN_NAMES: dict[tuple[int, int], str] = {
     (0x06, 0x0A): "Visa CVN 10",
     (0x06, 0x11): "Visa CVN 17",
     (0x06, 0x12): "Visa CVN 18",
@@ -199,11 +199,7 @@ _IAD_CVNS: dict[tuple[int, int], str] = {
     (0x07, 0x01): "PBOC/UICS CVN 01",
     (0x07, 0x17): "PBOC/UICS CVN 17",
 }
-
-
-#: Mastercard M/Chip 4 / M/Chip Advance Cryptogram Version Numbers (byte 2 of 9F10): b3-b2
-#: the session key derivation, b1 whether the counters are in the AC data.
-_MCHIP_CVNS: dict[int, str] = {
+_MCHIP_CVN_NAMES: dict[int, str] = {
     0x10: "Mastercard SKD, counters not in the AC data",
     0x11: "Mastercard SKD, counters in the AC data",
     0x14: "EMV common session key, counters not in the AC data",
@@ -211,36 +207,39 @@ _MCHIP_CVNS: dict[int, str] = {
 }
 
 
-def _mchip_iad(value: bytes) -> Description:
-    """M/Chip layout: key derivation index (1), CVN (1), card verification results (6),
-    DAC / ICC dynamic number (2), plaintext or encrypted counters (8), then the rest."""
-    details = [f"key derivation index {value[0]:02X}",
-               f"cryptogram version number {value[1]:02X}: {_MCHIP_CVNS[value[1]]}",
-               f"card verification results {value[2:8].hex().upper()}",
-               f"DAC / ICC dynamic number {value[8:10].hex().upper()}",
-               f"counters {value[10:18].hex().upper()}"]
-    if len(value) > 18:
-        details.append(f"further data {value[18:].hex().upper()}")
-    return Description(f"Mastercard M/Chip CVN {value[1]:02X}", details)
-
-
 def _iad(value: bytes) -> Description:
-    if len(value) >= 7 and (value[0], value[2]) in _IAD_CVNS:
-        length = value[0]
-        details = [f"derivation key index {value[1]:02X}",
-                   f"cryptogram version number {value[2]:02X}",
-                   f"card verification results {value[3:1 + length].hex().upper()}"]
-        if len(value) > 1 + length:
-            details.append(f"issuer discretionary data {value[1 + length:].hex().upper()}")
-        return Description(_IAD_CVNS[(value[0], value[2])], details)
-    if len(value) >= 18 and value[0] not in (0x06, 0x07, 0x0F, 0x1F) and (
-            value[1] in _MCHIP_CVNS):
-        return _mchip_iad(value)
-    if len(value) >= 2 and value[0] == 0x0F and value[1] == 0xA5:
-        return Description("EMV Common Core Definitions format",
-                           [f"common core identifier {value[1]:02X}",
-                            f"rest {value[2:].hex().upper()}"])
-    return Description("layout not known (no known CVN)")
+    """9F10 in the layout :func:`emvtap.cryptogram_versions.detect_iad_layout` finds (VIS:
+    length ‖ DKI ‖ CVN ‖ CVR ‖ discretionary; M/Chip: DKI ‖ CVN ‖ CVR (6) ‖ DAC/IDN (2) ‖
+    counters (8)), or EMV CCD (Book 3 Annex C7: byte 1 0F, byte 2 CCI A5)."""
+    try:
+        layout = detect_iad_layout(value)
+    except IadError as exc:
+        return Description(f"layout ambiguous ({exc})")
+    if layout is None:
+        if len(value) >= 2 and value[0] == 0x0F and value[1] == 0xA5:
+            return Description("EMV Common Core Definitions format",
+                               [f"common core identifier {value[1]:02X}",
+                                f"rest {value[2:].hex().upper()}"])
+        return Description("layout not known (no known CVN)")
+    cvn = value[layout.cvn_offset]
+    row = version_in_layout(layout.name, cvn)
+    if layout.name == "mchip":
+        name = f"Mastercard M/Chip CVN {cvn:02X}"
+        return Description(name, [
+            f"key derivation index {value[0]:02X}",
+            f"cryptogram version number {cvn:02X}"
+            + (f": {_MCHIP_CVN_NAMES[cvn]}" if cvn in _MCHIP_CVN_NAMES else ""),
+            f"card verification results {value[layout.cvr].hex().upper()}",
+            f"DAC / ICC dynamic number {value[8:10].hex().upper()}",
+            f"counters {value[10:18].hex().upper()}"])
+    length = value[0]
+    name = _VIS_CVN_NAMES.get((length, cvn)) or (row.name if row else f"VIS layout CVN {cvn:02X}")
+    details = [f"derivation key index {value[1]:02X}",
+               f"cryptogram version number {cvn:02X}",
+               f"card verification results {value[3:1 + length].hex().upper()}"]
+    if len(value) > 1 + length:
+        details.append(f"issuer discretionary data {value[1 + length:].hex().upper()}")
+    return Description(name, details)
 
 
 def _log_entry(value: bytes) -> Description:
