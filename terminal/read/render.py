@@ -85,7 +85,9 @@ def render_report(report: CardReport, console: Console | None = None, *,
                 if app.get(k) is not None]
         summary = node.add("[bold]summary[/]") if keys else node
         for key in keys:
-            extra = app.get(f"{key}_decoded", {}).get("summary", "")
+            decoded = app.get(f"{key}_decoded", {})
+            extra = (", ".join(decoded["details"]) if key == "aip" and decoded.get("details")
+                     else decoded.get("summary", ""))
             summary.add(f"{key}: {escape(str(app[key]))}"
                         + (f" [green]{escape(extra)}[/]" if extra else ""))
         if app["fci"]:
