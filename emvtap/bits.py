@@ -2,7 +2,9 @@
 
 Each bit is ``Bit(byte, mask)`` with ``byte`` counted from 1 as the specs do. Sources:
 TTQ/CTQ - EMV Contactless Book C-3 Annex A and C-7 (the qPBOC names: docs/emv-notes.md);
-AIP, TVR, TSI - EMV 4.4 Book 3 Annex C1, C5, C6; CID - Book 3, 6.5.5.4.
+AIP, TVR, TSI - EMV 4.4 Book 3 Annex C1, C5, C6; CID - Book 3, 6.5.5.4; AUC - Book 3 Annex C2;
+CVM List - Book 3 Annex C3 (CVM codes and condition codes); AIP byte 2 - Contactless Book C-2,
+Annex A; CPLC - GlobalPlatform Card Specification, Annex (CPLC data, tag 9F7F).
 """
 
 from __future__ import annotations
@@ -10,8 +12,26 @@ from __future__ import annotations
 import enum
 from typing import ClassVar, NamedTuple
 
-__all__ = ["AIP", "CID", "CTQ", "TSI", "TTQ", "TVR", "Bit", "CryptogramType", "is_set", "names",
-           "set_bits"]
+__all__ = [
+    "AIP",
+    "AUC",
+    "CID",
+    "CID_REASONS",
+    "CPLC_FIELDS",
+    "CTQ",
+    "CVM_CONDITIONS",
+    "CVM_METHODS",
+    "TSI",
+    "TTQ",
+    "TVR",
+    "Bit",
+    "CryptogramType",
+    "cvm_condition",
+    "cvm_method",
+    "is_set",
+    "names",
+    "set_bits",
+]
 
 
 class Bit(NamedTuple):
@@ -79,6 +99,23 @@ class AIP:
     ISSUER_AUTHENTICATION_SUPPORTED = Bit(1, 0x04, "issuer authentication supported")
     ON_DEVICE_CVM_SUPPORTED = Bit(1, 0x02, "on-device cardholder verification supported")
     CDA_SUPPORTED = Bit(1, 0x01, "CDA supported")
+    EMV_MODE_SUPPORTED = Bit(2, 0x80, "EMV mode supported (contactless)")
+    RELAY_RESISTANCE_SUPPORTED = Bit(2, 0x01, "relay resistance protocol supported")
+
+
+class AUC:
+    """Application Usage Control, 9F07 (Book 3 Annex C2)."""
+
+    DOMESTIC_CASH = Bit(1, 0x80, "valid for domestic cash transactions")
+    INTERNATIONAL_CASH = Bit(1, 0x40, "valid for international cash transactions")
+    DOMESTIC_GOODS = Bit(1, 0x20, "valid for domestic goods")
+    INTERNATIONAL_GOODS = Bit(1, 0x10, "valid for international goods")
+    DOMESTIC_SERVICES = Bit(1, 0x08, "valid for domestic services")
+    INTERNATIONAL_SERVICES = Bit(1, 0x04, "valid for international services")
+    ATMS = Bit(1, 0x02, "valid at ATMs")
+    NON_ATM_TERMINALS = Bit(1, 0x01, "valid at terminals other than ATMs")
+    DOMESTIC_CASHBACK = Bit(2, 0x80, "domestic cashback allowed")
+    INTERNATIONAL_CASHBACK = Bit(2, 0x40, "international cashback allowed")
 
 
 class TVR:
@@ -162,8 +199,88 @@ class CID:
     AAC = CryptogramType.AAC
     TC = CryptogramType.TC
     ARQC = CryptogramType.ARQC
+    ADVICE_REQUIRED = 0x08
     NAMES: ClassVar[dict[int, str]] = {AAC: "AAC", TC: "TC", ARQC: "ARQC", 0xC0: "AAR"}
 
     @staticmethod
     def type_of(cid: int) -> str:
         return CID.NAMES[cid & CID.TYPE_MASK]
+
+
+#: CID b3-b1, the reason code when b4 (advice required) is set (Book 3, Table 15).
+CID_REASONS: dict[int, str] = {
+    0: "no information given",
+    1: "service not allowed",
+    2: "PIN try limit exceeded",
+    3: "issuer authentication failed",
+}
+
+#: CVM code b6-b1 → method (Book 3 Annex C3, Table 39).
+CVM_METHODS: dict[int, str] = {
+    0x00: "fail CVM processing",
+    0x01: "plaintext PIN verified by the ICC",
+    0x02: "enciphered PIN verified online",
+    0x03: "plaintext PIN verified by the ICC and signature",
+    0x04: "enciphered PIN verified by the ICC",
+    0x05: "enciphered PIN verified by the ICC and signature",
+    0x1E: "signature (paper)",
+    0x1F: "no CVM required",
+    0x3F: "not available for use",
+}
+
+#: CVM condition code → when the rule applies (Book 3 Annex C3, Table 40).
+CVM_CONDITIONS: dict[int, str] = {
+    0x00: "always",
+    0x01: "if unattended cash",
+    0x02: "if not unattended cash and not manual cash and not purchase with cashback",
+    0x03: "if the terminal supports the CVM",
+    0x04: "if manual cash",
+    0x05: "if purchase with cashback",
+    0x06: "if the transaction is in the application currency and under X",
+    0x07: "if the transaction is in the application currency and over X",
+    0x08: "if the transaction is in the application currency and under Y",
+    0x09: "if the transaction is in the application currency and over Y",
+}
+
+
+def cvm_method(code: int) -> str:
+    """Words for a CVM code's method (b6-b1); ranges reserved by the spec say so."""
+    method = code & 0x3F
+    if method in CVM_METHODS:
+        return CVM_METHODS[method]
+    if 0x20 <= method <= 0x2F:
+        return f"method {method:02X} reserved for use by the individual payment systems"
+    if 0x30 <= method <= 0x3E:
+        return f"method {method:02X} reserved for use by the issuer"
+    return f"method {method:02X} reserved for future use"
+
+
+def cvm_condition(code: int) -> str:
+    if code in CVM_CONDITIONS:
+        return CVM_CONDITIONS[code]
+    if 0x80 <= code <= 0xFF:
+        return f"condition {code:02X} reserved for use by individual payment systems"
+    return f"condition {code:02X} reserved for future use"
+
+
+#: CPLC fields, in order, with their lengths (GlobalPlatform Card Specification, CPLC data).
+CPLC_FIELDS: tuple[tuple[str, int], ...] = (
+    ("IC fabricator", 2),
+    ("IC type", 2),
+    ("operating system identifier", 2),
+    ("operating system release date", 2),
+    ("operating system release level", 2),
+    ("IC fabrication date", 2),
+    ("IC serial number", 4),
+    ("IC batch identifier", 2),
+    ("IC module fabricator", 2),
+    ("IC module packaging date", 2),
+    ("ICC manufacturer", 2),
+    ("IC embedding date", 2),
+    ("IC pre-personaliser", 2),
+    ("IC pre-personalisation date", 2),
+    ("IC pre-personalisation equipment identifier", 4),
+    ("IC personaliser", 2),
+    ("IC personalisation date", 2),
+    ("IC personalisation equipment identifier", 4),
+)

@@ -141,6 +141,8 @@ TAGS: dict[int, TagInfo] = {
     0x9F51: TagInfo("Application Currency Code (PBOC)", "n"),
     0x9F52: TagInfo("Application Default Action", "b"),
     0x9F53: TagInfo("Consecutive Transaction Limit (International)", "b"),
+    0x9F56: TagInfo("Issuer Authentication Indicator", "b"),
+    0x9F57: TagInfo("Issuer Country Code", "n"),
     0x9F5A: TagInfo("Application Program Identifier", "b"),
     0x9F5B: TagInfo("Issuer Script Results", "b"),
     0x9F5D: TagInfo("Available Offline Spending Amount", "b"),
@@ -157,7 +159,13 @@ TAGS: dict[int, TagInfo] = {
     0x9F77: TagInfo("Electronic Cash Balance Limit", "n"),
     0x9F79: TagInfo("Electronic Cash Balance", "n"),
     0x9F7C: TagInfo("Customer Exclusive Data", "b"),
+    0x9F7F: TagInfo("Card Production Life Cycle (CPLC) Data", "b"),
+    0x9F0C: TagInfo("Issuer Identification Number Extended", "n"),
+    0x9F50: TagInfo("Offline Accumulator Balance", "n"),
     0xBF0C: TagInfo("FCI Issuer Discretionary Data", "t"),
+    0xDF8120: TagInfo("Terminal Action Code - Default", "b"),
+    0xDF8121: TagInfo("Terminal Action Code - Denial", "b"),
+    0xDF8122: TagInfo("Terminal Action Code - Online", "b"),
     0xDF8129: TagInfo("Outcome Parameter Set", "b"),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,7 +24,11 @@ def card_group() -> None:
 
 @card_group.command()
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
-              required=True, help="Card profile JSON (emvtap perso).")
+              default=None, help="Card profile JSON (emvtap perso); or --recording.")
+@click.option("--recording", "recording_path", type=click.Path(exists=True, dir_okay=False),
+              default=None,
+              help="Serve a recorded card instead (tests/data/cards/*.json): it answers the "
+                   "recorded APDUs, see docs/recorded-cards.md.")
 @click.option("--link", default="vpcd:127.0.0.1:35963", show_default=True,
               help="loopback | vpcd:HOST:PORT | nfc:udp:HOST:PORT | nfc:usb[:...]")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -36,21 +41,40 @@ def card_group() -> None:
                    "--list`); 'all' is refused, pick them.")
 @click.option("--attack-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML attack file (catalogue ids and/or attacks of your own).")
-def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool,
-        attack_names: str | None, attack_file: str | None) -> None:
-    """Serve the card tap after tap until Ctrl-C (each command logged, PAN masked)."""
+def run(profile_path: str | None, recording_path: str | None, link: str,
+        state_path: Path | None, cdcvm: bool, attack_names: str | None,
+        attack_file: str | None) -> None:
+    """Serve the card tap after tap until Ctrl-C (each command logged, PAN masked).
+
+    \b
+    Example:
+      emvtap card run --recording tests/data/cards/visa_applepay.json --link nfc:udp:127.0.0.1:50123
+    """
     from hce_card.card import HceCard
     from hce_card.link import open_link
 
+    if (profile_path is None) == (recording_path is None):
+        raise click.UsageError("give exactly one of --profile and --recording")
     attacks = _attacks(attack_names, attack_file)
+    card: Any
+    if recording_path is not None:
+        from hce_card.recorded import RecordedCard, RecordingError
 
-    state_path = state_path or _default_state(profile_path)
-    try:
-        card = HceCard.from_files(profile_path, state_path, cdcvm=lambda: cdcvm)
-    except (ProfileError, ValueError, OSError) as exc:
-        raise click.UsageError(f"cannot load the card: {exc}") from exc
-    for aid, status in card.wallet_status().items():
-        click.echo(f"HCE wallet {aid}: {status}", err=True)
+        try:
+            card = RecordedCard.load(recording_path)
+        except RecordingError as exc:
+            raise click.UsageError(str(exc)) from exc
+        described = f"recorded card {Path(recording_path).name} ({card.recording.card[:60]})"
+    else:
+        assert profile_path is not None
+        state_path = state_path or _default_state(profile_path)
+        try:
+            card = HceCard.from_files(profile_path, state_path, cdcvm=lambda: cdcvm)
+        except (ProfileError, ValueError, OSError) as exc:
+            raise click.UsageError(f"cannot load the card: {exc}") from exc
+        for aid, status in card.wallet_status().items():
+            click.echo(f"HCE wallet {aid}: {status}", err=True)
+        described = f"card {mask_pan(card.profile.pan)} (ATC {card.store.state.atc})"
     served: object = card
     if attacks:
         from hce_card.attacks import AttackCard
@@ -67,13 +91,15 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool,
         served.leave_field_hook = _leave_and_return(card_link)  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, lambda *_: card_link.stop())
     logging.getLogger("emvtap").setLevel(min(logging.getLogger().level, logging.INFO))
-    click.echo(f"card {mask_pan(card.profile.pan)} (ATC {card.store.state.atc}) on {link}; "
-               "Ctrl-C to stop", err=True)
+    click.echo(f"{described} on {link}; Ctrl-C to stop", err=True)
     try:
         card_link.serve()
     except KeyboardInterrupt:
         pass
-    click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
+    if recording_path is not None:
+        click.echo("stopped", err=True)
+    else:
+        click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
 
 
 def _attacks(names: str | None, path: str | None) -> list:  # type: ignore[type-arg]

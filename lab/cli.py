@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "hil": "lab.hil_cli:hil",
     "bench": "lab.bench_cli:bench",
     "demo": "lab.demo:demo",
+    "readers": "lab.readers_cli:readers",
 }
 
 

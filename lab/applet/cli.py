@@ -311,8 +311,9 @@ def _add_applet_flag(run: click.Command) -> None:
                                     install_only=install_only))
             except AppletError as exc:
                 raise click.ClickException(str(exc)) from exc
-        if kwargs.get("profile_path") is None:
-            raise click.UsageError("Missing option '--profile' (needed for the HCE card).")
+        if kwargs.get("profile_path") is None and kwargs.get("recording_path") is None:
+            raise click.UsageError("Missing option '--profile' (needed for the HCE card) or "
+                                   "'--recording' (a recorded card).")
         return hce_run(**kwargs)
 
     run.callback = callback

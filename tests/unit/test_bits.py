@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from emvtap.bits import AIP, CID, CTQ, TSI, TTQ, TVR, Bit, is_set, names, set_bits
+from emvtap.bits import AIP, AUC, CID, CTQ, TSI, TTQ, TVR, Bit, is_set, names, set_bits
 
 
 def _mask(b: int) -> int:
@@ -100,10 +100,27 @@ AIP_ROWS = [
     ("ISSUER_AUTHENTICATION_SUPPORTED", 1, 3),
     ("ON_DEVICE_CVM_SUPPORTED", 1, 2),
     ("CDA_SUPPORTED", 1, 1),
+    # AIP byte 2, Contactless Book C-2 Annex A
+    ("EMV_MODE_SUPPORTED", 2, 8),
+    ("RELAY_RESISTANCE_SUPPORTED", 2, 1),
+]
+
+# Book 3 Annex C2, Application Usage Control 9F07
+AUC_ROWS = [
+    ("DOMESTIC_CASH", 1, 8),
+    ("INTERNATIONAL_CASH", 1, 7),
+    ("DOMESTIC_GOODS", 1, 6),
+    ("INTERNATIONAL_GOODS", 1, 5),
+    ("DOMESTIC_SERVICES", 1, 4),
+    ("INTERNATIONAL_SERVICES", 1, 3),
+    ("ATMS", 1, 2),
+    ("NON_ATM_TERMINALS", 1, 1),
+    ("DOMESTIC_CASHBACK", 2, 8),
+    ("INTERNATIONAL_CASHBACK", 2, 7),
 ]
 
 TABLES = [(TTQ, TTQ_ROWS, 4), (CTQ, CTQ_ROWS, 2), (TVR, TVR_ROWS, 5), (TSI, TSI_ROWS, 2),
-          (AIP, AIP_ROWS, 2)]
+          (AIP, AIP_ROWS, 2), (AUC, AUC_ROWS, 2)]
 ALL_ROWS = [row for table, rows, _ in TABLES for row in _rows(table, rows)]
 
 
