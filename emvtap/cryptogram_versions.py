@@ -32,8 +32,9 @@ CVN   IAD     AC session key              MAC input, padding       ARPC (tag 91)
               (Mastercard CVN 16)         bytes 3-8), method 2     ICC MK AC
 ====  ======  ==========================  =======================  ===============  ==========
 
-The script MAC (secure-messaging) session key follows the same family: PBOC derives it from
-MK-SMI with the ATC; EMV CSK uses R = the ARQC (Book 2, 9.2 / A1.3).
+The script MAC (secure-messaging) session key: PBOC derives it from MK-SMI with the ATC; Visa
+CVN 18 uses the VIS 1.5 secure messaging key (MK-SMI with the ATC XORed in); Mastercard CVN 16
+the EMV CSK with R = the ARQC (Book 2, 9.2 / A1.3).
 
 "HCE" (``limited_use``): the AC session key depends on the ATC alone, so a TSP can derive it
 before the transaction exists and send it to a wallet as a limited-use key; the CVN 16 key

@@ -1,42 +1,6 @@
 """The issuer's cryptogram work on DE 55: parse the ICC data, verify the ARQC with the token's
 keys, build the ARPC (tag ``91``) and issuer scripts (templates ``71``/``72``).
 
-format  rule (all must hold)                   CVN            CVR          used by
-======  =====================================  =============  ===========  ==================
-vis     byte 1 = 06 or 07 (length of the VIS   byte 3         bytes 4-7    PBOC CVN 01,
-        part), at least 1 + byte 1 bytes,                     (03 first)   Visa CVN 18
-        byte 4 = 03 (CVR length)
-mchip   18 bytes; byte 2 bits 8-5 = 0001 and   byte 2         bytes 3-8    Mastercard CVN 16
-        bit 4 = 0 (M/Chip 4 / Advance CVN)
-======  =====================================  =============  ===========  ==================
-
-An IAD that reads validly in no layout has no CVN (→ ``unsupported_cvn``). One that reads
-validly in both (an 18-byte PBOC IAD with a 9-byte discretionary part and DKI ``10``, say) is
-settled by the token's enrolled CVN (:func:`parse_icc_data` ``expected_cvn``) and the rows the
-switch has; if that still leaves two readings, DE 55 is refused as ambiguous (→ 30).
-
-Per cryptogram version, one row of :data:`CVN_METHODS` (docs/emv-notes.md; EMV Book 2 8.1,
-8.2, 9.2, A1.3); "list" is 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 (Book 2 Annex A1.2):
-
-====  ======  ==========================  =======================  ===============  ==========
-CVN   IAD     AC session key              MAC input, padding       ARPC (tag 91)    HCE
-====  ======  ==========================  =======================  ===============  ==========
-01    vis     PBOC: 3DES_MK(0…0‖ATC) ‖    list ‖ CVR (IAD bytes    method 1, the    yes
-              3DES_MK(0…0‖ATC⊕FFFF)       4-7), method 2           session key
-12    vis     EMV CSK, R = ATC‖0…0        list ‖ whole IAD,        method 2, CSU,   yes
-              (Visa CVN 18)               method 2                 the session key
-10    mchip   EMV CSK, R = ATC‖0000‖UN    list ‖ CVR (6, IAD       method 1, the    no
-              (Mastercard CVN 16)         bytes 3-8), method 2     ICC MK AC
-====  ======  ==========================  =======================  ===============  ==========
-
-The script MAC (secure-messaging integrity) session key follows the same family: PBOC derives it
-from MK-SMI with the ATC; EMV CSK uses R = the ARQC (Book 2, 9.2 / A1.3).
-
-HCE limited-use keys: the key the card used *is* the AC session key (the TSP derived it from the
-token's MK for that ATC and sent it to the wallet); :func:`verify_arqc` takes the session key, so
-both paths meet here. Only a CVN whose session key depends on the ATC alone can work that way
-(column "HCE"): the CVN 16 key depends on the terminal's unpredictable number.
-=======
 Which CVN an IAD carries, and how each CVN's cryptogram is computed, is the core's one table
 (:mod:`emvtap.cryptogram_versions`) - the same rows the card generates with. This module reads
 DE 55 into :class:`IccData` and applies the row: verify the ARQC (constant time), build tag

@@ -129,3 +129,19 @@ def test_every_repository_path_a_doc_names_exists(doc: str) -> None:
     assert paths, f"{doc} names no path of the repository"
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert missing == [], f"{doc} names paths that do not exist: {missing}"
+
+
+#: a line of its own that only a merge leaves behind (``=======`` alone is also a reST rule, so
+#: only the two marker lines with their labels count)
+_CONFLICT_MARKER = re.compile(r"^(<{7}|>{7}) \S")
+
+
+def test_no_tracked_file_holds_a_merge_conflict_marker() -> None:
+    found = []
+    for path in tracked_files():
+        if not (ROOT / path).is_file():
+            continue
+        text = (ROOT / path).read_bytes().decode("utf-8", errors="replace")
+        found += [f"{path}:{n}" for n, line in enumerate(text.splitlines(), 1)
+                  if _CONFLICT_MARKER.match(line)]
+    assert found == []
