@@ -58,55 +58,6 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
     click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
 
 
-_SCHEMES = ("quickpass", "visa", "mastercard", "multi")
-
-
-@card_group.command("perso")
-@click.option("--scheme", type=click.Choice(_SCHEMES), default="multi", show_default=True,
-              help="quickpass: UnionPay qPBOC; visa: qVSDC-style; mastercard: M/Chip-style with "
-                   "CDA; multi: all three in one card, listed in the PPSE.")
-@click.option("--seed", type=int, required=True, help="Same seed, same profile bytes.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--ecash", type=int, default=None,
-              help="With quickpass/multi: a PBOC e-cash purse with this balance (minor units).")
-@click.option("--hce", "hce_keys", type=click.IntRange(0, 1000), default=None,
-              help="Write the HCE form: no master key, this many limited-use keys computed "
-                   "locally as a test TSP would (use `emvtap card replenish` with a switch).")
-def perso(scheme: str, seed: int, out: Path, ecash: int | None, hce_keys: int | None) -> None:
-    """Write a test card profile of another scheme, or with several applications."""
-    from dataclasses import replace
-
-    from emvtap.perso import generate_profile
-    from emvtap.perso_schemes import (
-        generate_mastercard_profile,
-        generate_multi_application_profile,
-        generate_visa_profile,
-        hce_wallet_profile,
-        test_luk_batch,
-    )
-
-    if scheme == "multi":
-        profile = generate_multi_application_profile(seed, ecash_balance=ecash)
-    elif scheme == "quickpass":
-        profile = generate_profile(seed)
-        if ecash is not None:
-            app = profile.applications[0]
-            profile = replace(profile, applications=(replace(app, extra=app.extra | {
-                "ecash": {"balance": ecash}}),))
-    else:
-        profile = (generate_visa_profile if scheme == "visa" else generate_mastercard_profile)(
-            seed)
-    if hce_keys is not None:
-        if profile.applications[0].cvn != 0x01:
-            raise click.UsageError("the HCE form needs a PBOC (quickpass or multi) card")
-        batch = test_luk_batch(profile.applications[0], 1, hce_keys) if hce_keys else None
-        profile = hce_wallet_profile(profile, batch)
-    profile.save(out)
-    apps = ", ".join(f"{a.label} ({a.aid.hex().upper()}, kernel {a.kernel_id:02X})"
-                     for a in profile.applications)
-    click.echo(f"wrote {out}: {mask_pan(profile.pan)}: {apps}")
-
-
 @card_group.command()
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON.")
