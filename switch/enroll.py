@@ -9,6 +9,7 @@ are used: ``pan`` (the MPAN), ``psn``, ``expiry``, ``token{...}``, ``application
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from switch.domain import default_domain
 from switch.pin import hash_pin
 from switch.store import Store, StoreError
 
-__all__ = ["EnrollError", "enroll_profile", "load_profile"]
+__all__ = ["EnrollConflict", "EnrollError", "enroll_profile", "enrolment_status", "load_profile"]
 
 PROFILE_FORMAT = "emvtap-card-profile/1"
 DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
@@ -26,6 +27,11 @@ DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
 
 class EnrollError(ValueError):
     """A profile the switch cannot register (not a device card, or malformed)."""
+
+
+class EnrollConflict(EnrollError):
+    """The MPAN is enrolled already, with other card keys: another card with the same number.
+    Replacing its keys would make the enrolled card's taps decline (cryptogram failure)."""
 
 
 def load_profile(path: str | Path) -> dict[str, Any]:
@@ -36,6 +42,41 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
         raise EnrollError(f"{path}: not an {PROFILE_FORMAT} profile")
     return data
+
+
+def _malformed(exc: Exception) -> EnrollError:
+    """What is wrong with a profile, in the profile's words (not Python's)."""
+    if isinstance(exc, KeyError):
+        return EnrollError(f"the profile has no {exc.args[0]!r} field")
+    if isinstance(exc, IndexError):
+        return EnrollError("the profile has no application (applications is empty)")
+    return EnrollError("the profile's token, applications or keys are not JSON objects/lists")
+
+
+def _same_card(token: Any, span: str, keys: tuple[bytes, bytes, bytes]) -> bool:
+    """The enrolled token is this card: same SPAN, same three keys (compared in constant
+    time)."""
+    same_keys = [hmac.compare_digest(a, b) for a, b in
+                 zip((token.key_ac, token.key_smi, token.key_smc), keys, strict=True)]
+    return all(same_keys) and hmac.compare_digest(token.span.encode(), span.encode())
+
+
+def enrolment_status(store: Store, profile: Mapping[str, Any]) -> str:
+    """``"new"`` (MPAN not enrolled), ``"same"`` (enrolled, this card) or ``"different"``
+    (enrolled with other keys or SPAN)."""
+    token = profile.get("token")
+    if not isinstance(token, Mapping):
+        return "new"  # not a device card: enroll_profile says so
+    try:
+        mpan, span = str(token["mpan"]), str(token["span"])
+        keys = profile["applications"][0]["keys"]
+        key_triple = (_hex_key(keys, "ac"), _hex_key(keys, "smi"), _hex_key(keys, "smc"))
+    except (KeyError, IndexError, TypeError) as exc:
+        raise _malformed(exc) from None
+    existing = store.token(mpan)
+    if existing is None:
+        return "new"
+    return "same" if _same_card(existing, span, key_triple) else "different"
 
 
 def _hex_key(keys: Mapping[str, Any], name: str) -> bytes:
@@ -59,10 +100,13 @@ def enroll_profile(
     no_password_limit: int = 0,
     pin: str | None = None,
     channel: str = "network",
+    force: bool = False,
 ) -> str:
-    """Register the profile's token; returns the MPAN. Re-enrolling the same MPAN refreshes its
-    keys and token data and keeps its state, ATC history and account. ``pin`` sets the
-    account's transaction PIN (tokens.md: the device card shares the SPAN account's PIN)."""
+    """Register the profile's token; returns the MPAN. Re-enrolling the same card refreshes its
+    token data and keeps its state, ATC history and account; an MPAN enrolled with other keys
+    or on another card raises :class:`EnrollConflict` unless ``force`` (then the keys are
+    replaced). ``pin`` sets the account's transaction PIN (the device card shares the SPAN
+    account's PIN)."""
     token = profile.get("token")
     if not isinstance(token, Mapping):
         raise EnrollError("the profile has no token: it is not a device card")
@@ -75,7 +119,7 @@ def enroll_profile(
         app = profile["applications"][0]
         keys = app["keys"]
     except (KeyError, IndexError, TypeError) as exc:
-        raise EnrollError(f"profile lacks {exc}") from None
+        raise _malformed(exc) from None
     if str(profile.get("pan", mpan)) != mpan:
         raise EnrollError("profile pan and token.mpan differ")
     if device_type not in DEVICE_TYPES:
@@ -107,6 +151,11 @@ def enroll_profile(
         if store.device(device_id) is None:
             store.add_device(device_id, device_type, account_id)
         existing = store.token(mpan)
+        if existing is not None and not force and not _same_card(existing, span, key_triple):
+            raise EnrollConflict(
+                f"token …{mpan[-4:]} is enrolled already with other card keys (another card "
+                "with the same MPAN); --force replaces its keys, and the enrolled card's taps "
+                "will then decline")
         if existing is None:
             is_default = not store.tokens(device_id=device_id, include_deleted=False)
             try:

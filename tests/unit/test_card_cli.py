@@ -10,9 +10,9 @@ from test_card_helpers import MC_AID, QPBOC_AID, VISA_AID, Terminal, ok, transac
 from emvtap.profile import CardProfile
 from hce_card.card import HceCard
 from hce_card.cli import card_group
-from lab.perso_cli import perso as perso_command
 from hce_card.state import StateStore
 from hce_card.wallet import wallet_status
+from lab.perso_cli import perso as perso_command
 
 
 def perso(tmp_path, *args: str) -> CardProfile:
