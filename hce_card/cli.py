@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from emvtap.cli_support import EnvironmentProblem, Refused
 from emvtap.masking import mask_pan
 from emvtap.profile import ProfileError
 
@@ -16,16 +17,26 @@ __all__ = ["card_group"]
 log = logging.getLogger("emvtap.card")
 
 
-@click.group("card")
+@click.group("card", epilog="""\b
+Examples:
+  emvtap perso --seed 1 --out card.json
+  emvtap card run --profile card.json --link vpcd:127.0.0.1:35963""")
 def card_group() -> None:
     """The card side: HCE software card (or the Java Card applet bridge)."""
 
 
-@card_group.command()
+@card_group.command(epilog="""\b
+Examples:
+  emvtap card run --profile card.json --link vpcd:127.0.0.1:35963   (pcscd's virtual reader)
+  emvtap card run --profile card.json --link nfc:udp:127.0.0.1:50000
+  emvtap card run --profile card.json --link nfc:usb:04e6:5591      (a second NFC reader)
+Exit 4 when the link cannot be opened (udp port taken by another card, no reader).""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON (emvtap perso).")
 @click.option("--link", default="vpcd:127.0.0.1:35963", show_default=True,
-              help="loopback | vpcd:HOST:PORT | nfc:udp:HOST:PORT | nfc:usb[:...]")
+              help="Where the card is tapped: vpcd:HOST:PORT (pcscd's vpcd reader), "
+                   "nfc:udp:HOST:PORT (nfcpy's virtual radio), nfc:usb[:VID:PID] (a reader "
+                   "in card-emulation mode).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Card state file (ATC, counters); default: next to the profile.")
 @click.option("--cdcvm", is_flag=True,
@@ -43,10 +54,15 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
         raise click.UsageError(f"cannot load the card: {exc}") from exc
     for aid, status in card.wallet_status().items():
         click.echo(f"HCE wallet {aid}: {status}", err=True)
+    from hce_card.link.base import LinkError
+
+    if link.partition(":")[0] == "loopback":
+        raise click.BadParameter("loopback is an in-process link for tests; use vpcd: or "
+                                 "nfc:udp: on the command line", param_hint="--link")
     try:
         card_link = open_link(link, card)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--link") from exc
     signal.signal(signal.SIGTERM, lambda *_: card_link.stop())
     logging.getLogger("emvtap").setLevel(min(logging.getLogger().level, logging.INFO))
     click.echo(f"card {mask_pan(card.profile.pan)} (ATC {card.store.state.atc}) on {link}; "
@@ -55,6 +71,8 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
         card_link.serve()
     except KeyboardInterrupt:
         pass
+    except (LinkError, OSError) as exc:
+        raise EnvironmentProblem(f"{link}: {exc}") from None
     click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
 
 
@@ -67,8 +85,14 @@ def authenticate(profile_path: str, state_path: Path | None) -> None:
     """The wallet user authenticated on the device (CDCVM): the next transaction that needs a
     CVM is marked device-verified (CTQ byte 2 b8). A running card picks it up at its next
     SELECT."""
+    from emvtap.profile import CardProfile
     from hce_card.state import USER_VERIFIED_MARKER
 
+    try:
+        CardProfile.load(profile_path)
+    except (ProfileError, ValueError, OSError) as exc:
+        raise click.BadParameter(f"{profile_path}: not a card profile ({exc})",
+                                 param_hint="--profile") from None
     state_file = state_path or _default_state(profile_path)
     inbox = state_file.with_name(state_file.name + ".inbox")
     inbox.mkdir(parents=True, exist_ok=True)
@@ -128,7 +152,9 @@ def replenish(profile_path: str, switch: str, admin_token: str | None, token_fil
     try:
         batch, raw = request_batch(host, port, profile.pan, admin_token, count)
     except ReplenishError as exc:
-        raise click.ClickException(str(exc)) from exc
+        if "cannot reach" in str(exc):
+            raise EnvironmentProblem(str(exc)) from None
+        raise Refused(str(exc)) from None
     assert store.inbox is not None
     # only the card writes its state: the batch waits in the inbox for the card's next SELECT
     target = drop_in_inbox(store.inbox, raw, batch)

@@ -72,8 +72,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
               "replaced_by"),
     "devices": ("device_id", "device_type", "account_id", "status", "signed_in",
                 "passcode_set"),
-    "tokens": ("mpan", "span", "device_id", "state", "holds", "is_default", "token_expiry",
-               "limited_use", "max_atc"),
+    "tokens": ("mpan", "span", "device_id", "state", "holds", "is_default", "max_atc"),
     "events": ("seq", "at", "channel", "event", "subject", "from_state", "to_state"),
     "history": ("id", "received_at", "mti", "mpan", "amount", "currency", "response_code",
                 "reason", "auth_code"),
@@ -792,6 +791,17 @@ def _masked_row(row: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
+#: Short column headers of the human tables.
+HEADERS = {"account_id": "account", "credit_limit": "credit", "daily_limit": "daily limit",
+           "no_password_limit": "no-pwd limit", "token_expiry": "expiry", "is_default": "default",
+           "limited_use": "LUK", "max_atc": "ATC", "device_type": "type",
+           "passcode_set": "passcode", "signed_in": "signed in", "received_at": "at",
+           "response_code": "RC", "auth_code": "auth", "from_state": "from",
+           "to_state": "to", "replaced_by": "replaced by", "currency": "cur"}
+#: Free-text columns, the only ones that wrap.
+WRAPPING = frozenset({"holder", "reason", "subject", "holds"})
+
+
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -803,22 +813,29 @@ def _cell(key: str, value: Any) -> str:
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "-"
+    if key in ("at", "received_at") and isinstance(value, str):
+        return value[:19].replace("T", " ")  # to the second; the JSON keeps the rest
     return str(value)
 
 
 def _print_table(what: str, rows: list[dict[str, Any]]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # a pipe or a file: whole rows (scripts use --json)
+        console = Console(width=200)
     if not rows:
         console.print(f"no {what} in the store")
         return
-    table = Table(title=f"{what} ({len(rows)})", title_justify="left")
+    table = Table(title=f"{what} ({len(rows)})", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
     columns = [c for c in TABLE_COLUMNS[what] if c in rows[0]]
     for key in columns:
-        table.add_column(key, justify="right" if key in AMOUNT_COLUMNS else "left",
-                         overflow="fold", no_wrap=key in PAN_COLUMNS)
+        table.add_column(HEADERS.get(key, key),
+                         justify="right" if key in AMOUNT_COLUMNS else "left",
+                         overflow="fold", no_wrap=key not in WRAPPING)
     for row in rows:
         table.add_row(*(_cell(key, row.get(key)) for key in columns))
     console.print(table)

@@ -283,6 +283,9 @@ def _add_applet_flag(run: click.Command) -> None:
     for param in run.params:
         if param.name == "profile_path":
             param.required = False
+            if isinstance(param, click.Option):
+                param.help = ("Card profile JSON (emvtap perso); required for the HCE card, "
+                              "optional with --applet.")
     run.params.append(click.Option(["--applet"], is_flag=True,
                                    help="Run the Java Card applets (jcardsim bridge) instead."))
     run.params.append(click.Option(["--timing-log"], type=click.Path(dir_okay=False,
