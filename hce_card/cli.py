@@ -76,7 +76,9 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
     click.echo(f"stopped; ATC {card.store.state.atc}", err=True)
 
 
-@card_group.command()
+@card_group.command(epilog="""\b
+Example:
+  emvtap card authenticate --profile card.json""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -105,7 +107,10 @@ def _default_state(profile_path: str | Path) -> Path:
     return Path(profile_path).with_suffix(".state.json")
 
 
-@card_group.command()
+@card_group.command(epilog="""\b
+Examples:
+  emvtap card replenish --profile wallet.json --token-file switch.db.admin-token
+  emvtap card replenish --profile wallet.json --switch 127.0.0.1:8584 --count 20""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON of the HCE device card.")
 @click.option("--switch", "switch", default="127.0.0.1:8584", show_default=True,

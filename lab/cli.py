@@ -82,7 +82,7 @@ def add_verbose_option(command: click.Command) -> click.Command:
         for sub in command.commands.values():
             add_verbose_option(sub)
         return command
-    if not any(p.name == "verbose" or "-v" in getattr(p, "opts", ()) for p in command.params):
+    if not any({"-v", "--verbose"} & set(getattr(p, "opts", ())) for p in command.params):
         command.params.append(click.Option(
             ["-v", "--verbose", "verbose_"], count=True, expose_value=False, is_eager=True,
             callback=_more_verbose, help=VERBOSE_HELP))
