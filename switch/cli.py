@@ -307,7 +307,8 @@ def serve(
             token = os.environ[ADMIN_TOKEN_ENV]
             token_file = f"${ADMIN_TOKEN_ENV}"
         else:
-            check_writable(token_file, "--admin-token-file")
+            if not Path(token_file).exists():
+                check_writable(token_file, "--admin-token-file")
             token = load_or_create_token(token_file)
         try:
             admin = AdminServer(
