@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from emvtap.cli_support import STDOUT, document, emit_json, json_option
-from lab.doctor import ROLES, DoctorEnv, parse_host_port, render_table, run_doctor
+from emvtap.endpoints import parse_host_port
+from lab.doctor import ROLES, DoctorEnv, render_table, run_doctor
 
 __all__ = ["doctor", "make_doctor_command"]
 

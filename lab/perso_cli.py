@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 
 from emvtap.cli_support import check_writable, document, emit_json, human, json_option
+from emvtap.device_types import DEVICE_TYPE_NAMES, DeviceType
 
 __all__ = ["perso"]
 
 SCHEMES = ("quickpass", "visa", "mastercard", "multi")
-DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
 #: The summary's JSON format (docs/json-formats.md).
 PERSO_FORMAT = ("emvtap.perso", 1)
 MAX_SEED = 2**63 - 1
@@ -43,7 +43,7 @@ Examples:
                    "seeds, different cards (PAN, token, device and keys).")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, callback=_out,
               help="Profile JSON to write (its directory must exist).")
-@click.option("--device-type", type=click.Choice(DEVICE_TYPES), default=None,
+@click.option("--device-type", type=click.Choice(DEVICE_TYPE_NAMES), default=None,
               help="quickpass/multi: the device the token is on [default: handset-se].")
 @click.option("--ecash", type=click.IntRange(0, 999_999_999_999), default=None, metavar="MINOR",
               help="quickpass/multi: a PBOC e-cash purse with this balance (minor units).")
@@ -72,7 +72,7 @@ def perso(scheme: str, seed: int, out: Path, device_type: str | None, ecash: int
         if value is not None and not pboc:
             raise click.BadParameter(f"{name} needs a UnionPay card (--scheme quickpass or "
                                      f"multi), not {scheme}", param_hint=name)
-    kw = {"device_type": device_type or "handset-se"}
+    kw = {"device_type": DeviceType(device_type or DeviceType.HANDSET_SE)}
     if scheme == "multi":
         profile = generate_multi_application_profile(seed, ecash_balance=ecash, **kw)
     elif scheme == "quickpass":
@@ -103,6 +103,6 @@ def perso(scheme: str, seed: int, out: Path, device_type: str | None, ecash: int
                           "kernel": a.kernel_id} for a in profile.applications],
         "token": None if token is None else {
             "mpan": mask_pan(token.mpan), "span": mask_pan(token.span),
-            "device_id": token.device_id, "device_type": token.device_type},
+            "device_id": token.device_id, "device_type": str(token.device_type)},
         "hce": hce_keys is not None,
     }))

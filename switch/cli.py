@@ -38,6 +38,7 @@ from emvtap.cli_support import (
     human,
     json_option,
 )
+from emvtap.device_types import DEVICE_TYPE_NAMES
 from emvtap.luhn import luhn_valid
 from emvtap.masking import mask_pan
 from emvtap.private_files import write_private_text
@@ -537,7 +538,7 @@ Examples:
               help="The physical card (its number, last four digits or masked form).")
 @click.option("--device-id", required=True, help="The device to bind the card to.")
 @click.option(
-    "--device-type", type=click.Choice(["handset-se", "wearable-se", "hce"]), required=True,
+    "--device-type", type=click.Choice(DEVICE_TYPE_NAMES), required=True,
     help="Where the device card lives: a phone's or a watch's secure element, or HCE.",
 )
 @click.option("--token-requestor-id", default="50012345678", show_default=True,

@@ -1,28 +1,27 @@
 """Register an already personalised device card (an ``emvtap perso`` profile) with the switch:
 the account and physical card (SPAN), the device, and the token (MPAN → SPAN, state, ICC master
-keys) — so that taps of that card can be authorised (issue 2 §6, ``emvtap switch enroll``).
+keys) — so that taps of that card can be authorised (``emvtap switch enroll``).
 
-The profile is read as plain JSON (format in docs/contracts.md); only the fields the switch needs
-are used: ``pan`` (the MPAN), ``psn``, ``expiry``, ``token{...}``, ``applications[0].keys`` and
-``applications[0].cvn``.
+The profile is read with the core's model (:meth:`emvtap.profile.CardProfile.from_dict`, format
+in docs/contracts.md): a profile it refuses is refused here with its message. The switch uses
+``pan`` (the MPAN), ``psn``, ``expiry``, ``token``, and the first application's ``keys`` and
+``cvn``.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from emvtap.profile import CardProfile, ProfileError
 from switch.domain import default_domain
 from switch.pin import hash_pin
 from switch.store import Store, StoreError
+from switch.token_states import TokenState
 
 __all__ = ["EnrollConflict", "EnrollError", "enroll_profile", "enrolment_status", "load_profile"]
-
-PROFILE_FORMAT = "emvtap-card-profile/1"
-DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
 
 
 class EnrollError(ValueError):
@@ -34,23 +33,23 @@ class EnrollConflict(EnrollError):
     Replacing its keys would make the enrolled card's taps decline (cryptogram failure)."""
 
 
-def load_profile(path: str | Path) -> dict[str, Any]:
+def load_profile(path: str | Path) -> CardProfile:
+    """The profile at ``path``; :class:`EnrollError` saying why when it is not one."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        return CardProfile.load(path)
+    except OSError as exc:
         raise EnrollError(f"{path}: cannot read the profile ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
-        raise EnrollError(f"{path}: not an {PROFILE_FORMAT} profile")
-    return data
+    except ProfileError as exc:
+        raise EnrollError(f"bad profile: {exc}") from None
 
 
-def _malformed(exc: Exception) -> EnrollError:
-    """What is wrong with a profile, in the profile's words (not Python's)."""
-    if isinstance(exc, KeyError):
-        return EnrollError(f"the profile has no {exc.args[0]!r} field")
-    if isinstance(exc, IndexError):
-        return EnrollError("the profile has no application (applications is empty)")
-    return EnrollError("the profile's token, applications or keys are not JSON objects/lists")
+def _card_profile(profile: CardProfile | Mapping[str, Any]) -> CardProfile:
+    if isinstance(profile, CardProfile):
+        return profile
+    try:
+        return CardProfile.from_dict(dict(profile))
+    except ProfileError as exc:
+        raise EnrollError(f"bad profile: {exc}") from None
 
 
 def _same_card(token: Any, span: str, keys: tuple[bytes, bytes, bytes]) -> bool:
@@ -61,37 +60,24 @@ def _same_card(token: Any, span: str, keys: tuple[bytes, bytes, bytes]) -> bool:
     return all(same_keys) and hmac.compare_digest(token.span.encode(), span.encode())
 
 
-def enrolment_status(store: Store, profile: Mapping[str, Any]) -> str:
-    """``"new"`` (MPAN not enrolled), ``"same"`` (enrolled, this card) or ``"different"``
-    (enrolled with other keys or SPAN)."""
-    token = profile.get("token")
-    if not isinstance(token, Mapping):
-        return "new"  # not a device card: enroll_profile says so
-    try:
-        mpan, span = str(token["mpan"]), str(token["span"])
-        keys = profile["applications"][0]["keys"]
-        key_triple = (_hex_key(keys, "ac"), _hex_key(keys, "smi"), _hex_key(keys, "smc"))
-    except (KeyError, IndexError, TypeError) as exc:
-        raise _malformed(exc) from None
-    existing = store.token(mpan)
+def enrolment_status(store: Store, profile: CardProfile | Mapping[str, Any]) -> str:
+    """``"new"`` (MPAN not enrolled, or not a device card: :func:`enroll_profile` says so),
+    ``"same"`` (enrolled, this card) or ``"different"`` (enrolled with other keys or SPAN)."""
+    card_profile = _card_profile(profile)
+    token = card_profile.token
+    if token is None:
+        return "new"
+    existing = store.token(token.mpan)
     if existing is None:
         return "new"
-    return "same" if _same_card(existing, span, key_triple) else "different"
-
-
-def _hex_key(keys: Mapping[str, Any], name: str) -> bytes:
-    try:
-        key = bytes.fromhex(keys[name])
-    except (KeyError, TypeError, ValueError):
-        raise EnrollError(f"applications[0].keys.{name} missing or not hex") from None
-    if len(key) != 16:
-        raise EnrollError(f"applications[0].keys.{name} is {len(key)} bytes, not 16")
-    return key
+    keys = card_profile.application.keys
+    same = _same_card(existing, token.span, (keys.ac, keys.smi, keys.smc))
+    return "same" if same else "different"
 
 
 def enroll_profile(
     store: Store,
-    profile: Mapping[str, Any],
+    profile: CardProfile | Mapping[str, Any],
     *,
     balance: int = 100_000,
     currency: str = "156",
@@ -105,28 +91,20 @@ def enroll_profile(
     """Register the profile's token; returns the MPAN. Re-enrolling the same card refreshes its
     token data and keeps its state, ATC history and account; an MPAN enrolled with other keys
     or on another card raises :class:`EnrollConflict` unless ``force`` (then the keys are
-    replaced). ``pin`` sets the account's transaction PIN (the device card shares the SPAN
-    account's PIN)."""
-    token = profile.get("token")
-    if not isinstance(token, Mapping):
+    replaced). ``pin`` sets the account's transaction PIN (docs/domain.md: the device card
+    shares the SPAN account's PIN)."""
+    card_profile = _card_profile(profile)
+    token = card_profile.token
+    if token is None:
         raise EnrollError("the profile has no token: it is not a device card")
-    try:
-        mpan, span = str(token["mpan"]), str(token["span"])
-        span_expiry = str(token["span_expiry"])[:4]
-        token_expiry = str(token.get("token_expiry") or str(profile["expiry"])[:4])[:4]
-        device_id, device_type = str(token["device_id"]), str(token["device_type"])
-        trid, par = str(token["token_requestor_id"]), str(token["par"])
-        app = profile["applications"][0]
-        keys = app["keys"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise _malformed(exc) from None
-    if str(profile.get("pan", mpan)) != mpan:
+    mpan, span, device_id = token.mpan, token.span, token.device_id
+    if card_profile.pan != mpan:
         raise EnrollError("profile pan and token.mpan differ")
-    if device_type not in DEVICE_TYPES:
-        raise EnrollError(f"device_type {device_type!r} not one of {DEVICE_TYPES}")
-    key_triple = (_hex_key(keys, "ac"), _hex_key(keys, "smi"), _hex_key(keys, "smc"))
-    psn = str(profile.get("psn", "00"))
-    cvn = int(app.get("cvn", 1))
+    span_expiry, token_expiry = token.span_expiry[:4], token.token_expiry[:4]
+    trid, par = token.token_requestor_id, token.par
+    app = card_profile.application
+    key_triple = (app.keys.ac, app.keys.smi, app.keys.smc)
+    psn, cvn = card_profile.psn, app.cvn
 
     with store.transaction():
         card = store.card(span)
@@ -141,7 +119,7 @@ def enroll_profile(
                 channel=channel,
                 event="card.enrolled",
                 subject=f"card:{span}",
-                to_state="active",
+                to_state="active",  # the physical card's status
                 detail={"account_id": account_id},
             )
         else:
@@ -149,7 +127,7 @@ def enroll_profile(
         if pin is not None:
             store.update_account(account_id, pin_hash=hash_pin(pin))
         if store.device(device_id) is None:
-            store.add_device(device_id, device_type, account_id)
+            store.add_device(device_id, token.device_type, account_id)
         existing = store.token(mpan)
         if existing is not None and not force and not _same_card(existing, span, key_triple):
             raise EnrollConflict(
@@ -179,7 +157,7 @@ def enroll_profile(
                 event="token.enrolled",
                 subject=f"token:{mpan}",
                 mpan=mpan,
-                to_state="active",
+                to_state=TokenState.ACTIVE,
                 detail={"device_id": device_id, "default": is_default},
             )
         else:

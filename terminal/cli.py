@@ -29,7 +29,6 @@ EXIT_CODES = {Outcome.APPROVED: ExitCode.OK, Outcome.DECLINED: ExitCode.DECLINED
 #: The tap record's JSON format (docs/json-formats.md).
 TAP_FORMAT = ("emvtap.tap", 1)
 _AMOUNT = re.compile(r"\d+(\.\d+)?")
-_HOST_PORT = re.compile(r"\[(?P<v6>[^\]]+)\]:(?P<p6>\d+)|(?P<host>[^:\[\]]*):(?P<port>\d+)")
 T = TypeVar("T")
 
 
@@ -48,13 +47,14 @@ def parse_amount(text: str, exponent: int) -> int:
 
 def parse_switch(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[IPv6]:PORT``; empty host: 127.0.0.1) with a port of 1-65535."""
-    match = _HOST_PORT.fullmatch(text)
-    if not match:
-        raise click.BadParameter(f"{text!r} is not HOST:PORT (or 'none')", param_hint="--switch")
-    port = int(match["p6"] or match["port"])
-    if not 0 < port < 65536:
-        raise click.BadParameter(f"port {port} is out of range (1-65535)", param_hint="--switch")
-    return match["v6"] or match["host"] or "127.0.0.1", port
+    from emvtap.endpoints import parse_host_port
+
+    try:
+        host, port = parse_host_port(text, default_host="127.0.0.1")
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (or 'none' for no online link)",
+                                 param_hint="--switch") from None
+    return host, port
 
 
 def check_switch(host: str, port: int, timeout: float) -> None:

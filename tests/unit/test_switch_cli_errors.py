@@ -213,11 +213,13 @@ def test_a_malformed_profile_is_described_in_its_own_words(tmp_path: Path) -> No
     profile["token"] = 7
     result = _invoke("enroll", "--db", tmp_path / "s.db", _profile(tmp_path, profile))
     assert result.exit_code == ExitCode.USAGE
-    assert "not a device card" in result.output
+    assert "token is not a JSON object" in result.output
     profile = make_profile(5)
     profile["applications"] = [1]
     result = _invoke("enroll", "--db", tmp_path / "s.db", _profile(tmp_path, profile))
-    assert "not JSON objects" in result.output and "subscriptable" not in result.output
+    assert result.exit_code == ExitCode.USAGE
+    assert "application is not a JSON object" in result.output
+    assert "subscriptable" not in result.output
 
 
 # --- show -----------------------------------------------------------------------------------------
