@@ -59,6 +59,7 @@ from emvtap.keys import (
     derive_emv_common_session_key,
     derive_mastercard_session_key,
     derive_pboc_session_key,
+    derive_visa_secure_messaging_session_key,
     derive_visa_session_key,
 )
 
@@ -320,6 +321,11 @@ def _csk_script_key(mk: bytes, atc: bytes, arqc: bytes) -> bytes:
     return derive_emv_common_session_key(mk, arqc)
 
 
+def _visa_script_key(mk: bytes, atc: bytes, arqc: bytes) -> bytes:
+    """VIS 1.5 secure messaging session key for CVN 18: MK-SMI with the ATC, not the ARQC."""
+    return derive_visa_secure_messaging_session_key(mk, atc)
+
+
 CRYPTOGRAM_VERSIONS: dict[int, CryptogramVersion] = {
     0x01: CryptogramVersion(
         0x01, "PBOC CVN 01", "vis", _pboc_iad, MacCovers.CVR, 2, _pboc_session_key,
@@ -328,7 +334,7 @@ CRYPTOGRAM_VERSIONS: dict[int, CryptogramVersion] = {
     ),
     0x12: CryptogramVersion(
         0x12, "EMV CSK (Visa CVN 18)", "vis", _visa_iad, MacCovers.IAD, 2, _visa_session_key,
-        2, ArpcKey.SESSION, _csk_script_key,
+        2, ArpcKey.SESSION, _visa_script_key,
         limited_use=True, script_key_per_atc=False, default_gac_format=1,
     ),
     0x10: CryptogramVersion(

@@ -16,6 +16,7 @@ __all__ = [
     "derive_icc_master_key",
     "derive_mastercard_session_key",
     "derive_pboc_session_key",
+    "derive_visa_secure_messaging_session_key",
     "derive_visa_session_key",
     "pan_digits",
     "psn_digits",
@@ -128,6 +129,17 @@ def derive_visa_session_key(icc_mk: bytes, atc: bytes) -> bytes:
     """Visa CVN 18/22 AC session key: EMV CSK (Book 2, A1.3.1) with R = ATC ‖ 000000000000."""
     _check_atc(atc)
     return derive_emv_common_session_key(icc_mk, bytes(atc) + bytes(6))
+
+
+def derive_visa_secure_messaging_session_key(icc_mk: bytes, atc: bytes) -> bytes:
+    """VIS 1.5 secure messaging session key (MAC and encipherment of issuer script commands,
+    CVN 10 and CVN 18): the ICC master key with the ATC XORed into the last two bytes of
+    its left half and the ATC XOR FFFF into the last two bytes of its right half -
+    SK_L = MK_L xor (000000000000 ‖ ATC), SK_R = MK_R xor (000000000000 ‖ ATC xor FFFF)."""
+    _check_mk(icc_mk, "ICC master key")
+    _check_atc(atc)
+    mask = bytes(6) + bytes(atc) + bytes(6) + xor(bytes(atc), b"\xff\xff")
+    return adjust_parity(xor(bytes(icc_mk), mask))
 
 
 def derive_mastercard_session_key(icc_mk: bytes, atc: bytes, un: bytes) -> bytes:

@@ -22,6 +22,10 @@ POST     /api/tokens/{mpan}/limited-use-keys HCE: replenish limited-use keys (TS
 GET      /api/tokens/{mpan}/limited-use-keys HCE: issued / used / unused counts
 =======  ==================================  ==============================================
 
+Bounds: a request (headers or body) that stalls for ``request_timeout`` seconds is closed (408
+when its headers were complete), and at most ``max_connections`` are served at a time (more are
+closed at once), so half-sent requests cannot hold threads or wait forever.
+
 Errors are JSON ``{"error": "...", "reason": "..."}`` with 400 (bad request or a rule of the
 vault), 401 (token), 404 (no such thing). PANs are masked in the access log.
 """
@@ -43,6 +47,13 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from emvtap.masking import mask_text
+from switch.admin_schema import (
+    BODIES,
+    PATH_PARAMETERS,
+    QUERY_PARAMETERS,
+    FieldError,
+    first_error,
+)
 from switch.lifecycle import LIFECYCLE, LifecycleError, Policy, apply_event
 from switch.pin import hash_pin
 from switch.store import Store, StoreError
@@ -106,13 +117,24 @@ def _compile(path: str) -> re.Pattern[str]:
 _COMPILED = [(r, _compile(r.path)) for r in ROUTES]
 
 
+#: handler → the query parameters it reads
+_QUERY: dict[str, tuple[str, ...]] = {
+    "list_tokens": ("span", "device_id"),
+    "list_events": ("mpan", "since"),
+    "list_authorizations": ("mpan", "limit"),
+}
+
+
 def openapi_document() -> Json:
     """OpenAPI 3.1 description of :data:`ROUTES`."""
     paths: Json = {}
     for route in ROUTES:
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": n, "in": "path", "required": True, "schema": PATH_PARAMETERS[n]}
             for n in re.findall(r"\{(\w+)\}", route.path)
+        ] + [
+            {"name": n, "in": "query", "required": False, "schema": QUERY_PARAMETERS[n]}
+            for n in _QUERY.get(route.handler, ())
         ]
         op: Json = {
             "summary": route.summary,
@@ -124,20 +146,14 @@ def openapi_document() -> Json:
                 "400": {"description": "bad request or a vault rule"},
                 "401": {"description": "missing or wrong token"},
                 "404": {"description": "not found"},
+                "408": {"description": "request not sent in time"},
+                "422": {"description": "a field does not match its schema (named in `field`)"},
             },
         }
         if route.method == "POST":
             op["requestBody"] = {
                 "required": bool(route.body),
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": list(route.body),
-                            "properties": {f: {} for f in route.body},
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": BODIES[route.handler]}},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
@@ -268,11 +284,42 @@ def load_or_create_token(path: str | Path) -> str:
     """The admin token kept next to the store (created with mode 600 on first use)."""
     p = Path(path)
     if p.exists():
+        p.chmod(0o600)  # owner only, also when an older file was wider open
         return p.read_text().strip()
     token = secrets.token_urlsafe(24)
     p.touch(mode=0o600)
     p.write_text(token + "\n")
     return token
+
+
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per request, at most ``max_connections`` at a time (the rest closed at once)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            if self.refused == 1:
+                log.warning("admin API: connection cap reached; refusing")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class AdminServer:
@@ -287,20 +334,23 @@ class AdminServer:
         port: int = 8584,
         config: TspConfig | None = None,
         policy: Policy | None = None,
+        request_timeout: float = 10.0,
+        max_connections: int = 32,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a token")
+        self.request_timeout = request_timeout
         self.store = Store(db_path)
         self.api = _Api(self.store, config or TspConfig(), policy or Policy())
         self.lock = threading.Lock()  # one store connection: one request at a time
         handler = _make_handler(self, token)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _BoundedHTTPServer((host, port), handler, max_connections)
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
     def start(self) -> int:
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="switch-admin", daemon=True
+            target=self.httpd.serve_forever, args=(0.1,), name="switch-admin", daemon=True
         )
         self._thread.start()
         log.info("admin API on %s:%d", *self.httpd.server_address[:2])
@@ -320,9 +370,14 @@ class AdminServer:
             match = pattern.match(url.path)
             if match is None or route.method != method:
                 continue
-            missing = [f for f in route.body if f not in body]
-            if missing:
-                return HTTPStatus.BAD_REQUEST, {"error": f"missing fields {missing}"}
+            try:
+                first_error(route.handler, body, {**query, **match.groupdict()})
+            except FieldError as exc:
+                return HTTPStatus.UNPROCESSABLE_ENTITY, {
+                    "error": str(exc),
+                    "field": exc.field,
+                    "reason": "invalid_field",
+                }
             handler: Callable[..., Json] = getattr(self.api, route.handler)
             try:
                 with self.lock:
@@ -337,10 +392,11 @@ class AdminServer:
 
 
 def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandler]:
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "emvtap-switch-admin/1"
+        timeout = server.request_timeout  # every read and write of the socket
 
         def log_message(self, format: str, *args: Any) -> None:
             log.info("%s %s", self.address_string(), mask_text(format % args))
@@ -354,8 +410,10 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
-            given = (self.headers.get("Authorization") or "").encode()
-            return hmac.compare_digest(given, expected)
+            # RFC 7235 2.1: the auth-scheme is case-insensitive
+            scheme, _, given = (self.headers.get("Authorization") or "").strip().partition(" ")
+            ok = hmac.compare_digest(given.strip().encode(errors="replace"), expected)
+            return ok and scheme.lower() == "bearer"
 
         def _handle(self, method: str) -> None:
             if method == "GET" and self.path == "/openapi.json":
@@ -377,8 +435,17 @@ def _make_handler(server: AdminServer, token: str) -> type[BaseHTTPRequestHandle
                     self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
                     return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except json.JSONDecodeError as exc:
+                    raw = self.rfile.read(length)
+                except TimeoutError:
+                    self.close_connection = True
+                    self._send(HTTPStatus.REQUEST_TIMEOUT, {"error": "body not sent in time"})
+                    return
+                if len(raw) < length:  # the client closed before the whole body
+                    self.close_connection = True
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
+                except (ValueError, RecursionError) as exc:  # also too deep, too many digits
                     self._send(HTTPStatus.BAD_REQUEST, {"error": f"body is not JSON: {exc}"})
                     return
                 if not isinstance(body, dict):

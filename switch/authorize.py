@@ -26,7 +26,6 @@ the caller's transaction; the server commits it before the response leaves
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -45,7 +44,7 @@ from emvtap.iso8583 import (
     encode_message,
     encode_token_data,
 )
-from emvtap.masking import mask_pan, redact_tlv_bytes
+from emvtap.masking import mask_pan, mask_text, redact_tlv_bytes
 from switch.arqc import (
     IccData,
     IccDataError,
@@ -93,10 +92,14 @@ SCRIPT_REASONS = frozenset({Reason.TOKEN_DELETED, Reason.CARD_LOST, Reason.CARD_
 
 #: DE 48 sub-element 04 from the device type.
 DEVICE_TYPE_CODES = {
-    DeviceType.HANDSET_SE: "01", DeviceType.WEARABLE_SE: "02", DeviceType.HCE: "03",
+    DeviceType.HANDSET_SE: "01",
+    DeviceType.WEARABLE_SE: "02",
+    DeviceType.HCE: "03",
 }
 TOKEN_STATUS_CODES = {
-    TokenState.ACTIVE: "A", TokenState.SUSPENDED: "S", TokenState.DELETED: "D",
+    TokenState.ACTIVE: "A",
+    TokenState.SUSPENDED: "S",
+    TokenState.DELETED: "D",
 }
 
 
@@ -121,6 +124,11 @@ class _Decision:
     token_data: TokenData = field(default_factory=TokenData)
 
 
+def _valid_stan(stan: str | None) -> bool:
+    """DE 11 is n 6 (ISO 8583:1987): only such a value may be echoed in a reply."""
+    return stan is not None and len(stan) == 6 and stan.isascii() and stan.isdigit()
+
+
 def _pan_from_track2(track2: str | None) -> str | None:
     if not track2 or "=" not in track2:
         return None
@@ -128,14 +136,15 @@ def _pan_from_track2(track2: str | None) -> str | None:
     return pan if 12 <= len(pan) <= 19 else None
 
 
-def _content_key(fields: Mapping[str, Any]) -> str:
-    """What must be identical for a message to be a retransmission (DE 7 may change)."""
+def _content_key(store: Store, fields: Mapping[str, Any]) -> str:
+    """What must be identical for a message to be a retransmission (DE 7 may change): a keyed
+    digest, since the fields include the PAN (:meth:`switch.sealing.Sealer.digest`)."""
     canon = {
         k: (v.hex() if isinstance(v, bytes | bytearray) else v)
         for k, v in fields.items()
         if k not in ("7", "52")
     }
-    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+    return store.sealer.digest(json.dumps(canon, sort_keys=True).encode())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,17 +176,35 @@ def _auth_code(content_key: str) -> str:
     return f"{int(content_key[:12], 16) % 1_000_000:06d}"
 
 
-def _stored_request(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The request as the record keeps it: never a PIN block (DE 52), never track 2 (DE 35
-    keeps its masked PAN only), DE 55 with any track data, PAN or name overwritten."""
+def _stored_icc_data(value: Any, is_tlv: bool) -> str:
+    """DE 55 as the record keeps it: track data, PAN and name overwritten; DE 55 that is not
+    BER-TLV cannot be searched for them, so only its length is kept. ``is_tlv``: it already
+    decoded (as DE 55 of an authorization whose ICC data parsed), no need to try again."""
+    raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+    if not is_tlv:
+        try:
+            tlv.decode(raw)
+        except tlv.TlvError:
+            return f"<{len(raw)} bytes, not TLV: not kept>"
+    return redact_tlv_bytes(raw).hex().upper()
+
+
+def _stored_request(fields: Mapping[str, Any], icc_is_tlv: bool = False) -> dict[str, Any]:
+    """The request as the record keeps it (PCI DSS 3.3, 3.5.1): never a PIN block (DE 52),
+    the PAN (DE 2) masked, track 2 (DE 35) reduced to its masked PAN, DE 55 with any track
+    data, PAN or name overwritten, and any PAN-like number in the other text fields masked."""
     out: dict[str, Any] = {}
     for k, v in fields.items():
         if k == "52":
             continue
-        if k == "35":
+        if k == "2":
+            v = mask_pan(str(v))
+        elif k == "35":
             v = mask_pan(str(v).split("=")[0]) + "=…"
         elif k == "55":
-            v = redact_tlv_bytes(bytes.fromhex(v) if isinstance(v, str) else bytes(v))
+            v = _stored_icc_data(v, icc_is_tlv)
+        elif isinstance(v, str):
+            v = mask_text(v)
         out[k] = v.hex().upper() if isinstance(v, bytes | bytearray) else v
     return out
 
@@ -212,9 +239,9 @@ class Authorizer:
             fields = decode_message(raw)
         except MessageFormatError as exc:
             log.warning("malformed message: %s (MTI %s)", exc, exc.mti)
-            if exc.mti in MTIS:
+            if exc.mti in MTIS and exc.mti in self._handlers:
                 reply: dict[str, Any] = {"t": MTIS[exc.mti], "39": "30"}
-                if exc.stan:
+                if _valid_stan(exc.stan):  # echo only what validated
                     reply["11"] = exc.stan
                 return encode_message(reply)
             return None
@@ -231,7 +258,15 @@ class Authorizer:
                 return handler(fields)
         except Exception:
             log.exception("host error on %s STAN %s", mti, fields.get("11"))
-            return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
+            try:
+                return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
+            except MessageFormatError:  # nothing valid to answer with: the sender is closed
+                return None
+
+    def _pan_ref(self, pan: str) -> str:
+        """How the record names a DE 2 that is no token (perhaps a clear card number): its
+        keyed hash, never the number."""
+        return "ref:" + self.store.pan_ref(pan)
 
     def _device_type(self, device_id: str) -> DeviceType | None:
         """A device's type never changes once registered: cached."""
@@ -288,7 +323,7 @@ class Authorizer:
             token_data = decode_token_data(req["48"]) if "48" in req else TokenData()
         except MessageFormatError as exc:
             return self._format_error(req, str(exc))
-        content_key = _content_key(req)
+        content_key = _content_key(self.store, req)
         prior = self._retransmission(req, content_key)
         if prior is not None:
             return prior
@@ -310,7 +345,7 @@ class Authorizer:
             stan=req["11"],
             rrn=req.get("37", ""),
             content_key=content_key,
-            mpan=pan,
+            mpan=pan if decision.token else self._pan_ref(pan),
             span=decision.token.span if decision.token else None,
             account_id=decision.account_id,
             atc=record_atc,
@@ -321,7 +356,7 @@ class Authorizer:
             reason=decision.reason.value,
             posted=decision.posted,
             auth_code=auth_code,
-            request=_stored_request(req),
+            request=_stored_request(req, icc_is_tlv=decision.icc is not None),
             response=response,
         )
         if record_atc is not None and decision.token is not None:
@@ -361,7 +396,10 @@ class Authorizer:
             return _Decision(Reason.UNKNOWN_TOKEN, icc=icc)
         d = _Decision(Reason.APPROVED, token=token, icc=icc, token_data=token_data)
         crypto_failure = self._verify(d, now)
-        d.atc_fresh = not self.store.atc_seen(token.mpan, icc.atc_int)
+        # every recorded ATC is at most max_atc: above it, no look-up is needed
+        d.atc_fresh = icc.atc_int > token.max_atc or not self.store.atc_seen(
+            token.mpan, icc.atc_int
+        )
         yymm = f"{now.year % 100:02d}{now.month:02d}"
         amount = int(req["4"])
 
@@ -486,25 +524,23 @@ class Authorizer:
     # --- 0400 ----------------------------------------------------------------------------------
 
     def _reverse(self, req: dict[str, Any]) -> bytes:
-        """Reversal: undo the original (found by DE 90's MTI and STAN with DE 41, DE 37)
-        exactly once; a retransmitted 0400 is answered from the record."""
+        """Reversal: give back DE 4 of the original's posting (found by DE 90's MTI and STAN
+        with DE 41, DE 37) - all of it or part - never more than it posted; a retransmitted
+        0400 is answered from the record. See :func:`_reversal_reason`."""
         missing = [f for f in MANDATORY_FIELDS["0400"] if f not in req]
         if missing:
             return self._format_error(req, f"missing DE {' '.join(missing)}")
-        content_key = _content_key(req)
+        content_key = _content_key(self.store, req)
         prior = self._retransmission(req, content_key)
         if prior is not None:
             return prior
         orig_mti, orig_stan = req["90"][:4], req["90"][4:10]
         original = self.store.find_authorization(orig_mti, req["41"], orig_stan, req.get("37", ""))
-        if original is not None and req.get("2") not in (None, original["mpan"]):
-            original = None
-        if original is None:
-            reason = Reason.ORIGINAL_NOT_FOUND
-        elif original["reversed_by"] is not None:
-            reason = Reason.ALREADY_REVERSED
-        else:
-            reason = Reason.REVERSED
+        pan = req.get("2")
+        if original is not None and pan not in (None, original["mpan"], self._pan_ref(pan or "")):
+            original = None  # DE 2 names another card than the original's
+        amount = int(req["4"])
+        reason = _reversal_reason(original, amount)
         auth_id = self.store.record_authorization(
             received_at=self.clock(),
             mti="0400",
@@ -512,10 +548,14 @@ class Authorizer:
             stan=req["11"],
             rrn=req.get("37", ""),
             content_key=content_key,
-            mpan=req.get("2") or (original["mpan"] if original is not None else None),
-            span=original["span"] if original is not None else None,
+            mpan=(
+                original["mpan"]
+                if original is not None
+                else (self._pan_ref(req["2"]) if "2" in req else None)
+            ),
+            span_ref=original["span"] if original is not None else None,
             account_id=original["account_id"] if original is not None else None,
-            amount=int(req["4"]),
+            amount=amount,
             currency=req.get("49"),
             response_code=response_code(reason),
             reason=reason.value,
@@ -523,11 +563,10 @@ class Authorizer:
             request=_stored_request(req),
             response=b"",
         )
-        if reason is Reason.REVERSED and original is not None:
-            if original["posted"]:
-                day = str(original["received_at"])[:10]
-                self.store.post(original["account_id"], original["posted"], day=day)
-            self.store.mark_reversed(original["id"], auth_id)
+        if reason in (Reason.REVERSED, Reason.PARTIALLY_REVERSED) and original is not None:
+            day = str(original["received_at"])[:10]
+            self.store.post(original["account_id"], amount, day=day)
+            self.store.mark_reversed(original["id"], auth_id, amount)
         response = self._reply(req, response_code(reason))
         self.store.set_authorization_response(auth_id, response)
         log.info(
@@ -548,6 +587,21 @@ class Authorizer:
             return self._format_error(req, "0800 without DE 70/11")
         reason = Reason.NETWORK_OK if req["70"] in NETWORK_CODES else Reason.INVALID_TRANSACTION
         return self._reply(req, response_code(reason))
+
+
+def _reversal_reason(original: Mapping[str, Any] | None, amount: int) -> Reason:
+    """The outcome of a 0400 for ``amount`` (DE 4) against its original, as acquirer hosts
+    answer (ISO 8583:1987 DE 39): no original → 25 "unable to locate record"; an original that
+    posted nothing (declined) or is wholly reversed → 21 "no action taken"; zero or more than
+    what is left to reverse → 13 "invalid amount"; else 00, in full or in part."""
+    if original is None:
+        return Reason.ORIGINAL_NOT_FOUND
+    left = int(original["posted"]) - int(original["reversed_amount"])
+    if left <= 0:
+        return Reason.ALREADY_REVERSED if original["reversed_by"] else Reason.NOTHING_TO_REVERSE
+    if not 0 < amount <= left:
+        return Reason.REVERSAL_AMOUNT_INVALID
+    return Reason.REVERSED if amount == left else Reason.PARTIALLY_REVERSED
 
 
 def _order(key: str) -> int:

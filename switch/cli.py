@@ -211,7 +211,18 @@ def _refused(exc: Exception) -> Refused:
     return Refused(str(exc))
 
 
-@click.group("switch", epilog="""\b
+class _SwitchGroup(click.Group):
+    """A store that cannot be opened (schema 1, another key-encryption key) is a clear error
+    message and exit status 4 (environment), never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise EnvironmentProblem(str(exc)) from None
+
+
+@click.group("switch", cls=_SwitchGroup, epilog="""\b
 Examples:
   emvtap switch enroll --db switch.db card.json
   emvtap switch serve --db switch.db --port 8583
@@ -243,6 +254,12 @@ Exit 4 when a port is in use or the store cannot be opened; Ctrl-C stops it.""")
 @click.option("--idle-timeout", default=30.0, show_default=True,
               type=click.FloatRange(min=0, min_open=True),
               help="Seconds before an idle terminal connection is closed.")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="ISO 8583 connections at a time (default: the file-descriptor limit less 64).",
+)
 @click.option("--admin-port", default=8584, show_default=True, type=click.IntRange(-1, 65535),
               help="Admin API (HTTP JSON) port on 127.0.0.1; -1: none. A busy port stops the "
                    "start.")
@@ -270,6 +287,7 @@ def serve(
     port: int,
     synchronous: str,
     idle_timeout: float,
+    max_connections: int | None,
     admin_port: int,
     admin_token_file: str | None,
     passcode_policy: str,
@@ -335,6 +353,7 @@ def serve(
                     on_started=started,
                     synchronous=synchronous,
                     idle_timeout=idle_timeout,
+                    max_connections=max_connections,
                     config=config,
                 )
             )

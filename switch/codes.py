@@ -1,5 +1,7 @@
 """Why the switch answers what it answers: every outcome of the authorization flow as a reason,
-and the one table that maps a reason to its DE 39 response code (ISO 8583:1987 response codes;
+and the one table that maps a reason to its DE 39 response code (ISO 8583:1987 response codes,
+among them for reversals 13 "invalid amount", 21 "no action taken" and 25 "unable to locate
+record on file";
 ``1A`` as Visa/UnionPay use it for "additional cardholder verification required").
 
 The reason is stored with each authorization and shown in the admin history; the acquirer only
@@ -46,7 +48,10 @@ class Reason(StrEnum):
     DUPLICATE_TRANSMISSION = "duplicate_transmission"
     ORIGINAL_NOT_FOUND = "original_not_found"
     ALREADY_REVERSED = "already_reversed"
+    NOTHING_TO_REVERSE = "nothing_to_reverse"
+    REVERSAL_AMOUNT_INVALID = "reversal_amount_invalid"
     REVERSED = "reversed"
+    PARTIALLY_REVERSED = "partially_reversed"
     NETWORK_OK = "network_ok"
     SYSTEM_ERROR = "system_error"
 
@@ -61,7 +66,12 @@ RESPONSE_CODES: dict[Reason, Outcome] = {
     Reason.APPROVED: Outcome("00", "approved"),
     Reason.NETWORK_OK: Outcome("00", "network management accepted"),
     Reason.REVERSED: Outcome("00", "reversal accepted, the original undone"),
-    Reason.ALREADY_REVERSED: Outcome("00", "reversal accepted, the original was already undone"),
+    Reason.PARTIALLY_REVERSED: Outcome("00", "reversal accepted, DE 4 of the original undone"),
+    Reason.ALREADY_REVERSED: Outcome("21", "no action taken: the original is already undone"),
+    Reason.NOTHING_TO_REVERSE: Outcome("21", "no action taken: the original posted nothing"),
+    Reason.REVERSAL_AMOUNT_INVALID: Outcome(
+        "13", "invalid amount: zero or more than what is left to reverse"
+    ),
     Reason.FORMAT_ERROR: Outcome("30", "format error: malformed or missing data element"),
     Reason.ICC_DATA_INVALID: Outcome("30", "format error: DE 55 missing or not the data needed"),
     Reason.UNKNOWN_TOKEN: Outcome("14", "invalid card number: no such token or card"),

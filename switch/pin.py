@@ -8,7 +8,10 @@ the acquirer (the terminal) and the switch: ``3DES_ZPK(PIN field XOR PAN field)`
 - PAN field = ``0000`` ‖ the 12 rightmost PAN digits excluding the check digit — the PAN the
   terminal read, i.e. the **MPAN** for a device card.
 
-The issuer keeps only a salted PBKDF2 hash of the PIN per account. emvtap's lab ZPK is
+The issuer keeps only a salted, memory-hard hash of the PIN per account: scrypt (RFC 7914) with
+N = 2^14, r = 8, p = 1 (16 MiB per guess), in ``scrypt$N$r$p$salt$hash``. A PIN has 10^4 to
+10^12 values, so the hash only slows an attacker who holds the database; the PIN's real guard is
+the online try counter. emvtap's lab ZPK is
 :data:`TEST_ZPK`, the ``pin_encryption_key`` of the shipped terminal configuration
 (terminal/data/terminal.json), so the two meet without configuration; ``emvtap switch serve
 --zpk HEX`` sets another (a test key either way: never a production key).
@@ -33,14 +36,20 @@ __all__ = [
 
 #: the lab's zone PIN key (double-length DES), as in terminal/data/terminal.json
 TEST_ZPK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
-_ITERATIONS = 2000
+#: scrypt cost: N (a power of two), r, p (RFC 7914 section 2)
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
+_MAXMEM = 64 * 1024 * 1024
+
+
+def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=32)
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    """``pbkdf2-sha256$iterations$salt$hash`` (what the accounts table stores)."""
+    """``scrypt$N$r$p$salt$hash`` (what the accounts table stores)."""
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, _ITERATIONS)
-    return f"pbkdf2-sha256${_ITERATIONS}${salt.hex()}${digest.hex()}"
+    digest = _scrypt(pin, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
 def verify_pin(pin_hash: str | None, zpk: bytes, block: bytes, pan: str) -> bool:
@@ -49,10 +58,10 @@ def verify_pin(pin_hash: str | None, zpk: bytes, block: bytes, pan: str) -> bool
         return False
     try:
         pin = pin_from_block(zpk, block, pan)
-        scheme, iterations, salt, digest = pin_hash.split("$")
+        scheme, n, r, p, salt, digest = pin_hash.split("$")
+        if scheme != "scrypt":
+            return False
+        candidate = _scrypt(pin, bytes.fromhex(salt), int(n), int(r), int(p))
     except (PinBlockError, ValueError):
         return False
-    if scheme != "pbkdf2-sha256":
-        return False
-    candidate = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), int(iterations))
     return hmac.compare_digest(candidate.hex(), digest)

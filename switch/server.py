@@ -12,6 +12,13 @@ kernel's socket buffers and make up the next batch. The store is used from the l
 a separate host thread was measured to lose more to GIL hand-offs around every SQLite call than
 it gained (see ``python -m switch.loadgen``).
 
+Connections: at most ``max_connections`` at a time (by default the file-descriptor limit less
+:data:`FD_HEADROOM`, so the store, the log and accept() always have descriptors left). A client
+that arrives when the cap is reached takes the place of the connection that has been idle
+longest (waiting between messages); when every connection is mid-request it is closed at once
+instead of being left to time out. A resource error of the event loop (EMFILE and the like on
+accept) is logged once per :data:`RESOURCE_LOG_INTERVAL`, with the count of the ones not logged.
+
 Bad input: a frame longer than :data:`emvtap.iso8583.MAX_MESSAGE_LEN` is refused from its
 length alone (connection closed, nothing more read); a malformed message gets DE 39 = 30 when its
 MTI is readable, otherwise the connection is closed; an idle connection is closed after
@@ -22,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import resource
 import struct
 import time
 from collections.abc import Callable
@@ -33,9 +42,35 @@ from emvtap.iso8583 import MAX_MESSAGE_LEN, frame
 from switch.authorize import Authorizer, HostConfig
 from switch.store import Store
 
-__all__ = ["SwitchServer", "run"]
+__all__ = ["FD_HEADROOM", "SwitchServer", "default_max_connections", "run"]
 
 log = logging.getLogger("switch.server")
+
+#: file descriptors kept free of client connections (store, WAL, logs, accept)
+FD_HEADROOM = 64
+#: a resource error of the event loop is logged at most once per this many seconds
+RESOURCE_LOG_INTERVAL = 60.0
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def default_max_connections() -> int:
+    """The soft file-descriptor limit less :data:`FD_HEADROOM` (4,096 when unlimited)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(8, soft - FD_HEADROOM)
+
+
+class _Connection:
+    """What the cap needs to know of one client connection."""
+
+    __slots__ = ("idle", "last_active", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.idle = True  # waiting for the next frame's header
+        self.last_active = time.monotonic()
+
 
 _Job = tuple[bytes, "asyncio.Future[bytes | None]"]
 
@@ -51,6 +86,7 @@ class SwitchServer:
         idle_timeout: float = 30.0,
         read_timeout: float = 5.0,
         max_batch: int = 256,
+        max_connections: int | None = None,
         config: HostConfig | None = None,
     ) -> None:
         self.db_path = str(db_path)
@@ -60,6 +96,9 @@ class SwitchServer:
         self.idle_timeout = idle_timeout
         self.read_timeout = read_timeout
         self.max_batch = max_batch
+        self.max_connections = max_connections or default_max_connections()
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self.config = config
         self._store: Store | None = None
         self._authorizer: Authorizer | None = None
@@ -67,11 +106,17 @@ class SwitchServer:
         self._server: asyncio.base_events.Server | None = None
         self._batcher: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        self._resource_logged_at: float | None = None
+        self._resource_unlogged = 0
         self.stats: dict[str, float] = {
             "requests": 0,
             "batches": 0,
             "connections": 0,
             "closed_bad_input": 0,
+            "evicted_idle": 0,  # idle connections closed to make room at the cap
+            "refused_at_cap": 0,  # new connections closed at the cap, all others busy
+            "resource_errors": 0,
             "host_seconds": 0.0,  # time spent in batches (authorization + commit)
         }
 
@@ -84,6 +129,17 @@ class SwitchServer:
     async def start(self) -> int:
         """Open the store, bind, start serving; returns the bound port (``port=0``: ephemeral)."""
         self._open_store()
+        loop = asyncio.get_running_loop()
+        default_handler = loop.get_exception_handler()
+
+        def on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if not self._resource_error(context):
+                if default_handler is not None:
+                    default_handler(loop, context)
+                else:
+                    loop.default_exception_handler(context)
+
+        loop.set_exception_handler(on_loop_error)
         self._queue = asyncio.Queue()
         self._batcher = asyncio.create_task(self._run_batches(), name="switch-batcher")
         self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
@@ -112,15 +168,68 @@ class SwitchServer:
             self._store.close()
             self._store = None
 
+    def _resource_error(self, context: dict[str, Any]) -> bool:
+        """Log an out-of-resource error of the loop once per interval; False for others."""
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS):
+            return False
+        self.stats["resource_errors"] += 1
+        now = time.monotonic()
+        if (
+            self._resource_logged_at is not None
+            and now - self._resource_logged_at < RESOURCE_LOG_INTERVAL
+        ):
+            self._resource_unlogged += 1
+            return True
+        log.error(
+            "%s: %s (%d more since the last report; cap %d connections, %d open)",
+            context.get("message", "resource error"),
+            exc,
+            self._resource_unlogged,
+            self.max_connections,
+            len(self._connections),
+        )
+        self._resource_logged_at, self._resource_unlogged = now, 0
+        return True
+
+    def _admit(self) -> bool:
+        """Room for one more connection: at the cap, the longest-idle one is closed; False
+        when every connection is mid-request."""
+        if len(self._connections) < self.max_connections:
+            return True
+        idle = [(c.last_active, t) for t, c in self._connections.items() if c.idle]
+        if not idle:
+            self.stats["refused_at_cap"] += 1
+            if self.stats["refused_at_cap"] == 1:
+                log.warning("connection cap %d reached, all busy; refusing", self.max_connections)
+            return False
+        _, oldest = min(idle, key=lambda item: item[0])
+        self._connections.pop(oldest).writer.transport.abort()
+        oldest.cancel()
+        self.stats["evicted_idle"] += 1
+        return True
+
     # --- the host thread -----------------------------------------------------------------------
 
     def _process_batch(self, messages: list[bytes]) -> list[bytes | None]:
         assert self._store is not None and self._authorizer is not None
         started = time.perf_counter()
         with self._store.batch():
-            results = [self._authorizer.handle_raw(m) for m in messages]
+            results = [self._handle_one(m) for m in messages]
         self.stats["host_seconds"] += time.perf_counter() - started
         return results
+
+    def _handle_one(self, message: bytes) -> bytes | None:
+        """One request of a batch: whatever it raises costs only its sender (no answer, its
+        connection is closed), never the batch the other clients' requests share."""
+        assert self._authorizer is not None
+        try:
+            return self._authorizer.handle_raw(message)
+        except Exception:
+            log.exception(
+                "request of %d bytes could not be answered; closing its sender", len(message)
+            )
+            return None
 
     async def _run_batches(self) -> None:
         assert self._queue is not None
@@ -149,12 +258,17 @@ class SwitchServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         task = asyncio.current_task()
-        if task is not None:
-            self._clients.add(task)
+        assert task is not None
+        if not self._admit():
+            writer.transport.abort()
+            return
+        conn = _Connection(writer)
+        self._connections[task] = conn
+        self._clients.add(task)
         peer = writer.get_extra_info("peername")
         self.stats["connections"] += 1
         try:
-            await self._client_loop(reader, writer, peer)
+            await self._client_loop(reader, writer, peer, conn)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -162,18 +276,23 @@ class SwitchServer:
         except Exception:
             log.exception("connection %s failed", peer)
         finally:
-            if task is not None:
-                self._clients.discard(task)
+            self._clients.discard(task)
+            self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
     async def _client_loop(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: object,
+        conn: _Connection,
     ) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
+            conn.idle, conn.last_active = True, time.monotonic()
             try:
                 head = await asyncio.wait_for(reader.readexactly(2), self.idle_timeout)
             except TimeoutError:
@@ -181,6 +300,7 @@ class SwitchServer:
                 return
             except asyncio.IncompleteReadError:
                 return  # peer closed between messages
+            conn.idle = False
             (length,) = struct.unpack(">H", head)
             if length > MAX_MESSAGE_LEN:
                 self.stats["closed_bad_input"] += 1

@@ -7,13 +7,22 @@ loss before its response is written (docs/architecture.md). The store is used fr
 a time (the server's host thread); each request runs in a SAVEPOINT inside a batch transaction,
 see :meth:`Store.batch`.
 
-Amounts are integers in minor units. Keys are hex strings and never leave this module in logs.
+Amounts are integers in minor units. Keys never leave this module in logs.
+
+Card data at rest (:mod:`switch.sealing`): every SPAN and every key is stored sealed
+(AES-256-GCM under a key derived from the key-encryption key kept outside the database); a SPAN
+column holds the SPAN's keyed hash (HMAC), which is what look-ups and unique indexes use; the
+event log names a card by that hash; stored responses are sealed and stored requests have their
+PAN fields masked. The API of this class takes and returns clear values. A store of schema 1 (card
+data in clear) is refused with a message, not migrated: see :data:`SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +33,10 @@ from typing import Any
 
 from emvtap import device_types
 from emvtap.device_types import DeviceType
-from emvtap.masking import masked_repr
-from emvtap.private_files import create_private_file
+from emvtap.masking import mask_pan, mask_text, masked_repr
+from emvtap.private_files import PRIVATE_MODE, create_private_file
 from switch import token_states
+from switch.sealing import KEK_ENV, KekError, Sealer, kek_path, load_or_create_kek
 from switch.token_states import TokenState
 
 __all__ = [
@@ -40,7 +50,8 @@ __all__ = [
     "utc_now",
 ]
 
-SCHEMA_VERSION = 1
+#: 2: card data sealed (switch.sealing). Schema 1 stores are refused (:class:`StoreError`).
+SCHEMA_VERSION = 2
 
 _SCHEMA = Template("""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,22 +65,24 @@ CREATE TABLE IF NOT EXISTS accounts (
     balance      INTEGER NOT NULL DEFAULT 0,      -- debit: funds; credit: negative = owed
     credit_limit INTEGER NOT NULL DEFAULT 0,      -- available = balance + credit_limit
     daily_limit  INTEGER,                         -- NULL: no daily limit
-    pin_hash     TEXT,                            -- salted SHA-256 of the PIN (online PIN)
+    pin_hash     TEXT,                            -- scrypt of the PIN (switch.pin)
     ecash_balance INTEGER                         -- NULL: no e-cash account
 );
 
 -- issuer: physical cards (SPAN); several tokens map to one
 CREATE TABLE IF NOT EXISTS cards (
-    span         TEXT PRIMARY KEY,
+    span         TEXT PRIMARY KEY,                -- keyed hash of the SPAN (switch.sealing)
+    span_enc     BLOB NOT NULL,                   -- the SPAN, sealed
     account_id   INTEGER NOT NULL REFERENCES accounts(account_id),
     expiry       TEXT NOT NULL,                   -- YYMM
     psn          TEXT NOT NULL DEFAULT '00',
     status       TEXT NOT NULL DEFAULT 'active'
                  CHECK (status IN ('active', 'lost', 'cancelled')),
     no_password_limit INTEGER NOT NULL DEFAULT 0, -- in-app amount allowed without device CVM
-    replaced_by  TEXT,                            -- renewal with a new PAN
+    replaced_by  TEXT,                            -- renewal with a new PAN: its keyed hash
+    replaced_by_enc BLOB,                         -- the new PAN, sealed
     par          TEXT,                            -- Payment Account Reference of the account
-    key_ac TEXT, key_smi TEXT, key_smc TEXT       -- ICC master keys of the plastic (optional)
+    key_ac BLOB, key_smi BLOB, key_smc BLOB       -- ICC master keys of the plastic, sealed
 );
 
 -- TSP: devices told apart by device id
@@ -85,7 +98,8 @@ CREATE TABLE IF NOT EXISTS devices (
 -- TSP: the token vault, one row per device card (MPAN)
 CREATE TABLE IF NOT EXISTS tokens (
     mpan         TEXT PRIMARY KEY,
-    span         TEXT NOT NULL REFERENCES cards(span),
+    span         TEXT NOT NULL REFERENCES cards(span),   -- keyed hash of the SPAN
+    span_enc     BLOB NOT NULL,                   -- the SPAN, sealed
     device_id    TEXT NOT NULL REFERENCES devices(device_id),
     token_expiry TEXT NOT NULL,                   -- YYMM
     psn          TEXT NOT NULL DEFAULT '00',
@@ -99,7 +113,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     domain       TEXT NOT NULL DEFAULT '{}',      -- JSON token domain restriction controls
     cvn          INTEGER NOT NULL DEFAULT 1,
     limited_use  INTEGER NOT NULL DEFAULT 0,      -- 1: HCE, verified with limited-use keys
-    key_ac TEXT NOT NULL, key_smi TEXT NOT NULL, key_smc TEXT NOT NULL,
+    key_ac BLOB NOT NULL, key_smi BLOB NOT NULL, key_smc BLOB NOT NULL,  -- sealed
     max_atc      INTEGER NOT NULL DEFAULT -1,     -- highest ATC with a verified cryptogram
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL
@@ -118,7 +132,7 @@ CREATE TABLE IF NOT EXISTS limited_use_keys (
     mpan         TEXT NOT NULL REFERENCES tokens(mpan),
     atc          INTEGER NOT NULL,
     batch        INTEGER NOT NULL,
-    key          TEXT NOT NULL,
+    key          BLOB NOT NULL,                   -- sealed
     issued_at    TEXT NOT NULL,
     used_at      TEXT,
     PRIMARY KEY (mpan, atc)
@@ -133,8 +147,8 @@ CREATE TABLE IF NOT EXISTS authorizations (
     stan         TEXT NOT NULL,
     rrn          TEXT NOT NULL DEFAULT '',
     content_key  TEXT NOT NULL,                   -- what must match for a retransmission
-    mpan         TEXT,
-    span         TEXT,
+    mpan         TEXT,                            -- the token; a DE 2 that is none: its keyed hash
+    span         TEXT,                            -- keyed hash of the SPAN
     account_id   INTEGER,
     atc          INTEGER,                         -- set only when the cryptogram verified
     cryptogram   TEXT,
@@ -145,9 +159,10 @@ CREATE TABLE IF NOT EXISTS authorizations (
     auth_code    TEXT,
     posted       INTEGER NOT NULL DEFAULT 0,      -- amount taken from the account
     original_id  INTEGER REFERENCES authorizations(id),   -- 0400: the reversed message
-    reversed_by  INTEGER REFERENCES authorizations(id),
-    request      TEXT NOT NULL,                   -- JSON, PIN block removed
-    response     BLOB NOT NULL                    -- the response message as sent
+    reversed_by  INTEGER REFERENCES authorizations(id),   -- the latest reversal of it
+    reversed_amount INTEGER NOT NULL DEFAULT 0,   -- of ``posted``, given back by reversals
+    request      TEXT NOT NULL,                   -- JSON: PIN block removed, PAN fields masked
+    response     BLOB NOT NULL                    -- the response message as sent, sealed
 );
 -- a retransmission (same MTI, terminal, STAN, RRN) is answered from the record
 CREATE UNIQUE INDEX IF NOT EXISTS authorizations_retransmission
@@ -171,7 +186,7 @@ CREATE TABLE IF NOT EXISTS events (
     at           TEXT NOT NULL,
     channel      TEXT NOT NULL,                   -- device | bank | network | admin
     event        TEXT NOT NULL,
-    subject      TEXT NOT NULL,                   -- token:MPAN, card:SPAN, device:ID, account:N
+    subject      TEXT NOT NULL,                   -- token:MPAN, card:<keyed hash>, device:ID
     mpan         TEXT,
     from_state   TEXT,
     to_state     TEXT,
@@ -191,7 +206,13 @@ SCHEMA = _SCHEMA.substitute(
 
 
 #: (table, column, declaration) added after the first schema; applied by :meth:`Store._migrate`.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("cards", "par", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
+
+
+_KEY_COLUMNS = ("key_ac", "key_smi", "key_smc")
+_CARD_COLUMNS = (
+    "span, span_enc, account_id, expiry, psn, status, no_password_limit, replaced_by_enc, par"
+)
 
 
 class StoreError(RuntimeError):
@@ -274,10 +295,11 @@ class Token:
         return f"Token(mpan=…{self.mpan[-4:]}, state={self.state}, device={self.device_id})"
 
 
-def _token(row: sqlite3.Row) -> Token:
+def _token(row: sqlite3.Row, sealer: Sealer) -> Token:
+    mpan = row["mpan"]
     return Token(
-        mpan=row["mpan"],
-        span=row["span"],
+        mpan=mpan,
+        span=sealer.open_text(row["span_enc"], f"tokens.span:{mpan}"),
         device_id=row["device_id"],
         token_expiry=row["token_expiry"],
         psn=row["psn"],
@@ -290,26 +312,44 @@ def _token(row: sqlite3.Row) -> Token:
         domain=json.loads(row["domain"]),
         cvn=row["cvn"],
         limited_use=bool(row["limited_use"]),
-        key_ac=bytes.fromhex(row["key_ac"]),
-        key_smi=bytes.fromhex(row["key_smi"]),
-        key_smc=bytes.fromhex(row["key_smc"]),
+        key_ac=sealer.open(row["key_ac"], f"tokens.key_ac:{mpan}"),
+        key_smi=sealer.open(row["key_smi"], f"tokens.key_smi:{mpan}"),
+        key_smc=sealer.open(row["key_smc"], f"tokens.key_smc:{mpan}"),
         max_atc=row["max_atc"],
     )
+
+
+def make_store_private(path: str) -> None:
+    """The store, its -wal and its -shm at mode 0600 whatever existed before (SQLite gives new
+    -wal and -shm files the database file's mode, and leaves existing ones as they are); a path
+    SQLite cannot open either, it reports."""
+    with contextlib.suppress(OSError):
+        create_private_file(path)
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            os.chmod(name, PRIVATE_MODE)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"cannot make {name} owner-only (mode 0600): {exc}") from None
 
 
 class Store:
     """One SQLite file. ``synchronous`` is ``FULL`` (durable on power loss) or ``NORMAL``
     (durable on a process crash; WAL)."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", kek: bytes | None = None
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = str(path)
+        try:
+            self.sealer = Sealer(kek if kek is not None else load_or_create_kek(self.path))
+        except (KekError, OSError) as exc:
+            raise StoreError(f"store {self.path}: {exc}") from None
         if self.path != ":memory:":
-            # keys, limited-use keys and PIN hashes: owner only (SQLite gives its -wal and -shm
-            # files the database file's mode); a path SQLite cannot open either, it reports
-            with contextlib.suppress(OSError):
-                create_private_file(self.path)
+            make_store_private(self.path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit batches).
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
@@ -317,13 +357,46 @@ class Store:
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(SCHEMA)
-        self._migrate()
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+        try:
+            self._check_version_and_kek()
+            self.db.executescript(SCHEMA)
+            self._migrate()
+            for key, value in (
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("kek_check", self.sealer.check_value),
+            ):
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value)
+                )
+        except BaseException:
+            self.db.close()
+            raise
         self._depth = 0
+
+    def _check_version_and_kek(self) -> None:
+        """Refuse a store of another schema (schema 1 kept card data in clear: it is refused,
+        not migrated) or sealed under another key-encryption key."""
+        has_meta = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if not has_meta:
+            return
+        meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        version = meta.get("schema_version")
+        if version is not None and version != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"store {self.path} has schema {version}; this switch reads schema"
+                f" {SCHEMA_VERSION} only. Schema 1 kept card numbers and keys in clear and is"
+                " not migrated: enroll the cards again into a new store (emvtap switch enroll"
+                " --db NEW.db PROFILE), then delete the old file and its -wal and -shm"
+                " securely."
+            )
+        check = meta.get("kek_check")
+        if check is not None and not hmac.compare_digest(check, self.sealer.check_value):
+            raise StoreError(
+                f"store {self.path} was sealed under another key-encryption key than the one"
+                f" in ${KEK_ENV} or {kek_path(self.path)}"
+            )
 
     def _migrate(self) -> None:
         """Add columns that later versions introduced to a store an earlier version created."""
@@ -435,57 +508,95 @@ class Store:
         par: str | None = None,
         keys: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
-        k = [x.hex().upper() for x in keys] if keys else [None, None, None]
+        ref = self.pan_ref(span)
+        k = (
+            [
+                self.sealer.seal(x, f"cards.{n}:{ref}")
+                for n, x in zip(_KEY_COLUMNS, keys, strict=True)
+            ]
+            if keys
+            else [None, None, None]
+        )
         try:
             self.db.execute(
-                "INSERT INTO cards(span, account_id, expiry, psn, no_password_limit, par,"
-                " key_ac, key_smi, key_smc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (span, account_id, expiry, psn, no_password_limit, par, *k),
+                "INSERT INTO cards(span, span_enc, account_id, expiry, psn, no_password_limit,"
+                " par, key_ac, key_smi, key_smc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ref,
+                    self.sealer.seal_text(span, f"cards.span:{ref}"),
+                    account_id,
+                    expiry,
+                    psn,
+                    no_password_limit,
+                    par,
+                    *k,
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"card …{span[-4:]} cannot be added: {exc}") from None
 
+    def pan_ref(self, pan: str) -> str:
+        """The keyed hash a PAN is stored and looked up by (:mod:`switch.sealing`)."""
+        return self.sealer.pan_ref(pan)
+
+    def _card(self, row: sqlite3.Row, span: str | None = None) -> Card:
+        ref = row["span"]
+        replaced = row["replaced_by_enc"]
+        return Card(
+            span=span or self.sealer.open_text(row["span_enc"], f"cards.span:{ref}"),
+            account_id=row["account_id"],
+            expiry=row["expiry"],
+            psn=row["psn"],
+            status=row["status"],
+            no_password_limit=row["no_password_limit"],
+            replaced_by=(
+                self.sealer.open_text(replaced, f"cards.replaced_by:{ref}") if replaced else None
+            ),
+            par=row["par"],
+        )
+
     def card(self, span: str) -> Card | None:
         row = self.db.execute(
-            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by, par"
-            " FROM cards WHERE span = ?",
-            (span,),
+            f"SELECT {_CARD_COLUMNS} FROM cards WHERE span = ?", (self.pan_ref(span),)
         ).fetchone()
-        return Card(**dict(row)) if row else None
+        return self._card(row, span) if row else None
 
     def card_and_account(self, span: str) -> tuple[Card, Account] | None:
         """The card and its account in one query (the issuer's hot path)."""
         row = self.db.execute(
-            "SELECT c.span, c.account_id, c.expiry, c.psn, c.status, c.no_password_limit,"
-            " c.replaced_by, c.par, a.holder, a.kind, a.currency, a.balance, a.credit_limit,"
-            " a.daily_limit, a.pin_hash, a.ecash_balance"
+            "SELECT c.span, c.span_enc, c.account_id, c.expiry, c.psn, c.status,"
+            " c.no_password_limit, c.replaced_by_enc, c.par, a.holder, a.kind, a.currency,"
+            " a.balance, a.credit_limit, a.daily_limit, a.pin_hash, a.ecash_balance"
             " FROM cards c JOIN accounts a ON a.account_id = c.account_id WHERE c.span = ?",
-            (span,),
+            (self.pan_ref(span),),
         ).fetchone()
         if row is None:
             return None
         d = dict(row)
-        card = Card(**{k: d[k] for k in Card.__dataclass_fields__})
         account = Account(**{k: d[k] for k in Account.__dataclass_fields__})
-        return card, account
+        return self._card(row, span), account
 
     def cards(self, account_id: int | None = None) -> list[Card]:
-        sql = (
-            "SELECT span, account_id, expiry, psn, status, no_password_limit, replaced_by, par"
-            " FROM cards"
-        )
+        sql = f"SELECT {_CARD_COLUMNS} FROM cards"
         args: tuple[Any, ...] = ()
         if account_id is not None:
             sql += " WHERE account_id = ?"
             args = (account_id,)
-        return [Card(**dict(r)) for r in self.db.execute(sql + " ORDER BY span", args)]
+        cards = [self._card(r) for r in self.db.execute(sql, args)]
+        return sorted(cards, key=lambda c: c.span)
 
     def update_card(self, span: str, **values: Any) -> None:
         allowed = {"expiry", "psn", "status", "no_password_limit", "replaced_by", "par"}
         if not values or set(values) - allowed:
             raise StoreError(f"cannot update card fields {sorted(set(values) - allowed)}")
+        ref = self.pan_ref(span)
+        values = dict(values)
+        if values.get("replaced_by") is not None:
+            new = str(values["replaced_by"])
+            values["replaced_by"] = self.pan_ref(new)
+            values["replaced_by_enc"] = self.sealer.seal_text(new, f"cards.replaced_by:{ref}")
         cols = ", ".join(f"{k} = ?" for k in values)
-        cur = self.db.execute(f"UPDATE cards SET {cols} WHERE span = ?", (*values.values(), span))
+        cur = self.db.execute(f"UPDATE cards SET {cols} WHERE span = ?", (*values.values(), ref))
         if cur.rowcount != 1:
             raise StoreError(f"no card …{span[-4:]}")
 
@@ -505,9 +616,14 @@ class Store:
         if row is None:
             return None
         d = dict(row)
-        return Device(**{**d, "device_type": DeviceType(d["device_type"]),
-                         "signed_in": bool(d["signed_in"]),
-                         "passcode_set": bool(d["passcode_set"])})
+        return Device(
+            **{
+                **d,
+                "device_type": DeviceType(d["device_type"]),
+                "signed_in": bool(d["signed_in"]),
+                "passcode_set": bool(d["passcode_set"]),
+            }
+        )
 
     def devices(self) -> list[Device]:
         ids = [r[0] for r in self.db.execute("SELECT device_id FROM devices ORDER BY 1")]
@@ -545,13 +661,14 @@ class Store:
         ts = _iso(now or utc_now())
         try:
             self.db.execute(
-                "INSERT INTO tokens(mpan, span, device_id, token_expiry, psn, is_default,"
-                " token_requestor_id, par, assurance_level, domain, cvn, limited_use, key_ac,"
-                " key_smi, key_smc, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tokens(mpan, span, span_enc, device_id, token_expiry, psn,"
+                " is_default, token_requestor_id, par, assurance_level, domain, cvn, limited_use,"
+                " key_ac, key_smi, key_smc, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     mpan,
-                    span,
+                    self.pan_ref(span),
+                    self.sealer.seal_text(span, f"tokens.span:{mpan}"),
                     device_id,
                     token_expiry,
                     psn,
@@ -562,7 +679,10 @@ class Store:
                     json.dumps(dict(domain or {}), sort_keys=True),
                     cvn,
                     int(limited_use),
-                    *(k.hex().upper() for k in keys),
+                    *(
+                        self.sealer.seal(k, f"tokens.{n}:{mpan}")
+                        for n, k in zip(_KEY_COLUMNS, keys, strict=True)
+                    ),
                     ts,
                     ts,
                 ),
@@ -572,7 +692,7 @@ class Store:
 
     def token(self, mpan: str) -> Token | None:
         row = self.db.execute("SELECT * FROM tokens WHERE mpan = ?", (mpan,)).fetchone()
-        return _token(row) if row else None
+        return _token(row, self.sealer) if row else None
 
     def tokens(
         self,
@@ -584,7 +704,7 @@ class Store:
         where, args = [], []
         if span is not None:
             where.append("span = ?")
-            args.append(span)
+            args.append(self.pan_ref(span))
         if device_id is not None:
             where.append("device_id = ?")
             args.append(device_id)
@@ -592,7 +712,8 @@ class Store:
             where.append("state != ?")
             args.append(TokenState.DELETED.value)
         sql = "SELECT * FROM tokens" + (" WHERE " + " AND ".join(where) if where else "")
-        return [_token(r) for r in self.db.execute(sql + " ORDER BY created_at, mpan", args)]
+        rows = self.db.execute(sql + " ORDER BY created_at, mpan", args)
+        return [_token(r, self.sealer) for r in rows]
 
     def update_token(self, mpan: str, *, now: datetime | None = None, **values: Any) -> None:
         allowed = {
@@ -621,8 +742,11 @@ class Store:
                 v = json.dumps(sorted(set(v)))
             elif k == "domain":
                 v = json.dumps(dict(v), sort_keys=True)
-            elif k in ("key_ac", "key_smi", "key_smc"):
-                v = bytes(v).hex().upper()
+            elif k in _KEY_COLUMNS:
+                v = self.sealer.seal(bytes(v), f"tokens.{k}:{mpan}")
+            elif k == "span":
+                row["span_enc"] = self.sealer.seal_text(str(v), f"tokens.span:{mpan}")
+                v = self.pan_ref(str(v))
             elif k in ("is_default", "limited_use"):
                 v = int(v)
             row[k] = v
@@ -646,7 +770,10 @@ class Store:
         ts = _iso(now or utc_now())
         self.db.executemany(
             "INSERT INTO limited_use_keys(mpan, atc, batch, key, issued_at) VALUES (?, ?, ?, ?, ?)",
-            [(mpan, atc, batch, key.hex().upper(), ts) for atc, key in sorted(keys.items())],
+            [
+                (mpan, atc, batch, self.sealer.seal(key, f"limited_use_keys:{mpan}:{atc}"), ts)
+                for atc, key in sorted(keys.items())
+            ],
         )
 
     def limited_use_key(self, mpan: str, atc: int) -> tuple[bytes, str | None] | None:
@@ -654,7 +781,9 @@ class Store:
         row = self.db.execute(
             "SELECT key, used_at FROM limited_use_keys WHERE mpan = ? AND atc = ?", (mpan, atc)
         ).fetchone()
-        return (bytes.fromhex(row["key"]), row["used_at"]) if row else None
+        if row is None:
+            return None
+        return self.sealer.open(row["key"], f"limited_use_keys:{mpan}:{atc}"), row["used_at"]
 
     def use_limited_use_key(self, mpan: str, atc: int, now: datetime | None = None) -> bool:
         """Mark the key used; ``False`` when it was already used (single use)."""
@@ -681,17 +810,30 @@ class Store:
 
     # --- authorizations ------------------------------------------------------------------------
 
+    def _authorization(self, row: sqlite3.Row | None) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        d = dict(row)
+        if d["response"]:
+            d["response"] = self.sealer.open(d["response"], "authorizations.response")
+        return d
+
     def find_authorization(
         self, mti: str, terminal_id: str, stan: str, rrn: str
-    ) -> sqlite3.Row | None:
-        return self.db.execute(
-            "SELECT * FROM authorizations WHERE mti = ? AND terminal_id = ? AND stan = ?"
-            " AND rrn = ?",
-            (mti, terminal_id, stan, rrn),
-        ).fetchone()
+    ) -> dict[str, Any] | None:
+        """The record (``response`` opened, ``span`` the keyed hash) of that request key."""
+        return self._authorization(
+            self.db.execute(
+                "SELECT * FROM authorizations WHERE mti = ? AND terminal_id = ? AND stan = ?"
+                " AND rrn = ?",
+                (mti, terminal_id, stan, rrn),
+            ).fetchone()
+        )
 
-    def authorization(self, auth_id: int) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM authorizations WHERE id = ?", (auth_id,)).fetchone()
+    def authorization(self, auth_id: int) -> dict[str, Any] | None:
+        return self._authorization(
+            self.db.execute("SELECT * FROM authorizations WHERE id = ?", (auth_id,)).fetchone()
+        )
 
     def atc_seen(self, mpan: str, atc: int) -> bool:
         return (
@@ -709,9 +851,17 @@ class Store:
         return int(row[0]) if row else 0
 
     def record_authorization(self, **values: Any) -> int:
+        """Insert a record: ``span`` is given clear (stored as its keyed hash) or as
+        ``span_ref``; ``response`` is sealed; ``request`` must already be masked."""
         values = dict(values)
         values["received_at"] = _iso(values.get("received_at") or utc_now())
         values["request"] = json.dumps(values["request"], sort_keys=True)
+        if "span_ref" in values:
+            values["span"] = values.pop("span_ref")
+        elif values.get("span") is not None:
+            values["span"] = self.pan_ref(values["span"])
+        if values.get("response"):
+            values["response"] = self.sealer.seal(values["response"], "authorizations.response")
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         cur = self.db.execute(
@@ -720,36 +870,48 @@ class Store:
         return int(cur.lastrowid or 0)
 
     def set_authorization_response(self, auth_id: int, response: bytes, **values: Any) -> None:
+        response = self.sealer.seal(response, "authorizations.response")
         sets = ", ".join(f"{k} = ?" for k in ("response", *values))
         self.db.execute(
             f"UPDATE authorizations SET {sets} WHERE id = ?", (response, *values.values(), auth_id)
         )
 
-    def mark_reversed(self, original_id: int, reversal_id: int) -> None:
+    def mark_reversed(self, original_id: int, reversal_id: int, amount: int) -> None:
+        """``amount`` of the original's posting given back by reversal ``reversal_id``."""
         self.db.execute(
-            "UPDATE authorizations SET reversed_by = ? WHERE id = ? AND reversed_by IS NULL",
-            (reversal_id, original_id),
+            "UPDATE authorizations SET reversed_by = ?, reversed_amount = reversed_amount + ?"
+            " WHERE id = ?",
+            (reversal_id, amount, original_id),
         )
 
     def authorizations(
         self, *, mpan: str | None = None, account_id: int | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
+        """The history, newest first, for people: ``span`` is the card's masked number."""
         where, args = [], []
         if mpan is not None:
-            where.append("mpan = ?")
+            where.append("a.mpan = ?")
             args.append(mpan)
         if account_id is not None:
-            where.append("account_id = ?")
+            where.append("a.account_id = ?")
             args.append(account_id)
         sql = (
-            "SELECT id, received_at, mti, terminal_id, stan, rrn, mpan, span, account_id, atc,"
-            " amount, currency, response_code, reason, auth_code, posted, original_id,"
-            " reversed_by FROM authorizations"
+            "SELECT a.id, a.received_at, a.mti, a.terminal_id, a.stan, a.rrn, a.mpan, a.span,"
+            " a.account_id, a.atc, a.amount, a.currency, a.response_code, a.reason, a.auth_code,"
+            " a.posted, a.original_id, a.reversed_by, a.reversed_amount, c.span_enc"
+            " FROM authorizations a LEFT JOIN cards c ON c.span = a.span"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        return [dict(r) for r in self.db.execute(sql, (*args, limit))]
+        sql += " ORDER BY a.id DESC LIMIT ?"
+        rows = []
+        for r in self.db.execute(sql, (*args, limit)):
+            row = dict(r)
+            sealed = row.pop("span_enc")
+            if sealed is not None:
+                row["span"] = mask_pan(self.sealer.open_text(sealed, f"cards.span:{row['span']}"))
+            rows.append(row)
+        return rows
 
     # --- events --------------------------------------------------------------------------------
 
@@ -765,6 +927,12 @@ class Store:
         detail: Mapping[str, Any] | None = None,
         now: datetime | None = None,
     ) -> int:
+        """Append an event; a card subject (``card:<SPAN>``) is written as ``card:<keyed
+        hash>`` and any PAN-like number in ``detail`` masked - the log is append-only, so
+        nothing readable may enter it."""
+        kind, sep, name = subject.partition(":")
+        if kind == "card" and sep:
+            subject = f"card:{self.pan_ref(name)}"
         cur = self.db.execute(
             "INSERT INTO events(at, channel, event, subject, mpan, from_state, to_state, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -776,7 +944,7 @@ class Store:
                 mpan,
                 from_state,
                 to_state,
-                json.dumps(dict(detail or {}), sort_keys=True),
+                mask_text(json.dumps(dict(detail or {}), sort_keys=True)),
             ),
         )
         return int(cur.lastrowid or 0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import random
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from emvtap.profile import ApplicationProfile, CardKeys, CardProfile, CardRisk, 
 if TYPE_CHECKING:
     from switch.server import SwitchServer
 
-__all__ = ["SimCard", "luhn_complete", "make_profile", "running_switch"]
+__all__ = ["SimCard", "luhn_complete", "make_profile", "mutated_messages", "running_switch"]
 
 
 def _imk(label: str, seed: int) -> bytes:
@@ -171,6 +173,39 @@ class SimCard:
         if pin_block is not None:
             fields["52"] = pin_block
         return fields
+
+
+def mutated_messages(
+    rnd: random.Random, valid: list[bytes], count: int, *, framed: bool = False
+) -> Iterator[bytes]:
+    """``count`` malformed variants of the ``valid`` messages: random bytes, bytes overwritten,
+    digits turned into letters (a non-numeric STAN, amount, length prefix), truncations,
+    extensions and a request MTI followed by noise. With ``framed`` each carries the 2-byte
+    length of its body, so the server must judge the content."""
+    mtis = [b"0100", b"0200", b"0400", b"0800"]
+    for i in range(count):
+        base = valid[i % len(valid)]
+        kind = i % 6
+        if kind == 0:
+            body = rnd.randbytes(rnd.randrange(1, 300))
+        elif kind == 1:
+            buf = bytearray(base)
+            for _ in range(rnd.randint(1, 8)):
+                buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+            body = bytes(buf)
+        elif kind == 2:
+            buf = bytearray(base)
+            digits = [j for j in range(4, len(buf)) if 0x30 <= buf[j] <= 0x39]
+            for j in rnd.sample(digits, min(len(digits), rnd.randint(1, 3))):
+                buf[j] = rnd.choice(b"AZaz :=-")
+            body = bytes(buf)
+        elif kind == 3:
+            body = base[: rnd.randrange(len(base))]
+        elif kind == 4:
+            body = base + rnd.randbytes(rnd.randint(1, 20))
+        else:
+            body = rnd.choice(mtis) + rnd.randbytes(rnd.randrange(0, 80))
+        yield struct.pack(">H", len(body)) + body if framed else body
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from emvtap.tags import pretty
 from emvtap.tlv import Tlv, TlvError, decode, find_all
 from terminal.config import Combination, TerminalConfig
 from terminal.outcome import TransactionResult
+from terminal.redaction import CardholderData
 from terminal.transport.base import Transport
 
 __all__ = ["Authoriser", "PinEntry", "TransactionContext", "bcd_amount"]
@@ -54,6 +55,12 @@ class TransactionContext:
     cdol1_data: bytes = b""
     #: PAN strings to mask in APDU hex
     sensitive: list[str] = field(default_factory=list, repr=False)
+    #: PANs and track 2 seen anywhere in the card's answers, parsed or not (the record masks
+    #: them: terminal/redaction.py)
+    cardholder: CardholderData = field(default_factory=CardholderData, repr=False)
+    #: Every primitive data object the card gave (FCI, GPO, records, GET DATA): tag → the
+    #: answer it came in and its value, for the redundancy rule (Book 3, 10.2).
+    received: dict[int, tuple[str, bytes]] = field(default_factory=dict, repr=False)
     combination: Combination | None = None
     #: Data objects the terminal produces during the transaction (9F45, 9F4C, 8A, 91, 98 ...).
     kernel_data: dict[int, bytes] = field(default_factory=dict)
@@ -130,6 +137,8 @@ class TransactionContext:
         finally:
             elapsed = time.perf_counter() - start
         resp = ResponseApdu.decode(answer)
+        if not self.clear_pan:  # before any hex of this answer is written, parsed or not
+            self.cardholder.note(resp.data)
         try:
             tlvs = decode(resp.data) if resp.data else []
             decoded = pretty(tlvs, mask=None if self.clear_pan else mask_tag_value)
@@ -149,7 +158,9 @@ class TransactionContext:
         return resp
 
     def _hex(self, data: bytes) -> str:
-        return data.hex().upper() if self.clear_pan else redact_hex(data, self.sensitive)
+        if self.clear_pan:
+            return data.hex().upper()
+        return self.cardholder.mask(redact_hex(data, self.sensitive))
 
     def learn(self, tlvs: list[Tlv]) -> None:
         """Keep the primitive card data elements (first occurrence wins, Book 3, 10.2: a
@@ -169,6 +180,10 @@ class TransactionContext:
             digits = t.value.hex().upper().split("D")[0].rstrip("F")
             if digits and digits not in self.sensitive:
                 self.sensitive.append(digits)
+            if t.tag == 0x57:
+                self.cardholder.add_track2(t.value.hex())
+            else:
+                self.cardholder.add_pan(digits)
 
     def pan(self) -> str:
         """The application PAN digits (5A, else from track 2 57)."""

@@ -30,7 +30,7 @@ from emvtap.apdu import SW, CommandApdu
 from emvtap.bits import CTQ, TTQ, TVR, is_set
 from emvtap.capk import CapkStore
 from emvtap.masking import mask_text
-from emvtap.tlv import decode
+from emvtap.tlv import Tlv, decode
 from terminal.config import TerminalConfig
 from terminal.context import Authoriser, PinEntry, TransactionContext
 from terminal.entry_point import (
@@ -46,7 +46,7 @@ from terminal.entry_point import (
     select_ppse,
 )
 from terminal.kernel.activation import activate_kernel
-from terminal.kernel.common import KernelAbort
+from terminal.kernel.common import KernelAbort, receive_card_data
 from terminal.kernel.cvm import online_pin_block
 from terminal.kernel.issuer import external_authenticate, issuer_script_processing
 from terminal.kernel.kernels import KERNEL_PROFILES
@@ -57,6 +57,7 @@ from terminal.online import (
     switch_authoriser,
 )
 from terminal.outcome import Cvm, KernelOutcome, Outcome, TransactionResult
+from terminal.redaction import cardholder_data
 from terminal.transport.base import CardRemovedError, NoCardError, Transport, TransportError
 
 __all__ = [
@@ -158,7 +159,24 @@ def perform_transaction(
         _quick_path_online(ctx)
     elif res.final_outcome is None:
         res.final_outcome = res.outcome
+    if not clear_pan:
+        _mask_cardholder_data(ctx)
     return res
+
+
+def _mask_cardholder_data(ctx: TransactionContext) -> None:
+    """The last pass over the record: every PAN and track 2 the tap met - in an answer that
+    parsed or not, before or after - masked in every hex and text field
+    (terminal/redaction.py)."""
+    res = ctx.result
+    known = cardholder_data(ctx.sensitive, ctx.card)
+    known.pans |= ctx.cardholder.pans
+    known.track2_tails |= ctx.cardholder.track2_tails
+    res.apdus = known.mask_record(res.apdus)
+    res.steps = known.mask_record(res.steps)
+    res.reason = known.mask(res.reason)
+    res.online = known.mask_record(res.online)
+    res.issuer_update = known.mask_record(res.issuer_update)
 
 
 def _card_gone(res: TransactionResult, reason: str) -> None:
@@ -204,19 +222,20 @@ def start_c(ctx: TransactionContext, indicators: list[PreProcessingIndicators],
         raise EntryPointError(Outcome.END_APPLICATION,
                               "no application on the card matches a supported AID/kernel")
     cand, fci = final_selection(ctx, candidates)
-    ctx.learn(fci)
-    return start_d(ctx, cand, capks)
+    return start_d(ctx, cand, fci, capks)
 
 
-def start_d(ctx: TransactionContext, cand: Candidate, capks: CapkStore) -> KernelOutcome:
+def start_d(ctx: TransactionContext, cand: Candidate, fci: list[Tlv],
+            capks: CapkStore) -> KernelOutcome:
     """Book B, 3.4 (Start D): kernel activation - the kernel of the selected combination
-    (by its Kernel Identifier) runs with the combination's pre-processing indicators and
-    returns its outcome."""
+    (by its Kernel Identifier) receives the FCI of the final SELECT, runs with the
+    combination's pre-processing indicators and returns its outcome."""
     res = ctx.result
     ctx.combination = cand.indicators.combination
     res.aid = cand.adf_name.hex().upper()
     res.label = cand.label
     res.kernel_id = cand.kernel_id
+    receive_card_data(ctx, fci, "FCI")
     profile = KERNEL_PROFILES.get(cand.kernel_id)
     if profile is None:
         raise EntryPointError(Outcome.END_APPLICATION,

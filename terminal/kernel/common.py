@@ -18,6 +18,7 @@ from emvtap.bits import CID, TVR, CryptogramType
 from emvtap.dol import AflError, build_dol_data, parse_afl, parse_dol
 from emvtap.tlv import Tlv, TlvError, decode, find
 from terminal.context import TransactionContext
+from terminal.kernel.redundancy import RedundantDataObject, check_redundancy
 
 __all__ = [
     "CDA_SIGNATURE_REQUESTED",
@@ -29,6 +30,7 @@ __all__ = [
     "initiate_application_processing",
     "parse_date",
     "read_application_data",
+    "receive_card_data",
 ]
 
 
@@ -52,16 +54,37 @@ def parse_date(value: bytes) -> date | None:
         return date(2000 + yy if yy < 50 else 1900 + yy, mm, dd)
     except ValueError:
         return None
+def receive_card_data(ctx: TransactionContext, objs: list[Tlv], source: str, *,
+                      requested: int | None = None) -> None:
+    """Take the data objects of one card answer into the transaction (``ctx.learn``) after
+    the redundancy rule of Book 3, 10.2 (:func:`~terminal.kernel.redundancy.check_redundancy`):
+    a data object met twice in the FCI, the GPO answer, the records and the GET DATA answers
+    ends the application."""
+    try:
+        check_redundancy(ctx.received, objs, source, requested=requested)
+    except RedundantDataObject as exc:
+        raise KernelAbort(exc.reason) from exc
+    ctx.learn(objs)
+
+
+#: Book 3, 5.4 / 6.5: the most DOL data each command carries in a short APDU - GET
+#: PROCESSING OPTIONS wraps the PDOL data in 83 (tag, and a length of up to 2 bytes).
+DOL_DATA_LIMITS: dict[str, int] = {"PDOL": 252, "CDOL": 255, "DDOL": 255, "TDOL": 4096}
 
 
 def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, dict[int, bytes]]:
     """Book 3, 5.4: the DOL data for ``dol`` and the value each tag was given. A DOL the card
-    sent malformed ends the application."""
+    sent malformed, or one whose data no command can carry (a long-form length such as
+    ``9A 83``), ends the application."""
     try:
         entries = parse_dol(dol)
         data = build_dol_data(entries, values)
     except (TlvError, ValueError) as exc:
         raise KernelAbort(f"{what} from the card is malformed: {exc}") from exc
+    limit = DOL_DATA_LIMITS.get(what, 255)
+    if len(data) > limit:
+        raise KernelAbort(f"{what} from the card asks for {len(data)} bytes of "
+                                            f"data, more than its command carries ({limit})")
     sent: dict[int, bytes] = {}
     pos = 0
     for e in entries:
@@ -101,7 +124,7 @@ def initiate_application_processing(
     else:
         objs = list(top.children or ())
     ctx.card[0x9F66] = ttq
-    ctx.learn(objs)
+    receive_card_data(ctx, objs, "GPO answer")
     for tag, what in ((0x82, "AIP"), (0x94, "AFL")):
         obj = find(objs, tag)
         if obj is None:
@@ -111,16 +134,16 @@ def initiate_application_processing(
     return objs
 
 
-def read_application_data(ctx: TransactionContext, *, check_redundant: bool = False) -> None:
+def read_application_data(ctx: TransactionContext) -> None:
     """Book 3, 10.2: READ RECORD for every record the AFL names; keep the records in the
-    static data for ODA; a record that is not a 70 template ends the transaction. With
-    ``check_redundant`` a primitive data object met twice in the records ends it too (Book 3,
-    10.2: "redundant primitive data objects are not permitted")."""
+    static data for ODA; a record that is not a 70 template ends the transaction, and so
+    does a primitive data object met twice - in the records or in the FCI, GPO answer or
+    GET DATA answers before them (Book 3, 10.2: "redundant primitive data objects are not
+    permitted"; :func:`receive_card_data`)."""
     try:
         afl = parse_afl(ctx.card[0x94])
     except AflError as exc:
         raise KernelAbort(f"AFL is malformed: {exc}") from exc
-    seen: set[int] = set()
     for entry in afl:
         for rec in entry.records():
             cmd = CommandApdu(0x00, 0xB2, rec, (entry.sfi << 3) | 0x04, b"", 0)
@@ -134,37 +157,25 @@ def read_application_data(ctx: TransactionContext, *, check_redundant: bool = Fa
                 raise KernelAbort(f"record SFI {entry.sfi}/{rec} is not BER-TLV: {exc}") from exc
             if entry.sfi <= 10 and (len(objs) != 1 or objs[0].tag != 0x70):
                 raise KernelAbort(f"record SFI {entry.sfi}/{rec} is not a 70 template")
-            if check_redundant:
-                for tag in _primitive_tags(objs):
-                    if tag in seen:
-                        raise KernelAbort(f"redundant data object {tag:X} in record SFI "
-                                          f"{entry.sfi}/{rec}")
-                    seen.add(tag)
+            receive_card_data(ctx, objs, f"record SFI {entry.sfi}/{rec}")
             ctx.records[(entry.sfi, rec)] = resp.data
-            ctx.learn(objs)
-
-
-def _primitive_tags(objs: list[Tlv]) -> list[int]:
-    out: list[int] = []
-    for t in objs:
-        if t.children is not None:
-            out += _primitive_tags(list(t.children))
-        else:
-            out.append(t.tag)
-    return out
 
 
 def get_data(ctx: TransactionContext, tag: int) -> bytes | None:
     """Book 3, 6.5.7: GET DATA for one primitive data object (9F36, 9F13, 9F17, 9F4F ...);
-    ``None`` when the card does not return it."""
+    ``None`` when the card does not return it. What the answer holds is card data like any
+    other: a data object the card already gave, other than the one asked for unchanged, is
+    redundant (:func:`receive_card_data`)."""
     cmd = CommandApdu(0x80, 0xCA, tag >> 8, tag & 0xFF, b"", 0)
     resp = ctx.exchange(cmd, f"GET DATA {tag:X}")
     if resp.sw != SW.OK:
         return None
     try:
-        obj = find(decode(resp.data), tag)
+        objs = decode(resp.data)
     except TlvError:
         return None
+    receive_card_data(ctx, objs, f"GET DATA {tag:X} answer", requested=tag)
+    obj = find(objs, tag)
     return obj.value if obj is not None else None
 
 
@@ -206,7 +217,8 @@ def generate_ac(ctx: TransactionContext, requested: CryptogramType, cdol: bytes,
     sent for each CDOL tag.
 
     The card may answer a lower cryptogram than requested (AAC < ARQC < TC), never a higher
-    one, and never RFU (AAR) - both end the application.
+    one, and never RFU (AAR) - both end the application; so does a data object twice in the
+    answer (Book 3, 10.2: a second 9F4B or 9F36 is not the signed one).
     """
     data, sent = build_dol(cdol, values, "CDOL")
     p1 = requested | (CDA_SIGNATURE_REQUESTED if cda else 0)
@@ -231,6 +243,10 @@ def generate_ac(ctx: TransactionContext, requested: CryptogramType, cdol: bytes,
         ), resp.data)
     else:
         kids = tuple(top.children or ())
+        try:  # Book 3, 10.2 within the answer: one copy of each data object
+            check_redundancy({}, list(kids), f"{name} answer")
+        except RedundantDataObject as exc:
+            raise KernelAbort(exc.reason) from exc
         fields = {t.tag: t.value for t in reversed(kids)}
         missing = [f"{n} ({t:X})" for t, n in ((0x9F27, "CID"), (0x9F36, "ATC"))
                    if t not in fields]

@@ -26,6 +26,7 @@ from emvtap.tlv import TlvError
 from terminal.config import TerminalActionCodes
 from terminal.context import TransactionContext
 from terminal.entry_point import PreProcessingIndicators
+from terminal.kernel.binding import cda_atc_binding, pan_binding
 from terminal.kernel.common import (
     GenerateAcResponse,
     KernelAbort,
@@ -361,6 +362,7 @@ def _cda_checked(ctx: TransactionContext, icc_pk: IccPublicKey | None, resp: Gen
         return resp.ac
     try:
         cda = combined_dda_ac_verification(ctx, icc_pk, resp.raw, cdol1_data, cdol2_data)
+        cda_atc_binding(ctx, resp.atc)
     except OdaFailure as exc:
         res.set_tvr(TVR.CDA_FAILED)
         res.oda_result = f"failed: {exc.reason}"
@@ -495,12 +497,13 @@ def full_path(ctx: TransactionContext, capks: CapkStore,
     10.2-10.11). Raises :class:`KernelAbort` only when the card's data cannot be used."""
     res = ctx.result
     res.path = "EMV full path"
-    read_application_data(ctx, check_redundant=True)
+    read_application_data(ctx)
     missing = [f"{name} ({tag:X})" for tag, name in FULL_PATH_MANDATORY.items()
                if tag not in ctx.card]
     if missing:
         res.set_tvr(TVR.ICC_DATA_MISSING)
         raise KernelAbort("ICC data missing: " + ", ".join(missing))
+    pan_binding(ctx)
     pan = ctx.pan()
     res.pan_masked = pan if ctx.clear_pan else mask_pan(pan)
     caps = ctx.config.terminal_capabilities

@@ -36,12 +36,14 @@ class KernelProfile:
     full_path_ttq_bit: Bit | None  # the reader must set it to accept the full path
     fdda_formats: tuple[int, ...] = (SDAD_FORMAT,)
     cid_from_iad: bool = False  # the CID may be absent: the CVR in the IAD says it
+    fdda_idn_is_atc: bool = False  # the fDDA ICC Dynamic Number is the ATC (C-3, C-7)
 
 
 KERNEL_PROFILES: dict[int, KernelProfile] = {
     2: KernelProfile(2, "Mastercard (EMV full path)", None, True, None),
     3: KernelProfile(3, "Visa qVSDC", "qVSDC quick path", False, None,
-                     (VISA_FDDA_SDAD_FORMAT, SDAD_FORMAT), cid_from_iad=True),
+                     (VISA_FDDA_SDAD_FORMAT, SDAD_FORMAT), cid_from_iad=True,
+                     fdda_idn_is_atc=True),
     7: KernelProfile(7, "UnionPay QuickPass", "qPBOC quick path", True,
-                     TTQ.FULL_PBOC_SUPPORTED),
+                     TTQ.FULL_PBOC_SUPPORTED, fdda_idn_is_atc=True),
 }

@@ -14,6 +14,7 @@ from emvtap.bits import CTQ, TSI, TTQ, TVR, CryptogramType, is_set
 from emvtap.capk import CapkStore
 from emvtap.masking import mask_pan
 from terminal.context import TransactionContext
+from terminal.kernel.binding import fdda_atc_binding, fdda_ctq_binding, pan_binding
 from terminal.kernel.common import KernelAbort, parse_date, read_application_data
 from terminal.kernel.kernels import KernelProfile
 from terminal.kernel.oda import OdaFailure, fast_dynamic_data_authentication
@@ -101,12 +102,17 @@ def contactless_cardholder_verification(ctx: TransactionContext, ttq: bytes, ctq
 
 
 def _fdda(ctx: TransactionContext, capks: CapkStore, profile: KernelProfile) -> str | None:
-    """Run fDDA; ``None`` when it verified, else the reason. Sets TSI/TVR."""
+    """Run fDDA; ``None`` when it verified, else the reason. Sets TSI/TVR. The unsigned
+    copies of what the signature covers - the ATC (when the kernel's ICC Dynamic Number is the
+    ATC) and the CTQ - must match it (:mod:`terminal.kernel.binding`)."""
     res = ctx.result
     res.oda_method = "fDDA"
     res.set_tsi(TSI.ODA_PERFORMED)
     try:
-        fast_dynamic_data_authentication(ctx, capks, profile.fdda_formats)
+        dynamic = fast_dynamic_data_authentication(ctx, capks, profile.fdda_formats)
+        if profile.fdda_idn_is_atc:
+            fdda_atc_binding(ctx, dynamic)
+        fdda_ctq_binding(ctx)
     except OdaFailure as exc:
         res.oda_result = f"failed: {exc.reason}"
         res.set_tvr(TVR.DDA_FAILED)
@@ -130,6 +136,7 @@ def quick_path(ctx: TransactionContext, profile: KernelProfile, ttq: bytes,
     if missing:
         res.set_tvr(TVR.ICC_DATA_MISSING)
         raise KernelAbort("ICC data missing: " + ", ".join(missing))
+    pan_binding(ctx)
 
     pan = ctx.pan()
     res.pan_masked = pan if ctx.clear_pan else mask_pan(pan)

@@ -5,6 +5,7 @@ defined outcome with its reason."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -45,6 +46,14 @@ def _profile(seed: int = 3, expiry: str = "301231") -> CardProfile:
 def hce(**kw: Any) -> HceCard:
     profile = kw.pop("profile", None) or _profile()
     return HceCard(profile, **kw)
+
+
+def with_ctq(ctq: str, profile: CardProfile | None = None) -> CardProfile:
+    """A card personalised with ``ctq`` (the CTQ is also in the signed 9F69, so a test
+    cannot just rewrite 9F6C in the GPO answer)."""
+    profile = profile or _profile()
+    app = replace(profile.applications[0], ctq=bytes.fromhex(ctq))
+    return replace(profile, applications=(app, *profile.applications[1:]))
 
 
 def config(ttq: str = "6600C080", **comb: Any) -> TerminalConfig:
@@ -197,7 +206,7 @@ def test_cvm_required_but_no_cvm_from_the_card_declines() -> None:
 
 
 def test_online_pin_asked_on_an_offline_approval_declines() -> None:
-    card = MutatingCard(hce(), set_tag(0xA8, 0x9F6C, bytes.fromhex("8840")))
+    card = hce(profile=with_ctq("8840"))
     result = tap(card, 1234)
     assert result.outcome == Outcome.DECLINED
     assert result.reason == "the card asks for online PIN on an offline approval (TC)"
@@ -236,7 +245,7 @@ def test_fdda_failure_on_an_offline_only_reader_cannot_go_online() -> None:
 
 def _expired_card(ctq: str) -> Any:
     profile = _profile(4, expiry="250101")  # ICC certificate valid to 01/25, app to 1 Jan 25
-    return MutatingCard(hce(profile=profile), set_tag(0xA8, 0x9F6C, bytes.fromhex(ctq)))
+    return hce(profile=with_ctq(ctq, profile))
 
 
 def test_expired_application_with_ctq_go_online_if_expired_goes_online() -> None:
@@ -276,7 +285,9 @@ def _record_tag(tag: int, value: bytes | None) -> Any:
     (_record_tag(0x8F, b"\x77"), "CAPK A000000333/77 is not known to the terminal"),
     (_record_tag(0x9F46, None), "ICC public key certificate (9F46) missing"),
     (_record_tag(0x90, None), "issuer public key certificate (90) missing"),
-    (_record_tag(0x5A, bytes.fromhex("6228480000000000")),
+    (chain(_record_tag(0x5A, bytes.fromhex("6228480000000000")),  # 57 says the same PAN
+           on_ins(0xA8, lambda data: data.replace(bytes.fromhex(_profile().pan),
+                                                  bytes.fromhex("6228480000000000")))),
      "issuer certificate: issuer identifier 625094FF does not match the PAN"),
     (_record_tag(0x9F47, b"\x01\x00\x01"),
      "ICC certificate: hash mismatch"),

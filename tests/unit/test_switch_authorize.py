@@ -309,10 +309,43 @@ def test_reversal_undoes_the_original_exactly_once(host, store, card):
     assert send(host, reversal)["39"] == "00"
     assert balance(store) == 10_000
     assert send(host, reversal)["39"] == "00"  # retransmitted 0400: from the record
-    assert send(host, _reversal(request, "900002"))["39"] == "00"  # a second, distinct 0400
+    # a second, distinct 0400: nothing left to reverse, ISO 8583:1987 21 "no action taken"
+    assert send(host, _reversal(request, "900002"))["39"] == "21"
     assert balance(store) == 10_000
     reasons = [a["reason"] for a in store.authorizations() if a["mti"] == "0400"]
     assert reasons == ["already_reversed", "reversed"]
+
+
+def test_partial_reversal_credits_the_amount_of_de4_only(host, store, card):
+    request = card.request(3000)
+    send(host, request)
+    assert send(host, _reversal(request, "900001") | {"4": f"{1:012d}"})["39"] == "00"
+    assert balance(store) == 10_000 - 3000 + 1
+    assert send(host, _reversal(request, "900002") | {"4": f"{999:012d}"})["39"] == "00"
+    assert balance(store) == 10_000 - 2000
+    # the rest, 2000, may still be reversed; more than the rest is an invalid amount (13)
+    assert send(host, _reversal(request, "900003") | {"4": f"{2001:012d}"})["39"] == "13"
+    assert balance(store) == 10_000 - 2000
+    assert send(host, _reversal(request, "900004") | {"4": f"{2000:012d}"})["39"] == "00"
+    assert balance(store) == 10_000
+    assert send(host, _reversal(request, "900005") | {"4": f"{1:012d}"})["39"] == "21"
+    assert balance(store) == 10_000
+
+
+def test_reversal_of_zero_is_an_invalid_amount(host, store, card):
+    request = card.request(3000)
+    send(host, request)
+    assert send(host, _reversal(request, "900001") | {"4": f"{0:012d}"})["39"] == "13"
+    assert balance(store) == 10_000 - 3000
+
+
+def test_reversal_of_a_declined_authorization_has_nothing_to_reverse(host, store, card):
+    request = card.request(50_000)  # more than the balance: declined 51
+    assert send(host, request)["39"] == "51"
+    assert send(host, _reversal(request, "900001"))["39"] == "21"
+    assert balance(store) == 10_000
+    reasons = [a["reason"] for a in store.authorizations() if a["mti"] == "0400"]
+    assert reasons == ["nothing_to_reverse"]
 
 
 def test_reversal_of_an_unknown_original_gets_25(host, card):

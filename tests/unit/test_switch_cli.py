@@ -30,7 +30,7 @@ def test_enroll_registers_account_card_device_and_token(tmp_path):
         assert store.account(store.card(token.span).account_id).balance == 25050
         assert store.device(token.device_id).device_type == "hce"
         assert [e["event"] for e in store.events()] == ["card.enrolled", "token.enrolled"]
-        assert store.account(1).pin_hash.startswith("pbkdf2-sha256$")
+        assert store.account(1).pin_hash.startswith("scrypt$16384$8$1$")
 
 
 def test_enrolling_twice_keeps_one_token(tmp_path):
@@ -129,7 +129,7 @@ def test_cli_covers_account_card_provision_lifecycle_and_history(tmp_path):
     )
     with Store(db) as store:
         assert store.card(span).no_password_limit == 30000
-        assert store.account(int(account)).pin_hash.startswith("pbkdf2-sha256$")
+        assert store.account(int(account)).pin_hash.startswith("scrypt$16384$8$1$")
     events = json.loads(run("show", "--db", db, "--json", "-", "events"))["rows"]
     assert [e["event"] for e in events][-2:] == ["card.no_password_limit", "card.no_password_limit"]
     assert mpan not in run("show", "--db", db, "tokens")  # masked unless --clear
