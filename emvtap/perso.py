@@ -133,7 +133,8 @@ def generate_profile(
     psn: str = "01",
 ) -> CardProfile:
     """A UnionPay QuickPass device card, deterministic in ``seed`` (and the given overrides)."""
-    rng = random.Random(seed)
+    # random.Random(int) seeds with abs(int): -1 and 1 would give the same card
+    rng = random.Random(seed if seed >= 0 else f"emvtap perso {seed}")
     mpan = pan or make_pan(TOKEN_BIN, rng)
     span_ = span or make_pan(ISSUER_BIN, rng)
     token = TokenInfo(

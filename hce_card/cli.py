@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from emvtap.cli_support import EnvironmentProblem, Refused
 from emvtap.masking import mask_pan
 from emvtap.profile import ProfileError
 
@@ -17,12 +18,20 @@ __all__ = ["card_group"]
 log = logging.getLogger("emvtap.card")
 
 
-@click.group("card")
+@click.group("card", epilog="""\b
+Examples:
+  emvtap perso --seed 1 --out card.json
+  emvtap card run --profile card.json --link vpcd:127.0.0.1:35963""")
 def card_group() -> None:
     """The card side: HCE software card (or the Java Card applet bridge)."""
 
 
-@card_group.command()
+@card_group.command(epilog="""\b
+Examples:
+  emvtap card run --profile card.json --link vpcd:127.0.0.1:35963   (pcscd's virtual reader)
+  emvtap card run --profile card.json --link nfc:udp:127.0.0.1:50000
+  emvtap card run --profile card.json --link nfc:usb:04e6:5591      (a second NFC reader)
+Exit 4 when the link cannot be opened (udp port taken by another card, no reader).""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Card profile JSON (emvtap perso); or --recording.")
 @click.option("--recording", "recording_path", type=click.Path(exists=True, dir_okay=False),
@@ -30,7 +39,9 @@ def card_group() -> None:
               help="Serve a recorded card instead (tests/data/cards/*.json): it answers the "
                    "recorded APDUs, see docs/recorded-cards.md.")
 @click.option("--link", default="vpcd:127.0.0.1:35963", show_default=True,
-              help="loopback | vpcd:HOST:PORT | nfc:udp:HOST:PORT | nfc:usb[:...]")
+              help="Where the card is tapped: vpcd:HOST:PORT (pcscd's vpcd reader), "
+                   "nfc:udp:HOST:PORT (nfcpy's virtual radio), nfc:usb[:VID:PID] (a reader "
+                   "in card-emulation mode).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Card state file (ATC, counters); default: next to the profile.")
 @click.option("--cdcvm", is_flag=True,
@@ -83,10 +94,15 @@ def run(profile_path: str | None, recording_path: str | None, link: str,
         click.echo("attacks armed: " + ", ".join(a.id for a in attacks), err=True)
     # an attacking card on ISO-DEP keeps asking for time (S(WTX)) as long as its attack says
     options = {"max_command_seconds": 3600.0} if attacks and link.startswith("nfc:") else {}
+    from hce_card.link.base import LinkError
+
+    if link.partition(":")[0] == "loopback":
+        raise click.BadParameter("loopback is an in-process link for tests; use vpcd: or "
+                                 "nfc:udp: on the command line", param_hint="--link")
     try:
         card_link = open_link(link, served, **options)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--link") from exc
     if attacks:
         served.leave_field_hook = _leave_and_return(card_link)  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, lambda *_: card_link.stop())
@@ -96,6 +112,8 @@ def run(profile_path: str | None, recording_path: str | None, link: str,
         card_link.serve()
     except KeyboardInterrupt:
         pass
+    except (LinkError, OSError) as exc:
+        raise EnvironmentProblem(f"{link}: {exc}") from None
     if recording_path is not None:
         click.echo("stopped", err=True)
     else:
@@ -134,56 +152,9 @@ def _leave_and_return(card_link: object, away: float = 2.0):  # type: ignore[no-
     return leave
 
 
-_SCHEMES = ("quickpass", "visa", "mastercard", "multi")
-
-
-@card_group.command("perso")
-@click.option("--scheme", type=click.Choice(_SCHEMES), default="multi", show_default=True,
-              help="quickpass: UnionPay qPBOC; visa: qVSDC-style; mastercard: M/Chip-style with "
-                   "CDA; multi: all three in one card, listed in the PPSE.")
-@click.option("--seed", type=int, required=True, help="Same seed, same profile bytes.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--ecash", type=int, default=None,
-              help="With quickpass/multi: a PBOC e-cash purse with this balance (minor units).")
-@click.option("--hce", "hce_keys", type=click.IntRange(0, 1000), default=None,
-              help="Write the HCE form: no master key, this many limited-use keys computed "
-                   "locally as a test TSP would (use `emvtap card replenish` with a switch).")
-def perso(scheme: str, seed: int, out: Path, ecash: int | None, hce_keys: int | None) -> None:
-    """Write a test card profile of another scheme, or with several applications."""
-    from dataclasses import replace
-
-    from emvtap.perso import generate_profile
-    from emvtap.perso_schemes import (
-        generate_mastercard_profile,
-        generate_multi_application_profile,
-        generate_visa_profile,
-        hce_wallet_profile,
-        test_luk_batch,
-    )
-
-    if scheme == "multi":
-        profile = generate_multi_application_profile(seed, ecash_balance=ecash)
-    elif scheme == "quickpass":
-        profile = generate_profile(seed)
-        if ecash is not None:
-            app = profile.applications[0]
-            profile = replace(profile, applications=(replace(app, extra=app.extra | {
-                "ecash": {"balance": ecash}}),))
-    else:
-        profile = (generate_visa_profile if scheme == "visa" else generate_mastercard_profile)(
-            seed)
-    if hce_keys is not None:
-        if profile.applications[0].cvn != 0x01:
-            raise click.UsageError("the HCE form needs a PBOC (quickpass or multi) card")
-        batch = test_luk_batch(profile.applications[0], 1, hce_keys) if hce_keys else None
-        profile = hce_wallet_profile(profile, batch)
-    profile.save(out)
-    apps = ", ".join(f"{a.label} ({a.aid.hex().upper()}, kernel {a.kernel_id:02X})"
-                     for a in profile.applications)
-    click.echo(f"wrote {out}: {mask_pan(profile.pan)}: {apps}")
-
-
-@card_group.command()
+@card_group.command(epilog="""\b
+Example:
+  emvtap card authenticate --profile card.json""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -192,8 +163,14 @@ def authenticate(profile_path: str, state_path: Path | None) -> None:
     """The wallet user authenticated on the device (CDCVM): the next transaction that needs a
     CVM is marked device-verified (CTQ byte 2 b8). A running card picks it up at its next
     SELECT."""
+    from emvtap.profile import CardProfile
     from hce_card.state import USER_VERIFIED_MARKER
 
+    try:
+        CardProfile.load(profile_path)
+    except (ProfileError, ValueError, OSError) as exc:
+        raise click.BadParameter(f"{profile_path}: not a card profile ({exc})",
+                                 param_hint="--profile") from None
     state_file = state_path or _default_state(profile_path)
     inbox = state_file.with_name(state_file.name + ".inbox")
     inbox.mkdir(parents=True, exist_ok=True)
@@ -206,7 +183,10 @@ def _default_state(profile_path: str | Path) -> Path:
     return Path(profile_path).with_suffix(".state.json")
 
 
-@card_group.command()
+@card_group.command(epilog="""\b
+Examples:
+  emvtap card replenish --profile wallet.json --token-file switch.db.admin-token
+  emvtap card replenish --profile wallet.json --switch 127.0.0.1:8584 --count 20""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON of the HCE device card.")
 @click.option("--switch", "switch", default="127.0.0.1:8584", show_default=True,
@@ -254,7 +234,9 @@ def replenish(profile_path: str, switch: str, admin_token: str | None, token_fil
     try:
         batch, raw = request_batch(host, port, profile.pan, admin_token, count)
     except ReplenishError as exc:
-        raise click.ClickException(str(exc)) from exc
+        if "cannot reach" in str(exc):
+            raise EnvironmentProblem(str(exc)) from None
+        raise Refused(str(exc)) from None
     assert store.inbox is not None
     # only the card writes its state: the batch waits in the inbox for the card's next SELECT
     target = drop_in_inbox(store.inbox, raw, batch)

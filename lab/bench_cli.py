@@ -15,7 +15,12 @@ def bench() -> None:
     """Attack a terminal with the lying card and judge its verdicts."""
 
 
-@bench.command("attack")
+@bench.command("attack", epilog="""\b
+Examples:
+  emvtap bench attack --list
+  emvtap bench attack --terminal vpcd --json bench.json --junit bench.xml
+  emvtap bench attack --assertions tests/assertions/contactless.yaml --attack EP.PR
+  emvtap bench attack --terminal prompt --card-link nfc:usb:054c:06c3 --attack ctq-cdcvm-offline""")
 @click.option("--terminal", "kind", type=click.Choice(["loopback", "vpcd", "nfc-udp", "prompt"]),
               default="loopback", show_default=True,
               help="loopback: our terminal in-process; vpcd / nfc-udp: our terminal over "

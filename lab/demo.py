@@ -36,7 +36,10 @@ def _arpc_check(profile, result) -> str:  # type: ignore[no-untyped-def]
     return "ARPC verified with the card's session key" if ok else "ARPC did NOT verify"
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  emvtap demo
+  emvtap demo --quiet""")
 @click.option("--clear-pan", is_flag=True, help="Show PANs unmasked in the traces.")
 @click.option("--quiet", is_flag=True, help="Outcomes only, no APDU traces.")
 def demo(clear_pan: bool, quiet: bool) -> None:

@@ -4,9 +4,11 @@ exit 0 when the machine is ready for ``--role``, 1 when it is not."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
+from emvtap.cli_support import STDOUT, document, emit_json, json_option
 from emvtap.endpoints import parse_host_port
 from lab.doctor import ROLES, DoctorEnv, render_table, run_doctor
 
@@ -28,32 +30,37 @@ def make_doctor_command(env_factory: Callable[[], DoctorEnv] = DoctorEnv) -> cli
     """The click command, with the doctor's environment made by *env_factory* (tests pass fake
     trees and probes)."""
 
-    @click.command("doctor")
-    @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+    @click.command("doctor", epilog="""\b
+Examples:
+  emvtap doctor
+  emvtap doctor --role terminal --switch 127.0.0.1:8583
+  emvtap doctor --json - | jq .ready
+Exit codes: 0 ready, 1 not ready (docs/exit-codes.md).""")
+    @json_option("the report")
     @click.option(
         "--switch",
         metavar="HOST:PORT",
         callback=_switch_address,
-        help="also check the mock switch: TCP connect, then a 0800 echo",
+        help="Also check the mock switch: TCP connect, then a 0800 echo.",
     )
     @click.option(
         "--role",
         type=click.Choice(ROLES),
         default="both",
         show_default=True,
-        help="what this machine must be ready for",
+        help="What this machine must be ready for.",
     )
     @click.option(
         "--nfc-timeout",
         type=click.FloatRange(min=0.5),
         default=10.0,
         show_default=True,
-        help="seconds nfcpy may take to probe the USB readers",
+        help="Seconds nfcpy may take to probe the USB readers.",
     )
     @click.pass_context
     def doctor(
         ctx: click.Context,
-        as_json: bool,
+        json_path: Path | None,
         switch: tuple[str, int] | None,
         role: str,
         nfc_timeout: float,
@@ -63,9 +70,8 @@ def make_doctor_command(env_factory: Callable[[], DoctorEnv] = DoctorEnv) -> cli
         env = env_factory()
         env.nfc_timeout = nfc_timeout
         report = run_doctor(role, switch, env)  # type: ignore[arg-type]  # click.Choice(ROLES)
-        if as_json:
-            click.echo(report.to_json())
-        else:
+        emit_json(json_path, document("emvtap.doctor", 1, report.to_dict()))
+        if json_path != STDOUT:
             from rich.console import Console
 
             render_table(report, Console())

@@ -4,32 +4,38 @@
 real readers, asking the person at the desk for what only a person can do; ``--virtual`` runs
 the same scenarios on pcscd + vpcd and on nfcpy's udp radio, with nobody there.
 
-Exit codes: 0 every scenario that ran passed (unsupported and not-run ones are listed, not
-failed); 1 a scenario failed or the rig broke; 3 a scenario file or the options are wrong.
+Exit codes (emvtap.exit_codes): 0 every scenario that ran passed (unsupported and not-run
+ones are listed, not failed); 1 a scenario failed or the rig broke; 2 a scenario file or the
+options are wrong.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from emvtap.cli_support import check_writable, document, emit_json, human, json_option
+from emvtap.exit_codes import ExitCode
 from lab.hil.loader import ScenarioError, load_scenarios
 from lab.hil.model import Scenario
 from lab.hil.results import RigError, ScenarioResult, Status, StepResult
 
 __all__ = ["hil"]
 
-EXIT_FAILED, EXIT_BAD_INPUT = 1, 3
+EXIT_FAILED, EXIT_BAD_INPUT = int(ExitCode.DECLINED), int(ExitCode.USAGE)
 VIRTUAL_RIGS = ("pcsc", "nfc")
 MARKS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.ERROR: "[magenta]![/]",
          Status.UNSUPPORTED: "[yellow]–[/]", Status.NOT_RUN: "[dim]·[/]"}
 
 
-@click.group("hil")
+@click.group("hil", epilog="""\b
+Examples:
+  emvtap hil list scenarios/
+  emvtap hil run scenarios/ --virtual
+  emvtap hil run scenarios/ --terminal pcsc:ACR122U --emulator nfc:usb:04e6:5591""")
 def hil() -> None:
     """Hardware-in-the-loop scenarios on real readers (or virtual ones)."""
 
@@ -74,7 +80,13 @@ def _progress(console):  # type: ignore[no-untyped-def]
     return on_step
 
 
-@hil.command()
+@hil.command(epilog="""\b
+Examples:
+  emvtap hil run scenarios/ --virtual
+  emvtap hil run scenarios/ --virtual --via nfc -k offline --json report.json
+  emvtap hil run scenarios/ --terminal pcsc:ACR122U --emulator nfc:usb:04e6:5591 --details
+Exit codes: 0 every scenario that ran passed, 1 one failed, 2 a scenario file or an option is
+wrong (docs/exit-codes.md).""")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--terminal", envvar="EMVTAP_TERMINAL_READER", default=None,
               help="Terminal reader (pcsc:NAME|INDEX, nfc:usb:…); $EMVTAP_TERMINAL_READER.")
@@ -90,9 +102,9 @@ def _progress(console):  # type: ignore[no-untyped-def]
               help="With --via nfc: this UDP port for every scenario (default: a free one each).")
 @click.option("-k", "select", multiple=True, help="Only scenarios whose id contains this.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              callback=lambda _c, _p, v: v if v is None else check_writable(v, "--junit"),
               help="Write a JUnit XML report here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the JSON report (per-APDU timings) here.")
+@json_option("the report (every step, per-APDU timings)")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep each scenario's logs, card files and tap records under this directory.")
 @click.option("--keep", is_flag=True, help="Keep the temporary work directories.")
@@ -114,8 +126,6 @@ def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virt
         raise click.UsageError("name the terminal reader (--terminal) or run --virtual")
     scenarios = _load(paths, select)
     console = Console(stderr=True)
-    # nfcpy logs every device it opens at INFO: keep the run's output to the run.
-    logging.getLogger("nfc").setLevel(max(logging.getLogger().level, logging.WARNING))
     rigs: list[Rig]
     if virtual:
         vias = vias or VIRTUAL_RIGS
@@ -144,12 +154,22 @@ def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virt
     sys.exit(0 if all(r.status.ok for r in results) else EXIT_FAILED)
 
 
-@hil.command("list")
+@hil.command("list", epilog="""\b
+Examples:
+  emvtap hil list scenarios/
+  emvtap hil list scenarios/offline-fdda.yaml --json -""")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def list_scenarios(paths: tuple[str, ...]) -> None:
+@json_option("the scenarios")
+def list_scenarios(paths: tuple[str, ...], json_path: Path | None) -> None:
     """Check the scenario files and list what each one does and needs."""
+    echo = human(json_path)
+    listed = []
     for s in _load(paths, ()):
         forms = sorted({str(c.form) for c in s.cards.values()})
         where = "real readers only" if s.hardware_only else "real or virtual readers"
-        click.echo(f"{s.id}: {s.title}")
-        click.echo(f"  {len(s.steps)} steps, cards: {', '.join(forms)}; {where}")
+        echo(f"{s.id}: {s.title}")
+        echo(f"  {len(s.steps)} steps, cards: {', '.join(forms)}; {where}")
+        listed.append({"id": s.id, "title": s.title, "path": str(s.path),
+                       "steps": len(s.steps), "cards": forms,
+                       "hardware_only": s.hardware_only})
+    emit_json(json_path, document("emvtap.hil.list", 1, {"scenarios": listed}))

@@ -10,6 +10,7 @@ in docs/contracts.md): a profile it refuses is refused here with its message. Th
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,16 @@ from switch.pin import hash_pin
 from switch.store import Store, StoreError
 from switch.token_states import TokenState
 
-__all__ = ["EnrollError", "enroll_profile", "load_profile"]
+__all__ = ["EnrollConflict", "EnrollError", "enroll_profile", "enrolment_status", "load_profile"]
 
 
 class EnrollError(ValueError):
     """A profile the switch cannot register (not a device card, or malformed)."""
+
+
+class EnrollConflict(EnrollError):
+    """The MPAN is enrolled already, with other card keys: another card with the same number.
+    Replacing its keys would make the enrolled card's taps decline (cryptogram failure)."""
 
 
 def load_profile(path: str | Path) -> CardProfile:
@@ -46,6 +52,29 @@ def _card_profile(profile: CardProfile | Mapping[str, Any]) -> CardProfile:
         raise EnrollError(f"bad profile: {exc}") from None
 
 
+def _same_card(token: Any, span: str, keys: tuple[bytes, bytes, bytes]) -> bool:
+    """The enrolled token is this card: same SPAN, same three keys (compared in constant
+    time)."""
+    same_keys = [hmac.compare_digest(a, b) for a, b in
+                 zip((token.key_ac, token.key_smi, token.key_smc), keys, strict=True)]
+    return all(same_keys) and hmac.compare_digest(token.span.encode(), span.encode())
+
+
+def enrolment_status(store: Store, profile: CardProfile | Mapping[str, Any]) -> str:
+    """``"new"`` (MPAN not enrolled, or not a device card: :func:`enroll_profile` says so),
+    ``"same"`` (enrolled, this card) or ``"different"`` (enrolled with other keys or SPAN)."""
+    card_profile = _card_profile(profile)
+    token = card_profile.token
+    if token is None:
+        return "new"
+    existing = store.token(token.mpan)
+    if existing is None:
+        return "new"
+    keys = card_profile.application.keys
+    same = _same_card(existing, token.span, (keys.ac, keys.smi, keys.smc))
+    return "same" if same else "different"
+
+
 def enroll_profile(
     store: Store,
     profile: CardProfile | Mapping[str, Any],
@@ -57,10 +86,13 @@ def enroll_profile(
     no_password_limit: int = 0,
     pin: str | None = None,
     channel: str = "network",
+    force: bool = False,
 ) -> str:
-    """Register the profile's token; returns the MPAN. Re-enrolling the same MPAN refreshes its
-    keys and token data and keeps its state, ATC history and account. ``pin`` sets the
-    account's transaction PIN (docs/domain.md: the device card shares the SPAN account's PIN)."""
+    """Register the profile's token; returns the MPAN. Re-enrolling the same card refreshes its
+    token data and keeps its state, ATC history and account; an MPAN enrolled with other keys
+    or on another card raises :class:`EnrollConflict` unless ``force`` (then the keys are
+    replaced). ``pin`` sets the account's transaction PIN (docs/domain.md: the device card
+    shares the SPAN account's PIN)."""
     card_profile = _card_profile(profile)
     token = card_profile.token
     if token is None:
@@ -97,6 +129,11 @@ def enroll_profile(
         if store.device(device_id) is None:
             store.add_device(device_id, token.device_type, account_id)
         existing = store.token(mpan)
+        if existing is not None and not force and not _same_card(existing, span, key_triple):
+            raise EnrollConflict(
+                f"token …{mpan[-4:]} is enrolled already with other card keys (another card "
+                "with the same MPAN); --force replaces its keys, and the enrolled card's taps "
+                "will then decline")
         if existing is None:
             is_default = not store.tokens(device_id=device_id, include_deleted=False)
             try:

@@ -1,15 +1,31 @@
-"""``emvtap terminal``: the POS side on a reader."""
+"""``emvtap terminal``: the POS side on a reader.
+
+Every check that can fail is made before the card is asked for (reader, switch address, the
+``--json`` file): a payment is never approved and then left without its record.
+"""
 
 from __future__ import annotations
 
-import json
+import re
+import socket
 import sys
-from decimal import Decimal, InvalidOperation
+import threading
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from emvtap.cli_support import (
+    STDOUT,
+    EnvironmentProblem,
+    check_writable,
+    document,
+    emit_json,
+    json_option,
+)
+from emvtap.exit_codes import ExitCode
 from terminal.config import ConfigError, TerminalConfig
 from terminal.outcome import Outcome
 
@@ -18,42 +34,130 @@ if TYPE_CHECKING:
 
     from terminal.transport.base import BaseTransport
 
-__all__ = ["parse_amount", "terminal_group"]
+__all__ = ["parse_amount", "parse_switch", "terminal_group"]
 
-EXIT_CODES = {Outcome.APPROVED: 0, Outcome.DECLINED: 1}
+#: Final outcome → exit code (emvtap.exit_codes); every other outcome: TRY_AGAIN.
+EXIT_CODES = {Outcome.APPROVED: ExitCode.OK, Outcome.DECLINED: ExitCode.DECLINED}
+#: The tap record's JSON format (docs/json-formats.md).
+TAP_FORMAT = ("emvtap.tap", 1)
+_AMOUNT = re.compile(r"\d+(\.\d+)?")
+T = TypeVar("T")
 
 
 def parse_amount(text: str, exponent: int) -> int:
-    """``"12.34"`` → 1234 minor units; refuses negatives and more decimals than the currency."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise click.BadParameter(f"{text!r} is not an amount") from None
-    minor = value.scaleb(exponent)
-    if value < 0 or minor != minor.to_integral_value():
-        raise click.BadParameter(f"{text!r}: negative or more than {exponent} decimals")
+    """``"12.34"`` → 1234 minor units: digits with at most *exponent* decimals; no sign, no
+    exponent notation (``1e3`` is refused, not read as 1000)."""
+    if not _AMOUNT.fullmatch(text.strip()):
+        raise click.BadParameter(f"{text!r} is not an amount (digits, e.g. 12.34)")
+    minor = Decimal(text.strip()).scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise click.BadParameter(f"{text!r} has more than {exponent} decimals")
+    if minor >= 10**12:
+        raise click.BadParameter(f"{text!r} is more than 12 digits in minor units")
     return int(minor)
 
 
-@click.group("terminal")
+def parse_switch(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[IPv6]:PORT``; empty host: 127.0.0.1) with a port of 1-65535."""
+    from emvtap.endpoints import parse_host_port
+
+    try:
+        host, port = parse_host_port(text, default_host="127.0.0.1")
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (or 'none' for no online link)",
+                                 param_hint="--switch") from None
+    return host, port
+
+
+def check_switch(host: str, port: int, timeout: float) -> None:
+    """A TCP connect to the switch: refused or unreachable → :class:`EnvironmentProblem`."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"switch {host}:{port} is not reachable ({exc.strerror or exc}); start it "
+            "(emvtap switch serve) or pay with --switch none") from None
+
+
+def open_reader(spec: str):  # type: ignore[no-untyped-def]
+    """The transport for *spec*, with the reader checked: a bad spec is a usage error, a
+    missing reader an environment problem."""
+    from terminal.transport import TransportError, open_transport
+
+    if spec.partition(":")[0] == "loopback":
+        raise click.BadParameter("loopback: is an in-process link for tests; on the command "
+                                 "line run the card with `emvtap card run --link vpcd` and read "
+                                 "it with pcsc:, or use nfc:udp", param_hint="--reader")
+    try:
+        transport = open_transport(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--reader") from None
+    try:
+        transport.probe()
+    except TransportError as exc:
+        transport.close()
+        raise EnvironmentProblem(str(exc)) from None
+    return transport
+
+
+def interruptible(work: Callable[[], T], cancel: Callable[[], None]) -> T:
+    """Run *work* in a worker thread so that Ctrl-C ends the wait at once on every transport
+    (a PC/SC wait is a blocking C call, nfcpy swallows KeyboardInterrupt): on SIGINT the wait
+    is cancelled and :class:`KeyboardInterrupt` raised here (exit 130)."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="emvtap-tap", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel()
+        worker.join(2.0)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+_READER_HELP = ("Reader: pcsc:INDEX|NAME (PC/SC, e.g. pcsc:0 or 'pcsc:ACR122U'), "
+                "nfc:usb[:VID:PID] (nfcpy), nfc:udp[:HOST:PORT] (nfcpy's virtual radio).")
+
+
+@click.group("terminal", epilog="Example: emvtap terminal pay --reader pcsc:0 --amount 12.34 "
+             "--switch 127.0.0.1:8583")
 def terminal_group() -> None:
     """The POS terminal: contactless kernel on a reader."""
 
 
-@terminal_group.command()
-@click.option("--reader", default="pcsc:0", show_default=True,
-              help="pcsc:INDEX|NAME, nfc:usb[:...], nfc:udp:HOST:PORT")
-@click.option("--amount", required=True, help="Amount in major units, e.g. 12.34")
-@click.option("--switch", "switch", default=None,
-              help="HOST:PORT of the switch ('none' for no online link); default from config")
+@terminal_group.command(epilog="""\b
+Examples:
+  emvtap terminal pay --reader pcsc:0 --amount 12.34 --switch 127.0.0.1:8583
+  emvtap terminal pay --reader nfc:udp:127.0.0.1:50000 --amount 1.00 --switch none --json -
+Exit codes: 0 approved, 1 declined, 2 usage, 3 other outcome (try again, no card),
+4 reader/switch/output not ready, 130 Ctrl-C (docs/exit-codes.md).""")
+@click.option("--reader", default="pcsc:0", show_default=True, help=_READER_HELP)
+@click.option("--amount", required=True, metavar="AMOUNT",
+              help="Amount in major units of the configured currency, e.g. 12.34.")
+@click.option("--switch", "switch", default=None, metavar="HOST:PORT|none",
+              help="The switch for online authorisation ('none': no online link); default "
+                   "from the configuration. Checked before the tap.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="Terminal configuration JSON (overrides the defaults).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the redacted JSON record of the tap here ('-': stdout).")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for a card.")
+              default=None, help="Terminal configuration JSON (docs/terminal-config.md).")
+@json_option("the redacted record of the tap")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Seconds to wait for a card.")
 @click.option("--clear-pan", is_flag=True, help="Show PANs and track data unmasked.")
-@click.option("--quiet", is_flag=True, help="No APDU trace, only the outcome.")
+@click.option("--quiet", is_flag=True,
+              help="No APDU trace, only the outcome (the 'present a card' prompt stays, on "
+                   "stderr).")
 @click.option("--pin", default=None, metavar="DIGITS",
               help="The cardholder's online PIN, used when the card asks for online PIN "
                    "(without it such a tap ends declined: PIN not entered).")
@@ -70,84 +174,50 @@ def pay(reader: str, amount: str, switch: str | None, config_path: str | None,
 
     from terminal.pay import perform_issuer_update, perform_transaction
     from terminal.render import render_result
-    from terminal.transport import open_transport
 
     try:
         config = TerminalConfig.load(config_path)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--config") from exc
     minor = parse_amount(amount, config.transaction_currency_exponent)
     if pin is not None and (not pin.isdigit() or not 4 <= len(pin) <= 12):
         raise click.BadParameter("a PIN is 4 to 12 digits", param_hint="--pin")
-    try:
-        transport = open_transport(reader)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    console = Console(stderr=json_path == Path("-"))
-    if not quiet:
-        console.print(f"[dim]present a card to {reader} …[/]")
-    try:
-        result = perform_transaction(transport, config, minor, switch=switch,
+    target = config.switch if switch is None else switch
+    if target and target != "none":
+        host, port = parse_switch(target)
+        check_switch(host, port, config.online_timeout_seconds)
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    transport = open_reader(reader)
+    console = Console(stderr=json_path == STDOUT)
+    prompt = Console(stderr=True)  # prompts always, on stderr, even with --quiet
+    prompt.print(f"[dim]present a card to {reader} …[/]")
+
+    def tap():  # type: ignore[no-untyped-def]
+        result = perform_transaction(transport, config, minor, switch=target or "none",
                                      clear_pan=clear_pan, card_timeout=timeout,
                                      pin_entry=(lambda: pin) if pin else None,
                                      merchant_forced_online=force_online)
         transport.disconnect()
         if tap_again and result.issuer_update.get("pending"):
-            console.print(f"[bold]{result.outcome_after_online}[/]: {result.reason}")
-            console.print("[bold yellow]issuer update: present the card again …[/]")
+            prompt.print(f"[bold]{result.outcome_after_online}[/]: {result.reason}")
+            prompt.print("[bold yellow]issuer update: present the card again …[/]")
             perform_issuer_update(transport, config, result, card_timeout=timeout,
                                   clear_pan=clear_pan)
+        return result
+
+    try:
+        result = interruptible(tap, transport.cancel)
     finally:
         transport.close()
     render_result(result, console, trace=not quiet)
-    if json_path:
-        text = json.dumps(result.to_json(), indent=1)
-        if json_path == Path("-"):
-            click.echo(text)
-        else:
-            json_path.write_text(text + "\n")
-    sys.exit(EXIT_CODES.get(result.outcome_after_online, 2))
+    emit_json(json_path, document(*TAP_FORMAT, result.to_json()))
+    sys.exit(int(EXIT_CODES.get(result.outcome_after_online, ExitCode.TRY_AGAIN)))
 
 
 # --- card tools: read and raw APDUs --------------------------------------------------------
 
-#: Exit codes of the card tools (the same table as every emvtap command: docs/exit-codes.md):
-#: 0 done, 2 bad command line or input (click's usage errors), 3 no card or the card left
-#: the field (present it again), 4 the machine is not ready (no such reader, no pcscd,
-#: output path not writable).
-EXIT_OK, EXIT_TRY_AGAIN, EXIT_ENVIRONMENT = 0, 3, 4
-
-
-class EnvironmentProblem(click.ClickException):
-    """The machine is not ready: no such reader, no pcscd, an output path not writable."""
-
-    exit_code = EXIT_ENVIRONMENT
-
-
-def _check_json_target(path: Path | None) -> None:
-    """Before the card is touched: ``--json FILE`` must be writable (``-`` is stdout)."""
-    if path is None or path == Path("-"):
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise EnvironmentProblem(f"--json {path}: is a directory")
-    if not parent.is_dir():
-        raise EnvironmentProblem(f"--json {path}: directory {parent} does not exist")
-    import os
-
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists()
-                                                     and not os.access(path, os.W_OK)):
-        raise EnvironmentProblem(f"--json {path}: not writable")
-
-
-def _emit_json(doc: dict[str, object], path: Path | None) -> None:
-    if path is None:
-        return
-    text = json.dumps(doc, indent=1, ensure_ascii=False)
-    if path == Path("-"):
-        click.echo(text)
-    else:
-        path.write_text(text + "\n", encoding="utf-8")
+#: Exit codes of the card tools: the table of every emvtap command (docs/exit-codes.md).
+EXIT_OK, EXIT_TRY_AGAIN = int(ExitCode.OK), int(ExitCode.TRY_AGAIN)
 
 
 def _connect(reader: str, timeout: float, console: Console) -> tuple[BaseTransport, bytes]:
@@ -212,7 +282,8 @@ def read(reader: str, json_path: Path | None, clear_pan: bool, gpo: bool, show_a
     from terminal.read import read_card
     from terminal.read.render import render_report
 
-    _check_json_target(json_path)
+    if json_path is not None:
+        check_writable(json_path, "--json")
     try:
         config = TerminalConfig.load(config_path)
     except ConfigError as exc:
@@ -226,7 +297,7 @@ def read(reader: str, json_path: Path | None, clear_pan: bool, gpo: bool, show_a
     finally:
         transport.close()
     render_report(report, console, apdus=show_apdus)
-    _emit_json(report.to_json(), json_path)
+    emit_json(json_path, report.to_json())
     sys.exit(EXIT_OK if report.complete else EXIT_TRY_AGAIN)
 
 
@@ -270,7 +341,8 @@ def apdu(apdus: tuple[str, ...], reader: str, script: Path | None, json_path: Pa
         raise click.BadParameter(str(exc)) from exc
     if not commands:
         raise click.UsageError("give at least one APDU or --script FILE")
-    _check_json_target(json_path)
+    if json_path is not None:
+        check_writable(json_path, "--json")
     console = Console(stderr=json_path == Path("-"))
     transport, atr = _connect(reader, timeout, console)
     try:
@@ -279,7 +351,7 @@ def apdu(apdus: tuple[str, ...], reader: str, script: Path | None, json_path: Pa
     finally:
         transport.close()
     _render_apdus(run.to_json(), console)
-    _emit_json(run.to_json(), json_path)
+    emit_json(json_path, run.to_json())
     sys.exit(EXIT_OK if run.error is None else EXIT_TRY_AGAIN)
 
 

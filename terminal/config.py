@@ -8,6 +8,7 @@ field in ``docs/terminal-config.md``; a user file (JSON) overrides them key by k
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +27,32 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A terminal configuration emvtap cannot use."""
+
+
+#: Every key of a configuration file (docs/terminal-config.md); "_doc" and keys starting with
+#: "_" are comments.
+CONFIG_KEYS = frozenset({
+    "additional_terminal_capabilities", "application_version", "combinations", "default_ddol",
+    "default_kernels", "default_tdol", "ifd_serial_number", "issuer_update_timeout_seconds",
+    "merchant_category_code", "merchant_id", "merchant_name_location", "online_capable",
+    "online_timeout_seconds", "pin_encryption_key", "pin_pad", "production", "revocation_list",
+    "risk_management", "switch", "tac", "terminal_capabilities", "terminal_country_code",
+    "terminal_floor_limit", "terminal_id", "terminal_type", "transaction_currency_code",
+    "transaction_currency_exponent", "use_pse"})
+COMBINATION_KEYS = frozenset({
+    "aid", "application_version", "cvm_required_limit", "extended_selection", "floor_limit",
+    "kernel_id", "label", "partial", "status_check", "tac", "transaction_limit", "ttq",
+    "zero_amount_allowed"})
+
+
+def _check_keys(data: dict[str, Any], known: frozenset[str], where: str) -> None:
+    """A mistyped key is an error, not a setting silently ignored."""
+    unknown = sorted(k for k in data if k not in known and not str(k).startswith("_"))
+    if unknown:
+        close = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
+        hints = ", ".join(f"{k!r}" + (f" (did you mean {c[0]!r}?)" if c else "")
+                          for k, c in close.items())
+        raise ConfigError(f"{where}: unknown key(s) {hints}")
 
 
 def _hex(value: Any, what: str, length: int | None = None, secret: bool = False) -> bytes:
@@ -252,6 +279,10 @@ class TerminalConfig:
                 raise ConfigError(f"{path}: {exc}") from exc
             if not isinstance(user, dict):
                 raise ConfigError(f"{path}: not a JSON object")
+            _check_keys(user, CONFIG_KEYS, str(path))
+            for i, combination in enumerate(user.get("combinations") or ()):
+                if isinstance(combination, dict):
+                    _check_keys(combination, COMBINATION_KEYS, f"{path}: combinations[{i}]")
             data |= user
         return cls.from_dict(data)
 

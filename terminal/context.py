@@ -71,6 +71,8 @@ class TransactionContext:
     #: 9F33 for this transaction: below the CVM required limit the CVM byte is "no CVM" only.
     terminal_capabilities: bytes | None = None
     online_pin_block: bytes | None = field(default=None, repr=False)
+    #: ``time.perf_counter()`` when the card was activated (the tap is timed from here).
+    card_presented_at: float | None = None
 
     @property
     def application_version(self) -> bytes:

@@ -70,6 +70,9 @@ __all__ = [
     "start_d",
 ]
 
+#: The reason's words while issuer update waits for the card (replaced once delivered).
+ISSUER_UPDATE_WAITING = "issuer update waiting: present card again"
+
 
 def capk_store(config: TerminalConfig) -> CapkStore:
     """The shipped CAPKs in the configuration's mode, with its CA revocation list."""
@@ -148,7 +151,9 @@ def perform_transaction(
     except Exception as exc:  # the promise: an outcome, never an exception
         res.end(Outcome.END_APPLICATION, f"internal error: {_error_text(exc, clear_pan)}")
     finally:
-        res.tap_seconds = time.perf_counter() - start
+        # the tap is timed from the card's activation: the wait for a card is not part of it
+        presented = ctx.card_presented_at
+        res.tap_seconds = time.perf_counter() - (start if presented is None else presented)
     res.card_data = dict(ctx.card)
     if res.outcome == Outcome.ONLINE_REQUEST and res.final_outcome is None:
         _quick_path_online(ctx)
@@ -197,6 +202,7 @@ def start_b(ctx: TransactionContext, indicators: list[PreProcessingIndicators],
         protocol_activation(ctx.transport, card_timeout)
     except NoCardError as exc:
         raise EntryPointError(Outcome.END_APPLICATION, f"no card presented: {exc}") from exc
+    ctx.card_presented_at = time.perf_counter()
     return start_c(ctx, indicators, capks)
 
 
@@ -299,7 +305,7 @@ def _issuer_update_pending(ctx: TransactionContext, response: OnlineResponse) ->
                                       "result": "card does not support issuer update"}
     else:
         res.issuer_update = update | {"pending": True, "result": "present card again"}
-        res.reason += "; issuer update waiting: present card again"
+        res.reason += f"; {ISSUER_UPDATE_WAITING}"
 
 
 def perform_issuer_update(
@@ -350,6 +356,7 @@ def perform_issuer_update(
         scripts = result.issuer_script_results[before:]
         update["script_results"] = scripts.hex().upper()
         update["result"] = "delivered"
+        result.reason = result.reason.replace(ISSUER_UPDATE_WAITING, "issuer update delivered")
     except NoCardError as exc:
         update["result"] = f"card not presented again ({exc})"
     except CardRemovedError as exc:

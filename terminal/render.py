@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from terminal.outcome import Outcome, TransactionResult
 
@@ -28,7 +29,10 @@ def render_result(result: TransactionResult, console: Console | None = None,
             if apdu.get("r"):
                 console.print(apdu.get("decoded") or apdu["r"], highlight=False)
     table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # the reason and the values wrap, never cut off
     rows = [
+        ("reason", result.reason),
         ("AID", f"{result.aid} {result.label}".strip()),
         ("kernel / path", f"{result.kernel_id} / {result.path}"),
         ("PAN", result.pan_masked),
@@ -36,7 +40,7 @@ def render_result(result: TransactionResult, console: Console | None = None,
         ("CVM", f"{result.cvm} (9F34 {result.cvm_results.hex().upper()})"),
         ("ODA", f"{result.oda_method}: {result.oda_result}"),
         ("TVR / TSI", f"{result.tvr.hex().upper()} / {result.tsi.hex().upper()}"),
-        ("tap", f"{result.tap_seconds * 1000:.1f} ms, {len(result.apdus)} APDUs"),
+        ("tap", f"{result.tap_seconds * 1000:.1f} ms in the field, {len(result.apdus)} APDUs"),
     ]
     if result.issuer_script_results:
         rows.append(("script results", result.issuer_script_results.hex().upper()))
@@ -50,11 +54,10 @@ def render_result(result: TransactionResult, console: Console | None = None,
                      + (o.get("error") or f"DE 39 = {o.get('response_code')}, "
                         f"ARPC {o.get('arpc') or 'none'}")))
     for k, v in rows:
-        table.add_row(f"[bold]{k}[/]", v)
+        table.add_row(f"[bold]{k}[/]", Text(str(v)))
     if trace and result.steps:
         for text in result.steps:
             console.print(f"[dim]· {text}[/]", highlight=False)
     final = result.final_outcome or result.outcome
     title = str(final) if final == result.outcome else f"{result.outcome} → {final}"
-    console.print(Panel(table, title=f"[{_STYLE.get(final, 'bold')}]{title}[/]",
-                        subtitle=result.reason, subtitle_align="left"))
+    console.print(Panel(table, title=f"[{_STYLE.get(final, 'bold')}]{title}[/]"))

@@ -238,13 +238,18 @@ def _load_profile(path: str | Path) -> CardProfile:
         raise click.UsageError(f"cannot load the profile: {exc}") from exc
 
 
-@click.command("perso-applet")
+@click.command("perso-applet", epilog="""\b
+Examples:
+  emvtap card perso-applet --profile card.json --reader "pcsc:Virtual PCD 00 00"
+  emvtap card perso-applet --profile card.json --reader "pcsc:ACS ACR122U" --trace""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON (emvtap perso).")
 @click.option("--reader", default="pcsc:0", show_default=True,
               help="pcsc:INDEX or pcsc:NAME (the card or the bridge's vpcd reader).")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for a card.")
-@click.option("--verbose", is_flag=True, help="Print each APDU's header and status word.")
+@click.option("--timeout", default=10.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Seconds to wait for a card.")
+@click.option("--trace", "verbose", is_flag=True,
+              help="Print each APDU's header and status word.")
 def perso_applet(profile_path: str, reader: str, timeout: float, verbose: bool) -> None:
     """Personalise the PPSE and payment applets from a card profile (STORE DATA, once)."""
     profile = _load_profile(profile_path)
@@ -266,7 +271,10 @@ _install_only_option = click.option(
     help="With --profile: install as the profile needs, personalise later (perso-applet).")
 
 
-@click.command("run-applet")
+@click.command("run-applet", epilog="""\b
+Examples:
+  emvtap card run-applet --profile card.json --link vpcd:127.0.0.1:35963
+  emvtap card run-applet --aid A000000333010101 --timing-log jcardsim.tsv""")
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Install and personalise from this profile at start.")
 @_link_option
@@ -291,6 +299,9 @@ def _add_applet_flag(run: click.Command) -> None:
     for param in run.params:
         if param.name == "profile_path":
             param.required = False
+            if isinstance(param, click.Option):
+                param.help = ("Card profile JSON (emvtap perso); required for the HCE card, "
+                              "optional with --applet.")
     run.params.append(click.Option(["--applet"], is_flag=True,
                                    help="Run the Java Card applets (jcardsim bridge) instead."))
     run.params.append(click.Option(["--timing-log"], type=click.Path(dir_okay=False,

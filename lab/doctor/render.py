@@ -17,7 +17,8 @@ STATUS_STYLE: Mapping[Status, str] = {
 
 
 def render_table(report: Report, console: Any) -> None:
-    """Print *report* on a rich ``Console``: a row per check, then the verdict."""
+    """Print *report* on a rich ``Console``: a row per check, then each fix on a line of its
+    own (never wrapped by us, so that it can be copied whole), then the verdict."""
     from rich.table import Table
     from rich.text import Text
 
@@ -25,11 +26,18 @@ def render_table(report: Report, console: Any) -> None:
     table.add_column("check", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("detail", overflow="fold")
-    table.add_column("fix", overflow="fold")  # commands must stay whole to be copied
     for r in report.results:
         status = Text(r.status, style=STATUS_STYLE[r.status])
-        table.add_row(r.name, status, Text(r.detail), Text(r.fix or ""))
+        detail = r.detail + (" (fix below)" if r.fix else "")
+        table.add_row(r.name, status, Text(detail))
     console.print(table)
+    fixes = [r for r in report.results if r.fix]
+    if fixes:
+        console.print(Text("fixes (copy each line as it is):", style="bold"))
+    for r in fixes:
+        console.print(Text(f"# {r.name}", style=STATUS_STYLE[r.status]))
+        for line in str(r.fix).splitlines():
+            console.print(Text(line), soft_wrap=True, highlight=False)
     failed = [r.name for r in report.results if r.status == "fail"]
     verdict = f"not ready for {report.role}: {', '.join(failed)} failed" if failed else "ready"
     console.print(

@@ -1,5 +1,6 @@
 """The report of a run, three ways: a console table (rich), JUnit XML for CI, and JSON with every
-tap's outcome and per-APDU timings (``format: emvtap-hil-report/1``).
+tap's outcome and per-APDU timings (``format``: ``emvtap.hil.report`` version 1,
+docs/json-formats.md).
 
 Timing budgets show up as flags (a ``⚠`` in the table, ``over_budget`` in JSON, a line in the
 JUnit test's output); they change the status only when the run asked for ``--strict-timing``.
@@ -25,7 +26,8 @@ from lab.hil.results import ScenarioResult, Status, StepResult
 __all__ = ["REPORT_FORMAT", "console_report", "counts", "json_report", "junit_xml",
            "tap_table", "write_reports"]
 
-REPORT_FORMAT = "emvtap-hil-report/1"
+#: The JSON report's format (docs/json-formats.md).
+REPORT_FORMAT = {"name": "emvtap.hil.report", "version": 1}
 
 STYLES: dict[Status, str] = {
     Status.PASSED: "green",
@@ -97,7 +99,8 @@ def tap_table(result: ScenarioResult) -> Table:
 
 def json_report(results: list[ScenarioResult], started: datetime) -> dict[str, Any]:
     return {
-        "format": REPORT_FORMAT,
+        "format": dict(REPORT_FORMAT),
+        "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "rigs": list(dict.fromkeys(r.rig for r in results)),
         "started": started.isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -163,5 +166,7 @@ def write_reports(results: list[ScenarioResult], started: datetime, *,
     """The JUnit XML and JSON files a run was asked for."""
     if junit is not None:
         junit.write_text(junit_xml(results) + "\n")
-    if json_path is not None:
+    if json_path is not None and str(json_path) == "-":
+        print(json.dumps(json_report(results, started), indent=1))
+    elif json_path is not None:
         json_path.write_text(json.dumps(json_report(results, started), indent=1) + "\n")

@@ -182,6 +182,15 @@ class BaseTransport(ABC):
     def disconnect(self) -> None:
         """Release the card (power off or deselect). Never raises for a card already gone."""
 
+    def cancel(self) -> None:
+        """From another thread: end a pending :meth:`connect` (nothing to end by default)."""
+        return None
+
+    def probe(self) -> None:
+        """Check that the reader is there, before anyone is asked for a card. Raises
+        :class:`TransportError` naming what is missing. Nothing to check by default."""
+        return None
+
     def transmit(self, apdu: bytes) -> bytes:
         """Send one command APDU; the response has ``61xx``/``6Cxx`` already resolved
         (:func:`transmit_apdu`). Every wire exchange is appended to :attr:`exchanges`."""

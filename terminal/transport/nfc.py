@@ -104,6 +104,10 @@ class NfcTransport(BaseTransport):
             self._clf = clf
         return self._clf
 
+    def probe(self) -> None:
+        """Open the nfcpy device (the udp driver only binds its socket)."""
+        self._open()
+
     def connect(self, timeout: float | None = None) -> bytes:
         """Poll until an ISO-DEP card is activated; return its ATR (:func:`atr_from_ats`)."""
         import nfc.tag.tt4

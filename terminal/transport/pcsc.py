@@ -302,6 +302,10 @@ class PcscTransport(BaseTransport):
     def readers(self) -> list[str]:
         return _list(self._ensure_context())
 
+    def probe(self) -> None:
+        """The selector names exactly one reader pcscd lists (:func:`resolve_reader`)."""
+        self.reader = resolve_reader(self.selector, self.readers())
+
     # -- Transport ----------------------------------------------------------------------
 
     def connect(self, timeout: float | None = None) -> bytes:

@@ -34,12 +34,12 @@ def test_run_needs_readers_or_virtual(runner: CliRunner) -> None:
     assert "--terminal" in done.output and "--virtual" in done.output
 
 
-def test_a_broken_scenario_file_exits_3_with_its_place(runner: CliRunner,
+def test_a_broken_scenario_file_exits_2_with_its_place(runner: CliRunner,
                                                        tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("format: emvtap-hil-scenario/1\ntitle: x\ncards: {}\nsteps: []\n")
     done = runner.invoke(hil, ["run", str(bad), "--virtual"], env=NO_READERS)
-    assert done.exit_code == 3
+    assert done.exit_code == 2
     assert f"{bad}: cards: declare at least one card" in done.output
 
 
@@ -63,3 +63,12 @@ def test_emulated_cards_on_real_readers_need_the_emulator(runner: CliRunner,
     assert done.exit_code == 0, done.output
     text = report.read_text()
     assert 'name="offline-fdda"' in text and "--emulator nfc:usb" in text
+
+
+def test_list_json_names_every_scenario_with_its_format(runner: CliRunner) -> None:
+    done = runner.invoke(hil, ["list", str(SUITE), "--json", "-"], env=NO_READERS)
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["format"] == {"name": "emvtap.hil.list", "version": 1}
+    assert [s["id"] for s in doc["scenarios"]] == [s.id for s in load_scenarios([SUITE])]
+    assert "real-card-capk" in done.stderr  # the human lines went to stderr

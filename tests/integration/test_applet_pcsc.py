@@ -351,7 +351,8 @@ def test_applet_tap_approved_then_block_script_blocks_it(bridge: Bridge, profile
     subprocess.run([*EMVTAP, "switch", "enroll", "--db", str(db), "--balance", "500.00",
                     str(profile_path)], check=True, capture_output=True, timeout=60)
     port = _free_port()
-    switch = subprocess.Popen([*EMVTAP, "switch", "serve", "--db", str(db), "--port", str(port)],
+    switch = subprocess.Popen([*EMVTAP, "switch", "serve", "--db", str(db), "--port", str(port),
+                               "--admin-port", "-1"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_port(port, switch)

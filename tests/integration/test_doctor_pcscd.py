@@ -15,7 +15,7 @@ pytestmark = pytest.mark.pcsc
 
 def run_doctor_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-c", "from lab.cli import main; main()", "doctor", "--json", *args],
+        [sys.executable, "-c", "from lab.cli import main; main()", "doctor", "--json", "-", *args],
         capture_output=True,
         text=True,
         timeout=120,

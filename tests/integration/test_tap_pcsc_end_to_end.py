@@ -75,7 +75,8 @@ def card_and_switch(tmp_path: Path, vpcd_slot) -> Iterator[dict]:
     )
     port = _free_port()
     switch = subprocess.Popen(
-        [*EMVTAP, "switch", "serve", "--db", str(db), "--port", str(port)],
+        [*EMVTAP, "switch", "serve", "--db", str(db), "--port", str(port),
+         "--admin-port", "-1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -60,13 +60,15 @@ def test_the_tsp_refuses_an_unknown_device_type(tmp_path) -> None:
     assert info.value.reason == "bad_device_type"
 
 
-@pytest.mark.parametrize("command", ["lab.cli:cli perso", "switch.cli:switch_group provision"])
+@pytest.mark.parametrize("command", ["lab.perso_cli:perso", "switch.cli:switch_group provision"])
 def test_every_cli_choice_is_the_enum(command: str) -> None:
     import importlib
 
-    target, sub = command.split(" ")
+    target, _, sub = command.partition(" ")
     module, attr = target.split(":")
-    group = getattr(importlib.import_module(module), attr)
-    option = next(p for p in group.commands[sub].params if p.name == "device_type")
+    command_object = getattr(importlib.import_module(module), attr)
+    if sub:
+        command_object = command_object.commands[sub]
+    option = next(p for p in command_object.params if p.name == "device_type")
     assert isinstance(option.type, click.Choice)
     assert tuple(option.type.choices) == DEVICE_TYPE_NAMES

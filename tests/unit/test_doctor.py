@@ -771,9 +771,11 @@ def test_the_shipped_capk_store_loads() -> None:
 
 def test_json_output_has_the_role_the_verdict_and_every_check(system: FakeSystem) -> None:
     env = make_env(system, pcsc=[ACR122U_PCSC])
-    result = CliRunner().invoke(make_doctor_command(lambda: env), ["--json", "--role", "terminal"])
+    result = CliRunner().invoke(make_doctor_command(lambda: env),
+                                ["--json", "-", "--role", "terminal"])
     document = json.loads(result.output)
-    assert set(document) == {"role", "ready", "checks"}
+    assert set(document) == {"format", "created", "role", "ready", "checks"}
+    assert document["format"] == {"name": "emvtap.doctor", "version": 1}
     assert document["role"] == "terminal"
     assert [c["name"] for c in document["checks"]] == CHECK_NAMES
     for entry in document["checks"]:
@@ -786,16 +788,17 @@ def test_json_output_has_the_role_the_verdict_and_every_check(system: FakeSystem
 def test_cli_exit_code_is_0_when_ready_and_1_when_not(system: FakeSystem) -> None:
     env = ready_system(system)
     command = make_doctor_command(lambda: env)
-    assert CliRunner().invoke(command, ["--json"]).exit_code == 0
+    assert CliRunner().invoke(command, ["--json", "-"]).exit_code == 0
     system.modules("pn533_usb 20480 0 -")
-    assert CliRunner().invoke(command, ["--json"]).exit_code == 1
+    assert CliRunner().invoke(command, ["--json", "-"]).exit_code == 1
 
 
 def test_cli_passes_the_switch_address_and_refuses_a_bad_one(system: FakeSystem) -> None:
     seen: list[tuple[str, int]] = []
     env = make_env(system, connect=lambda host, port, timeout: seen.append((host, port)))
     command = make_doctor_command(lambda: env)
-    assert CliRunner().invoke(command, ["--json", "--switch", "[::1]:8583"]).exit_code in (0, 1)
+    done = CliRunner().invoke(command, ["--json", "-", "--switch", "[::1]:8583"])
+    assert done.exit_code in (0, 1)
     assert seen == [("::1", 8583)]
     bad = CliRunner().invoke(command, ["--switch", "switch-without-port"])
     assert bad.exit_code == 2 and "HOST:PORT" in bad.output
@@ -811,3 +814,17 @@ def test_the_table_shows_every_check_its_fix_and_the_verdict(system: FakeSystem)
         assert name in text
     assert "sudo modprobe -r pn533 &&" in text
     assert "not ready for both: readers, kernel modules, nfcpy devices failed" in text
+
+
+def test_each_fix_is_printed_whole_on_one_line_at_80_columns(system: FakeSystem) -> None:
+    """A fix is a command to copy: at 80 columns it stays on one line (the terminal may wrap
+    it on screen, the copied text has no line breaks inside)."""
+    system.modules("pn533 45056 0 -")
+    report = run_doctor("both", env=make_env(system))
+    out = io.StringIO()
+    render_table(report, Console(file=out, width=80, color_system=None))
+    lines = out.getvalue().splitlines()
+    fixes = [r.fix for r in report.results if r.fix]
+    assert any(len(f) > 80 for f in fixes)
+    for fix in fixes:
+        assert fix in lines, fix

@@ -72,7 +72,7 @@ def test_provisioned_profile_and_key_batches_from_the_cli_are_0600(tmp_path):
         return result.output
 
     account = run("account", "--db", db, "--balance", "10.00").strip()
-    span = "6228480000000011"
+    span = "6228480000000015"
     run("card", "--db", db, "--account", account, span)
     run("provision", "--db", db, "--span", span, "--device-id", "p", "--device-type", "hce",
         "--seed", 3, "--out", tmp_path / "dc.json", "--keys-out", tmp_path / "keys.json")

@@ -96,7 +96,7 @@ def test_an_internal_error_of_the_cli_masks_pans(monkeypatch, capsys):
         raise RuntimeError(f"unexpected card {PAN}")
 
     monkeypatch.delenv("EMVTAP_DEBUG", raising=False)
-    monkeypatch.setattr(root_cli, "cli", broken)
+    monkeypatch.setattr(root_cli.cli, "main", broken)
     with pytest.raises(SystemExit) as exit_info:
         root_cli.main()
     assert exit_info.value.code == 70

@@ -246,7 +246,7 @@ def test_the_cli_refuses_a_schema_1_store_with_a_message_not_a_traceback(tmp_pat
         conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     result = CliRunner().invoke(switch_group, ["show", "accounts", "--db", str(db)])
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # environment: emvtap.exit_codes
     assert "schema 1" in result.output and "Traceback" not in result.output
 
 

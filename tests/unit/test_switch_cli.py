@@ -89,7 +89,7 @@ def run(*args):
 def test_cli_covers_account_card_provision_lifecycle_and_history(tmp_path):
     db = tmp_path / "switch.db"
     account = run("account", "--db", db, "--balance", "500.00", "--pin", "2468").strip()
-    span = "6228480000000011"
+    span = "6228480000000015"
     run("card", "--db", db, "--account", account, "--no-password-limit", "200", span)
     out = run(
         "provision",
@@ -130,7 +130,7 @@ def test_cli_covers_account_card_provision_lifecycle_and_history(tmp_path):
     with Store(db) as store:
         assert store.card(span).no_password_limit == 30000
         assert store.account(int(account)).pin_hash.startswith("scrypt$16384$8$1$")
-    events = json.loads(run("show", "--db", db, "events"))
+    events = json.loads(run("show", "--db", db, "--json", "-", "events"))["rows"]
     assert [e["event"] for e in events][-2:] == ["card.no_password_limit", "card.no_password_limit"]
     assert mpan not in run("show", "--db", db, "tokens")  # masked unless --clear
     assert mpan in run("show", "--db", db, "--clear", "tokens")
@@ -140,13 +140,13 @@ def test_cli_covers_account_card_provision_lifecycle_and_history(tmp_path):
 def test_cli_refuses_what_the_vault_forbids(tmp_path):
     db = tmp_path / "switch.db"
     account = run("account", "--db", db).strip()
-    run("card", "--db", db, "--account", account, "6228480000000011")
+    run("card", "--db", db, "--account", account, "6228480000000015")
     args = [
         "provision",
         "--db",
         str(db),
         "--span",
-        "6228480000000011",
+        "6228480000000015",
         "--device-id",
         "p",
         "--device-type",
@@ -159,6 +159,6 @@ def test_cli_refuses_what_the_vault_forbids(tmp_path):
     assert result.exit_code != 0 and "already_on_device" in result.output
     result = CliRunner().invoke(
         switch_group,
-        ["event", "--db", str(db), "--channel", "device", "card.lost", "6228480000000011"],
+        ["event", "--db", str(db), "--channel", "device", "card.lost", "6228480000000015"],
     )
     assert result.exit_code != 0 and "channel" in result.output
