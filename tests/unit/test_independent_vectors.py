@@ -24,7 +24,7 @@ from emvtap.cryptogram import arpc_method_2, generate_ac, script_mac, verify_scr
 from emvtap.cryptogram_versions import IssuerResponse, cryptogram_version
 from emvtap.des import retail_mac
 from emvtap.iso8583 import MessageFormatError, decode_message, unframe
-from emvtap.keys import derive_icc_master_key
+from emvtap.keys import derive_emv_common_session_key, derive_icc_master_key
 from emvtap.pinblock import PinBlockError, encipher_pin_block, pin_from_block
 from switch.arqc import parse_icc_data, verify_arqc
 
@@ -177,6 +177,19 @@ def test_the_published_script_mac_tells_atc_then_ac_from_ac_then_atc() -> None:
     swapped = retail_mac(key, header + arqc + CVN18_ATC + data, 2)
     assert swapped.hex().upper() != command["mac"]
     assert script_mac(key, header, CVN18_ATC, arqc, data, 8).hex().upper() == command["mac"]
+
+
+def test_emv_csk_secure_messaging_keys_match_the_published_check_values() -> None:
+    """Book 2 9.2 / A1.3.1: the SM session keys with R = the ARQC, as the Mastercard CVN 16
+    row derives its script key. (The Visa CVN 18 vector above derives its SM key the Visa
+    way - MK xor ATC - while the CVN 18 row uses this EMV CSK rule: docs/mutation.md.)"""
+    v = _vectors("emv_csk_secure_messaging")
+    arqc, atc = bytes.fromhex(v["arqc"]), bytes.fromhex(v["atc"])
+    smi = derive_icc_master_key(bytes.fromhex(v["imk_smi"]), v["pan"], v["psn"], "A")
+    smc = derive_icc_master_key(bytes.fromhex(v["imk_smc"]), v["pan"], v["psn"], "A")
+    assert (_kcv(derive_emv_common_session_key(smi, arqc)),
+            _kcv(derive_emv_common_session_key(smc, arqc))) == (v["sk_smi_kcv"], v["sk_smc_kcv"])
+    assert _kcv(cryptogram_version(0x10).script_key(smi, atc, arqc)) == v["sk_smi_kcv"]
 
 
 # --- ISO 8583 wire samples -------------------------------------------------------------------

@@ -241,9 +241,11 @@ def in_app(store):
     return SimCard.from_profile(result.profile)
 
 
-def _in_app(card, amount, verified):
+def _in_app(card, amount, verified, token_requestor_id: str | None = TRID):
+    """A remote payment as the token requestor submits it: DE 48 names the requestor."""
     return card.request(
-        amount, entry_mode="812", token_data=TokenData(channel="A", device_verified=verified)
+        amount, entry_mode="812", token_data=TokenData(
+            token_requestor_id=token_requestor_id, channel="A", device_verified=verified)
     )
 
 
@@ -259,6 +261,19 @@ def test_in_app_amount_above_the_limit_without_device_verification_is_declined(i
 
 def test_in_app_amount_above_the_limit_with_device_verification_is_approved(in_app, store):
     assert send(store, _in_app(in_app, 20_001, True))["39"] == "00"
+
+
+def test_in_app_payment_without_a_token_requestor_id_is_outside_the_domain(in_app, store):
+    """TF v2.3 token requestor domain control: a remote payment must name its requestor."""
+    response = send(store, _in_app(in_app, 100, True, token_requestor_id=None))
+    assert response["39"] == "57"
+    assert store.authorizations()[0]["reason"] == "domain_token_requestor"
+
+
+def test_in_app_payment_from_another_token_requestor_is_outside_the_domain(in_app, store):
+    response = send(store, _in_app(in_app, 100, True, token_requestor_id="50099999999"))
+    assert response["39"] == "57"
+    assert store.authorizations()[0]["reason"] == "domain_token_requestor"
 
 
 def test_in_app_token_used_at_a_pos_is_outside_its_domain(in_app, store):
