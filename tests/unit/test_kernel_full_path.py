@@ -508,7 +508,9 @@ def test_zero_amount_goes_online() -> None:
 
 def test_card_declines_a_tc_request_with_an_aac() -> None:
     result = tap(emv_card(behaviour=CardBehaviour(decision="AAC")))
-    assert whole(result) == expect(Outcome.DECLINED)
+    assert whole(result) == expect(Outcome.DECLINED, tsi=(
+        TSI.ODA_PERFORMED, TSI.CARDHOLDER_VERIFICATION_PERFORMED,
+        TSI.CARD_RISK_MANAGEMENT_PERFORMED, TSI.TERMINAL_RISK_MANAGEMENT_PERFORMED))
     assert result.reason == "card declined (AAC in GENERATE AC 1, TC requested)"
 
 
