@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev libusb-1.0-0 pkg-config gcc
 PYTEST_ARGS ?=
 
-.PHONY: demo test system-deps venv lint unit integration applets-test clean bench test-clone
+.PHONY: demo test system-deps venv lint unit integration applets-test clean bench test-clone \
+	mutation
 
 demo: system-deps venv
 	$(VENV)/bin/emvtap demo
@@ -64,5 +65,15 @@ bench: system-deps venv
 	bash scripts/pcscd-start.sh
 	$(PY) bench/tap.py
 
+# Mutation testing with mutmut over the modules where a silent bug costs money or trust
+# ([tool.mutmut] in pyproject.toml; scores and the survivors judged equivalent: docs/mutation.md).
+# Slow (hours for every module on 2 cores): not part of `make test`. MUTANTS narrows the run,
+# e.g. make mutation MUTANTS='emvtap.cryptogram* emvtap.keys*'; `mutmut results` lists survivors.
+MUTANTS ?= emvtap.cryptogram* emvtap.keys* emvtap.cryptogram_versions* emvtap.oda* \
+	emvtap.pinblock* terminal.kernel.* hce_card.* switch.*
+mutation: venv
+	nice -n 10 $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),"$(m)")
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) build *.egg-info applets/target
+	rm -rf $(VENV) build *.egg-info applets/target mutants

@@ -213,7 +213,9 @@ class MessageFormatError(ValueError):
         self.field = field
         self.reason = reason
         self.mti = mti
-        self.stan = stan
+        # only a well-formed STAN (n 6) is kept: a server echoes it in its format-error answer,
+        # which must itself be a valid message
+        self.stan = stan if stan is not None and len(stan) == 6 and stan.isdigit() else None
 
 
 def response_mti(mti: str) -> str:
@@ -327,6 +329,13 @@ def decode_message(raw: bytes | bytearray | memoryview) -> dict[str, Any]:
         doc, enc = iso8583.decode(raw, SPEC)
     except DecodeError as exc:
         stan = exc.doc_dec.get("11") if exc.field != "11" else None
+        # a length prefix such as "+6" or " 6" reads as a number and shifts every later field:
+        # name the element whose prefix was not ASCII digits, not the one that broke after it
+        bad_prefix = _first_non_digit_prefix(exc.doc_enc)
+        if bad_prefix is not None:
+            stan = exc.doc_dec.get("11") if int(bad_prefix) > 11 else None
+            raise MessageFormatError(bad_prefix, "length prefix is not ASCII digits", mti=mti,
+                                     stan=stan) from None
         raise MessageFormatError(exc.field, exc.msg, mti=mti, stan=stan) from None
     stan = doc.get("11")
     out: dict[str, Any] = {"t": mti}
@@ -346,6 +355,16 @@ def decode_message(raw: bytes | bytearray | memoryview) -> dict[str, Any]:
             raise MessageFormatError(key, str(exc), mti=mti, stan=stan) from None
         out[key] = value
     return out
+
+
+def _first_non_digit_prefix(doc_enc: Mapping[str, Mapping[str, bytes]]) -> str | None:
+    """The first decoded variable-length element whose length prefix is not ASCII digits."""
+    for key, parts in doc_enc.items():
+        if key.isdigit() and int(key) in FIELDS and FIELDS[int(key)].prefix:
+            length = bytes(parts.get("len", b""))
+            if length and not length.isdigit():
+                return key
+    return None
 
 
 def _peek_stan_before(raw: bytes, mti: str, bad_field: int) -> str | None:

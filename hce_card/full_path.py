@@ -30,7 +30,7 @@ from hce_card.risk import (
     first_ac_decision,
     second_ac_decision,
 )
-from hce_card.session import Phase
+from hce_card.session import Phase, require_icc_key
 from hce_card.state import AtcExhausted, OnlineContext
 from hce_card.wallet import NO_KEY_REASON
 
@@ -148,8 +148,7 @@ def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: Cry
     decision = first_ac_decision(requested, risk, facts)
     atc_b = session.atc_bytes
     all_values = session.values | values
-    assert session.keys is not None
-    key = session.keys.ac_key(atc_b, all_values)
+    key = session.transaction_keys().ac_key(atc_b, all_values)
     if key is None:
         decision = Decision(CryptogramType.AAC, NO_KEY_REASON)
     cid = decision.cid
@@ -193,7 +192,7 @@ def _ac_response(app: PaymentApplication, cid: int, ac: bytes, iad: bytes, signs
         objs = [Tlv.primitive(0x9F27, bytes([cid])), Tlv.primitive(0x9F36, atc_b),
                 Tlv.primitive(0x9F26, ac), Tlv.primitive(0x9F10, iad)]
         return ResponseApdu(Tlv.template(0x77, objs).encode(), SW.OK)
-    assert app.app.icc_rsa is not None
+    icc_key = require_icc_key(app.app.icc_rsa, "CDA signature")
     cid_obj, atc_obj = Tlv.primitive(0x9F27, bytes([cid])), Tlv.primitive(0x9F36, atc_b)
     iad_obj = Tlv.primitive(0x9F10, iad)
     tdhc = cda_transaction_data_hash(app.session.pdol_data, app.session.cdol1_data, cdol2_data,
@@ -201,7 +200,7 @@ def _ac_response(app: PaymentApplication, cid: int, ac: bytes, iad: bytes, signs
     idn = app.random_bytes(_IDN_LENGTH)
     dynamic = bytes([len(idn)]) + idn + bytes([cid]) + ac + tdhc
     un = values.get(0x9F37, b"")
-    sdad = sign_dynamic_data(app.app.icc_rsa, dynamic, un)
+    sdad = sign_dynamic_data(icc_key, dynamic, un)
     objs = [cid_obj, atc_obj, Tlv.primitive(0x9F4B, sdad), iad_obj]
     return ResponseApdu(Tlv.template(0x77, objs).encode(), SW.OK)
 
@@ -225,8 +224,7 @@ def _issuer_outcome(app: PaymentApplication, values: dict[int, bytes]) -> tuple[
 
 def _check_arpc(app: PaymentApplication, data: bytes) -> IssuerResponse:
     session = app.session
-    assert session.keys is not None
-    key = session.keys.arpc_key(session.atc_bytes, session.values)
+    key = session.transaction_keys().arpc_key(session.atc_bytes, session.values)
     if key is None:
         return IssuerResponse(False, False)
     candidates = [bytes(data)]
@@ -263,8 +261,7 @@ def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: Cr
         velocity_exceeded=decision.velocity_exceeded))
     iad = app.method.iad(app.app.dki, cvr)
     all_values = session.values | values | {0x9F10: iad}
-    assert session.keys is not None
-    key = session.keys.ac_key(session.atc_bytes, all_values)
+    key = session.transaction_keys().ac_key(session.atc_bytes, all_values)
     ac = (compute_ac(key, app.method.mac_input(all_values), app.method.padding)
           if key is not None else bytes(8))
     st = app.state

@@ -25,7 +25,7 @@ from hce_card.risk import (
     offline_reasons,
     velocity_exceeded,
 )
-from hce_card.session import Phase
+from hce_card.session import Phase, require_icc_key
 from hce_card.state import AtcExhausted, OnlineContext
 from hce_card.wallet import NO_KEY_REASON
 
@@ -181,8 +181,8 @@ def _fdda_signature(app: PaymentApplication, values: dict[int, bytes], atc: byte
                     card_auth_data: bytes) -> bytes:
     """C-7 / C-3 fDDA: sign ICC dynamic data (IDN = ATC) over 9F37‖9F02‖5F2A‖9F69 (Book 2 6.5;
     docs/emv-notes.md); Visa profiles sign with format 95."""
-    assert app.app.icc_rsa is not None
+    icc_key = require_icc_key(app.app.icc_rsa, "fDDA signature")
     terminal_data = fdda_terminal_data(values | {0x9F69: card_auth_data},
                                        version=app.app.fdda_version)
     fmt = int(str(app.app.extra.get("sdad_format", f"{SDAD_FORMAT:02X}")), 16)
-    return sign_dynamic_data(app.app.icc_rsa, bytes([len(atc)]) + atc, terminal_data, fmt)
+    return sign_dynamic_data(icc_key, bytes([len(atc)]) + atc, terminal_data, fmt)

@@ -8,10 +8,25 @@ from enum import Enum
 
 from emvtap.bits import CryptogramType
 from emvtap.cryptogram_versions import IssuerResponse
+from emvtap.rsa import RsaKey
 from hce_card.state import AppState
 from hce_card.wallet import TransactionKeys
 
-__all__ = ["Phase", "Session"]
+__all__ = ["CardInvariantError", "Phase", "Session", "require_icc_key"]
+
+
+class CardInvariantError(RuntimeError):
+    """A card-internal precondition that does not hold: a defect of the card, never the
+    terminal's fault. Raised, not asserted (``python -O`` strips asserts); ``HceCard.process``
+    answers 6F00 and logs it."""
+
+
+def require_icc_key(icc_rsa: RsaKey | None, what: str) -> RsaKey:
+    """The ICC private key a signature needs (Book 2 6.5.1 / 6.6.1); the profile has one
+    whenever its AIP says DDA or CDA."""
+    if icc_rsa is None:
+        raise CardInvariantError(f"{what}: the application has no ICC private key")
+    return icc_rsa
 
 
 class Phase(Enum):
@@ -43,3 +58,10 @@ class Session:
     @property
     def atc_bytes(self) -> bytes:
         return self.atc.to_bytes(2, "big")
+
+    def transaction_keys(self) -> TransactionKeys:
+        """The keys GET PROCESSING OPTIONS (or re-presentation) chose for this tap."""
+        if self.keys is None:
+            raise CardInvariantError("no transaction keys in this session "
+                                     "(GET PROCESSING OPTIONS chooses them)")
+        return self.keys

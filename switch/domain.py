@@ -9,9 +9,19 @@ key                         meaning
                             contactless chip, ``91`` contactless magstripe, ``81`` in-app /
                             e-commerce, ``05`` contact chip)
 ``merchants``               allowed card acceptor ids (DE 42); absent = any merchant
-``token_requestor_ids``     allowed token requestor ids (DE 48 sub-element 01 when present);
-                            absent = only the requestor the token was issued to
+``token_requestor_ids``     allowed token requestor ids (DE 48 sub-element 01); absent = only
+                            the requestor the token was issued to
 ==========================  ==================================================================
+
+The token requestor id in DE 48 (TF v2.3, Token Requestor ID as a domain restriction control):
+
+- present: it must be an allowed requestor, at a POS and in an app alike;
+- absent at a POS (DE 22 ``07``/``91``/``05``): allowed. A POS terminal does not know which wallet
+  holds the device card; the token's binding to its requestor was enforced when the token was
+  provisioned, and the device's keys prove the card (docs/domain.md, Domain restrictions);
+- absent in an app (DE 22 ``81``): declined when the token is bound to a requestor. A remote
+  payment is submitted by the token requestor itself, which must identify itself; without the id
+  the domain cannot be checked, and an unchecked domain is not a domain.
 
 The defaults follow docs/domain.md: an SE or HCE device card is a contactless card
 (``07``, ``91``); a remote-payment token is valid in-app only (``81``). A transaction outside
@@ -67,10 +77,10 @@ def check_domain(
     if merchants is not None and (merchant_id or "").strip() not in merchants:
         return Reason.DOMAIN_MERCHANT
     requestors = domain.get("token_requestor_ids", [issued_to] if issued_to else None)
-    if (
-        requestors is not None
-        and token_requestor_id is not None
-        and (token_requestor_id not in requestors)
-    ):
-        return Reason.DOMAIN_TOKEN_REQUESTOR
+    if requestors is not None:
+        if token_requestor_id is None:
+            if entry_mode[:2] in IN_APP_ENTRY_MODES:
+                return Reason.DOMAIN_TOKEN_REQUESTOR
+        elif token_requestor_id not in requestors:
+            return Reason.DOMAIN_TOKEN_REQUESTOR
     return None

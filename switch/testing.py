@@ -1,9 +1,13 @@
-"""Test support shared by the switch's tests and ``bench/switch.py``: a light device-card
-profile (real token and keys, placeholder card-side data) and a card-and-terminal stand-in that
-produces 0100 requests with real PBOC CVN 01 ARQCs (computed with :mod:`emvtap.cryptogram`, the
-card's side of docs/emv-notes.md, Cryptogram versions).
+"""The switch's public test helper: a light device-card profile (real token and keys,
+placeholder card-side data), a card-and-terminal stand-in (:class:`SimCard`) that produces 0100
+requests with real PBOC CVN 01 ARQCs (computed with :mod:`emvtap.cryptogram`, the card's side of
+docs/emv-notes.md, Cryptogram versions), and :func:`running_switch`, a real switch on a loopback
+port for the length of a ``with`` block.
 
-Not used by the switch itself.
+It ships in the package on purpose: ``switch/loadgen.py`` (``emvtap-switch loadgen``) and the lab
+demo drive a switch with it, as do the switch's tests and ``bench/switch.py``. Its API
+(``__all__``) is kept stable like any other public module. The authorization path
+(``switch/server.py``, ``switch/authorize.py``) never imports it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_DIR", "load_trace", "public_vectors", "trace_path", "traces_dir"]
+__all__ = ["DATA_DIR", "independent_vectors", "load_trace", "public_vectors", "trace_path",
+           "traces_dir"]
 
 #: tests/data/ of this checkout
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -29,6 +30,13 @@ def trace_path(name: str) -> Path:
 @cache
 def public_vectors() -> dict[str, Any]:
     return json.loads((DATA_DIR / "vectors" / "public.json").read_text())
+
+
+@cache
+def independent_vectors() -> dict[str, Any]:
+    """Values published by third parties (worked examples, other implementations' tests, wire
+    dumps), each entry naming its source."""
+    return json.loads((DATA_DIR / "vectors" / "independent.json").read_text())
 
 
 def load_trace(name: str) -> dict[str, Any]:

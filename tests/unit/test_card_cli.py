@@ -4,8 +4,8 @@ the integration tests and in test_wallet.py)."""
 
 from __future__ import annotations
 
+from card_fixtures import MC_AID, QPBOC_AID, VISA_AID, Terminal, ok, transaction
 from click.testing import CliRunner
-from test_card_helpers import MC_AID, QPBOC_AID, VISA_AID, Terminal, ok, transaction
 
 from emvtap.profile import CardProfile
 from hce_card.card import HceCard
@@ -48,7 +48,7 @@ def test_perso_hce_refuses_a_scheme_without_limited_use_keys(tmp_path):
 
 
 def test_card_authenticate_marks_the_next_transaction_device_verified(tmp_path):
-    from test_card_helpers import objects, qpboc_profile
+    from card_fixtures import objects, qpboc_profile
 
     from emvtap.bits import CTQ, is_set
 

@@ -5,7 +5,7 @@ command changes nothing."""
 from __future__ import annotations
 
 import pytest
-from test_card_helpers import (
+from card_fixtures import (
     MC_AID,
     PPSE,
     QPBOC_AID,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from test_card_helpers import (
+from card_fixtures import (
     MC_AID,
     QPBOC_AID,
     SEED,

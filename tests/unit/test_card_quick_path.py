@@ -6,7 +6,7 @@ transactions, CDCVM follows the wallet's user verification and the in-app limit.
 from __future__ import annotations
 
 import pytest
-from test_card_helpers import (
+from card_fixtures import (
     QPBOC_AID,
     SEED,
     VISA_AID,

@@ -116,7 +116,7 @@ def test_both_card_paths_build_cvr_facts_the_one_way():
 
 
 def test_put_data_values_override_the_profile_limits():
-    from test_card_helpers import qpboc_profile
+    from card_fixtures import qpboc_profile
 
     app = qpboc_profile().applications[0]
     state = AppState(data={"9F14": "01", "9F23": "03", "9F54": "000000002000"})

@@ -6,7 +6,7 @@ BLOCK script is accepted."""
 from __future__ import annotations
 
 import pytest
-from test_card_helpers import (
+from card_fixtures import (
     QPBOC_AID,
     SEED,
     TTQ_FULL,

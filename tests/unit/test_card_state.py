@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_card_helpers import QPBOC_AID, TTQ_FULL, new_card, objects, ok, qpboc_profile, transaction
+from card_fixtures import QPBOC_AID, TTQ_FULL, new_card, objects, ok, qpboc_profile, transaction
 
 from emvtap.apdu import SW
 from hce_card.card import HceCard

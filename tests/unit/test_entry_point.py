@@ -3,17 +3,18 @@ candidate list from the PPSE, final selection, and the outcomes Entry Point itse
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from test_terminal_doubles import RemovingTransport, SelectCard, emv_card, loopback
 
-from emvtap.bits import TTQ, is_set
 from emvtap.perso import PPSE_NAME
 from emvtap.tlv import Tlv, decode
 from terminal.config import ConfigError, TerminalConfig
 from terminal.entry_point import (
     EntryPointError,
+    PreProcessingIndicators,
     build_candidate_list,
     pre_processing,
     requested_kernel_id,
@@ -41,81 +42,104 @@ def _comb(aid: str = "A000000333010101", kernel: int = 7, **kw: Any) -> dict[str
 # --- pre-processing (Book B, 3.1.1) --------------------------------------------------------
 
 
+def indicators(ind: PreProcessingIndicators) -> dict[str, Any]:
+    """Every Entry Point Pre-Processing Indicator of one combination (Book B Table 3-3), the
+    TTQ as hex."""
+    return {k: v.hex().upper() if isinstance(v, bytes) else v
+            for k, v in dataclasses.asdict(ind).items() if k != "combination"}
+
+
+def expected(ttq: str = "6600C080", why_not_allowed: str = "", **flags: bool) -> dict[str, Any]:
+    """The indicators with every flag False but those named."""
+    names = ("contactless_application_not_allowed", "status_check_requested", "zero_amount",
+             "cvm_required_limit_exceeded", "floor_limit_exceeded")
+    assert set(flags) <= set(names)
+    return {n: flags.get(n, False) for n in names} | {"ttq": ttq,
+                                                      "why_not_allowed": why_not_allowed}
+
+
 def test_amount_at_the_contactless_transaction_limit_is_try_another_interface() -> None:
     """3.1.1.4: amount ≥ Reader Contactless Transaction Limit → not allowed; with no allowed
     combination at all, Outcome TRY ANOTHER INTERFACE (3.1.1.9)."""
     config = _config(_comb(transaction_limit=5000))
-    assert not pre_processing(config, 4999)[0].contactless_application_not_allowed
+    assert indicators(pre_processing(config, 4999)[0]) == expected()
     with pytest.raises(EntryPointError) as info:
         pre_processing(config, 5000)
-    assert info.value.outcome == "TRY ANOTHER INTERFACE"
-    assert "reader contactless transaction limit 5000" in info.value.reason
+    assert (info.value.outcome, info.value.reason) == (
+        "TRY ANOTHER INTERFACE", "amount 5000 is not allowed contactless for any application "
+        "(amount ≥ reader contactless transaction limit 5000)")
 
 
 def test_cvm_required_limit_sets_ttq_byte_2_b7() -> None:
+    """3.1.1.7: amount ≥ Reader CVM Required Limit → CVM Required, TTQ byte 2 b7."""
     config = _config(_comb(cvm_required_limit=3000))
-    below, at = pre_processing(config, 2999)[0], pre_processing(config, 3000)[0]
-    assert not is_set(below.ttq, TTQ.CVM_REQUIRED) and not below.cvm_required_limit_exceeded
-    assert is_set(at.ttq, TTQ.CVM_REQUIRED) and at.cvm_required_limit_exceeded
+    assert indicators(pre_processing(config, 2999)[0]) == expected()
+    assert indicators(pre_processing(config, 3000)[0]) == expected(
+        "6640C080", cvm_required_limit_exceeded=True)
 
 
 def test_floor_limit_exceeded_sets_online_cryptogram_required() -> None:
     """3.1.1.5: amount > Reader Contactless Floor Limit → TTQ byte 2 b8."""
     config = _config(_comb(floor_limit=1000))
-    assert not is_set(pre_processing(config, 1000)[0].ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
-    over = pre_processing(config, 1001)[0]
-    assert over.floor_limit_exceeded and is_set(over.ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
+    assert indicators(pre_processing(config, 1000)[0]) == expected()
+    assert indicators(pre_processing(config, 1001)[0]) == expected(
+        "6680C080", floor_limit_exceeded=True)
 
 
 def test_terminal_floor_limit_9f1b_applies_when_the_combination_has_none() -> None:
     """3.1.1.6: without a Reader Contactless Floor Limit, the Terminal Floor Limit."""
     config = _config(_comb(floor_limit=None), terminal_floor_limit=500)
-    assert pre_processing(config, 501)[0].floor_limit_exceeded
-    assert not pre_processing(config, 500)[0].floor_limit_exceeded
+    assert indicators(pre_processing(config, 501)[0]) == expected(
+        "6680C080", floor_limit_exceeded=True)
+    assert indicators(pre_processing(config, 500)[0]) == expected()
 
 
 def test_ttq_byte_2_b8_b7_from_the_configuration_are_reset_each_transaction() -> None:
     """Book B / C-3: TTQ byte 2 b8-b7 are transient; a configured TTQ with them set does not
     leak into a transaction below the limits."""
     config = _config(_comb(ttq="66C0C080"))
-    assert pre_processing(config, 100)[0].ttq.hex().upper() == "6600C080"
+    assert indicators(pre_processing(config, 100)[0]) == expected("6600C080")
 
 
 def test_zero_amount_not_allowed_makes_the_combination_not_allowed() -> None:
     with pytest.raises(EntryPointError) as info:
         pre_processing(_config(_comb(zero_amount_allowed=False)), 0)
-    assert info.value.outcome == "TRY ANOTHER INTERFACE"
-    assert "zero amount not allowed" in info.value.reason
+    assert (info.value.outcome, info.value.reason) == (
+        "TRY ANOTHER INTERFACE",
+        "amount 0 is not allowed contactless for any application (zero amount not allowed)")
 
 
 def test_zero_amount_allowed_asks_for_an_online_cryptogram() -> None:
     ind = pre_processing(_config(_comb(zero_amount_allowed=True)), 0)[0]
-    assert ind.zero_amount and is_set(ind.ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
+    assert indicators(ind) == expected("6680C080", zero_amount=True)
 
 
 def test_zero_amount_on_an_offline_only_reader_is_not_allowed() -> None:
     """3.1.1.8: zero amount and TTQ byte 1 b4 "offline-only reader" → not allowed."""
-    with pytest.raises(EntryPointError):
+    with pytest.raises(EntryPointError) as info:
         pre_processing(_config(_comb(zero_amount_allowed=True, ttq="6E00C080")), 0)
+    assert (info.value.outcome, info.value.reason) == (
+        "TRY ANOTHER INTERFACE", "amount 0 is not allowed contactless for any application "
+        "(zero amount on an offline-only reader)")
 
 
 def test_status_check_is_a_single_unit_of_currency_and_goes_online() -> None:
     """3.1.1.2: status check support and an amount of one currency unit (1.00 with exponent
     2) → Status Check Requested, online cryptogram required; other amounts are normal."""
     config = _config(_comb(status_check=True, floor_limit=100000))
-    one = pre_processing(config, 100)[0]
-    assert one.status_check_requested and is_set(one.ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
-    other = pre_processing(config, 101)[0]
-    assert not other.status_check_requested
-    assert not is_set(other.ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
+    assert indicators(pre_processing(config, 100)[0]) == expected(
+        "6680C080", status_check_requested=True)
+    assert indicators(pre_processing(config, 101)[0]) == expected()
 
 
 def test_each_combination_has_its_own_limits() -> None:
     config = _config(_comb(transaction_limit=1000), _comb("A0000000031010", 3,
                                                             transaction_limit=5000))
     unionpay, visa = pre_processing(config, 2000)
-    assert unionpay.contactless_application_not_allowed
-    assert not visa.contactless_application_not_allowed
+    assert indicators(unionpay) == expected(
+        contactless_application_not_allowed=True,
+        why_not_allowed="amount ≥ reader contactless transaction limit 1000")
+    assert indicators(visa) == expected()
 
 
 def test_configuration_rejects_a_bad_ttq_with_a_reason() -> None:
@@ -288,14 +312,18 @@ def test_card_leaving_the_field_during_selection_is_try_again() -> None:
     again"); simulated by a transport that loses the card after the SELECT PPSE."""
     transport = RemovingTransport(emv_card(), after=1)
     result = perform_transaction(transport, _config(_comb()), 100, switch="none")
-    assert result.outcome == Outcome.TRY_AGAIN
-    assert result.reason.startswith("card removed from the field: present card again")
+    assert (result.outcome, result.final_outcome, result.reason) == (
+        Outcome.TRY_AGAIN, Outcome.TRY_AGAIN,
+        "card removed from the field: present card again (simulated: the card left the field)")
+    assert (result.tvr, result.tsi) == (bytes(5), bytes(2))
 
 
 def test_no_card_presented_is_end_application() -> None:
     result = perform_transaction(loopback(None), _config(_comb()), 100, switch="none")
-    assert result.outcome == Outcome.END_APPLICATION
-    assert result.reason.startswith("no card presented")
+    assert (result.outcome, result.final_outcome, result.reason) == (
+        Outcome.END_APPLICATION, Outcome.END_APPLICATION,
+        "no card presented: loopback: no card in the field")
+    assert (result.tvr, result.tsi) == (bytes(5), bytes(2))
 
 
 def test_an_unimplemented_kernel_is_end_application() -> None:

@@ -21,9 +21,10 @@ from test_terminal_doubles import (
     set_tag,
 )
 
-from emvtap.bits import CID, CTQ, TSI, TTQ, TVR, CryptogramType, is_set
+from emvtap.bits import CID, CTQ, TSI, TTQ, TVR, Bit, CryptogramType, is_set, names, set_bits
 from emvtap.capk import TEST_CA_INDEX
 from emvtap.cryptogram import arpc_method_1, script_mac
+from emvtap.iso8583 import TokenData, decode_token_data
 from emvtap.keys import derive_pboc_session_key
 from emvtap.perso import generate_profile
 from emvtap.profile import CardProfile
@@ -36,6 +37,24 @@ from terminal.outcome import Cvm, Outcome
 from terminal.pay import perform_issuer_update, perform_transaction
 
 NOW = datetime(2026, 3, 16, 10, 30)
+
+#: CVM Results "no CVM performed" (Book 4 A4): 3F 00 00
+NO_CVM_PERFORMED = "3F0000"
+
+
+def whole(result: Any) -> tuple[Any, ...]:
+    """The complete result of a tap: outcome, final outcome, every TVR and TSI bit (by name, so
+    a failing test says which bit is extra or missing), the TVR and TSI bytes, CVM Results."""
+    return (result.outcome, result.final_outcome, names(result.tvr, TVR), names(result.tsi, TSI),
+            result.tvr.hex().upper(), result.tsi.hex().upper(), result.cvm_results.hex().upper())
+
+
+def expect(outcome: Outcome, *, final: Outcome | None = None, tvr: tuple[Bit, ...] = (),
+           tsi: tuple[Bit, ...] = (), cvm: str = NO_CVM_PERFORMED) -> tuple[Any, ...]:
+    """What :func:`whole` must be: exactly the TVR and TSI bits named, no other."""
+    tvr_b, tsi_b = set_bits(bytes(5), *tvr), set_bits(bytes(2), *tsi)
+    return (outcome, final or outcome, names(tvr_b, TVR), names(tsi_b, TSI),
+            tvr_b.hex().upper(), tsi_b.hex().upper(), cvm)
 
 
 @cache
@@ -100,11 +119,12 @@ def chain(*mutations: Any) -> Any:
 
 def test_offline_approval_tc_with_fdda_verified() -> None:
     result = tap(hce(), 1234)
-    assert result.outcome == Outcome.APPROVED == result.final_outcome
+    assert whole(result) == expect(
+        Outcome.APPROVED, tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="1F0002")
     assert result.reason == "offline approval (TC) with fDDA verified"
     assert result.cryptogram_type is CryptogramType.TC and result.oda_method == "fDDA"
     assert result.tvr == bytes(5)
-    assert result.tsi.hex().upper() == "A000"  # ODA performed, card risk management
     assert result.cvm == Cvm.NO_CVM and result.cvm_results.hex().upper() == "1F0002"
 
 
@@ -113,32 +133,38 @@ def test_floor_limit_exceeded_gets_an_arqc_and_goes_online() -> None:
     card answers an ARQC; the host approves."""
     host = Host("00")
     result = tap(hce(), 15000, authorise=host)
-    assert result.outcome == Outcome.ONLINE_REQUEST
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.APPROVED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
     assert result.reason == "card requested online authorisation (ARQC); issuer approved (00)"
-    assert result.final_outcome == Outcome.APPROVED
     de55 = host.de55()
     assert is_set(de55[0x9F66], TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
     assert de55[0x9F27] == bytes([CID.ARQC])
     assert host.requests[-1]["4"] == "000000015000"
-    assert is_set(result.tvr, TVR.ODA_NOT_PERFORMED)
 
 
 def test_issuer_decline_is_the_final_outcome() -> None:
     result = tap(hce(), 15000, authorise=Host("51"))
-    assert result.final_outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
     assert result.reason.endswith("; issuer declined (51)")
 
 
 def test_unable_to_go_online_declines_with_the_reason() -> None:
     result = tap(hce(), 15000, authorise=Host(fail=ConnectionRefusedError("refused")))
-    assert result.outcome == Outcome.ONLINE_REQUEST
-    assert result.final_outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
     assert result.reason.endswith("; unable to go online (refused)")
     assert result.online["error"] == "unable to go online: refused"
 
 
 def test_no_switch_configured_declines() -> None:
     result = tap(hce(), 15000, switch="none")
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
     assert result.reason.endswith("; unable to go online (no switch configured)")
 
 
@@ -146,7 +172,7 @@ def test_card_declines_offline_with_an_aac() -> None:
     """An offline-only reader (TTQ byte 1 b4) and an amount the card will not approve
     offline: the card answers AAC in GPO."""
     result = tap(hce(), 15000, config(ttq="6E00C080"))
-    assert result.outcome == Outcome.DECLINED
+    assert whole(result) == expect(Outcome.DECLINED, tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,))
     assert result.reason == "card declined offline (AAC)"
     assert result.cryptogram_type is CryptogramType.AAC
 
@@ -159,18 +185,23 @@ def test_cvm_limit_online_pin_entered_goes_in_de_52() -> None:
     collects it, sets TVR "online PIN entered" and sends the enciphered PIN block."""
     host = Host("00")
     result = tap(hce(), 35000, authorise=host, pin_entry=lambda: "1234")
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.APPROVED,
+        tvr=(TVR.ODA_NOT_PERFORMED, TVR.ONLINE_PIN_ENTERED),
+        tsi=(TSI.CARDHOLDER_VERIFICATION_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="020000")
     assert result.cvm == Cvm.ONLINE_PIN and result.cvm_results.hex().upper() == "020000"
-    assert is_set(result.tvr, TVR.ONLINE_PIN_ENTERED)
-    assert is_set(result.tsi, TSI.CARDHOLDER_VERIFICATION_PERFORMED)
     assert len(host.requests[-1]["52"]) == 8
-    assert result.final_outcome == Outcome.APPROVED
 
 
 def test_online_pin_required_but_not_entered_declines_without_going_online() -> None:
     host = Host("00")
     result = tap(hce(), 35000, authorise=host)
-    assert is_set(result.tvr, TVR.PIN_NOT_ENTERED)
-    assert result.final_outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED,
+        tvr=(TVR.ODA_NOT_PERFORMED, TVR.PIN_NOT_ENTERED),
+        tsi=(TSI.CARDHOLDER_VERIFICATION_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="020000")
     assert "online PIN required but not entered" in result.reason
     assert host.requests == []
 
@@ -179,36 +210,55 @@ def test_cdcvm_performed_on_the_device_is_the_cvm() -> None:
     """C-3/C-7: the wallet verified the user (CTQ byte 2 b8) and the reader supports CDCVM
     (TTQ byte 3 b7): no further CVM; the offline approval stands."""
     result = tap(hce(cdcvm=lambda: True), 5000, config(cvm_required_limit=3000))
+    assert whole(result) == expect(
+        Outcome.APPROVED,
+        tsi=(TSI.ODA_PERFORMED, TSI.CARDHOLDER_VERIFICATION_PERFORMED,
+             TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="010002")
     assert is_set(bytes.fromhex(result.ctq), CTQ.CDCVM_PERFORMED)
     assert result.cvm == Cvm.CDCVM and result.cvm_results.hex().upper() == "010002"
-    assert result.outcome == Outcome.APPROVED
 
 
 def test_cdcvm_is_reported_to_the_host_in_de_48() -> None:
     host = Host("00")
-    tap(hce(cdcvm=lambda: True), 35000, authorise=host)
-    assert "07011" in host.requests[-1]["48"]  # sub-element 07, length 01: "1" device verified
+    result = tap(hce(cdcvm=lambda: True), 35000, authorise=host)
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.APPROVED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARDHOLDER_VERIFICATION_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="010002")
+    # sub-element 05 "P" (contactless at a POS), 07 "1" (the device verified the cardholder)
+    assert decode_token_data(host.requests[-1]["48"]) == TokenData(channel="P",
+                                                                   device_verified=True)
 
 
 def test_signature_when_the_reader_has_no_online_pin() -> None:
     result = tap(hce(), 5000, config(ttq="6200C080", cvm_required_limit=3000))
+    assert whole(result) == expect(
+        Outcome.APPROVED,
+        tsi=(TSI.ODA_PERFORMED, TSI.CARDHOLDER_VERIFICATION_PERFORMED,
+             TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="1E0000")
     assert result.cvm == Cvm.SIGNATURE and result.cvm_results.hex().upper() == "1E0000"
-    assert result.outcome == Outcome.APPROVED
 
 
 def test_cvm_required_but_no_cvm_from_the_card_declines() -> None:
     card = MutatingCard(hce(), set_tag(0xA8, 0x9F6C, b"\x00\x00"))
     result = tap(card, 35000)
-    assert result.outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.CARDHOLDER_VERIFICATION_FAILED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="3F0001")
     assert result.reason == ("CVM required but the card asked for no CVM this reader supports "
                              "(CTQ 0000)")
-    assert is_set(result.tvr, TVR.CARDHOLDER_VERIFICATION_FAILED)
 
 
 def test_online_pin_asked_on_an_offline_approval_declines() -> None:
     card = hce(profile=with_ctq("8840"))
     result = tap(card, 1234)
-    assert result.outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.DECLINED,
+        tsi=(TSI.ODA_PERFORMED, TSI.CARDHOLDER_VERIFICATION_PERFORMED,
+             TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+        cvm="020000")
     assert result.reason == "the card asks for online PIN on an offline approval (TC)"
 
 
@@ -218,7 +268,9 @@ def test_online_pin_asked_on_an_offline_approval_declines() -> None:
 def test_fdda_failure_with_ctq_go_online_goes_online() -> None:
     """CTQ byte 1 b6 "go online if ODA fails" (the HCE card's CTQ 2840)."""
     result = tap(MutatingCard(hce(), corrupt_sdad), 1234)
-    assert result.outcome == Outcome.ONLINE_REQUEST
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED, tvr=(TVR.DDA_FAILED,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.reason.startswith(
         "fDDA failed (fDDA: hash mismatch); the card asks to go online; unable to go online")
     assert is_set(result.tvr, TVR.DDA_FAILED) and is_set(result.tsi, TSI.ODA_PERFORMED)
@@ -227,20 +279,26 @@ def test_fdda_failure_with_ctq_go_online_goes_online() -> None:
 def test_fdda_failure_with_ctq_switch_interface_is_try_another_interface() -> None:
     card = MutatingCard(hce(), chain(corrupt_sdad, set_tag(0xA8, 0x9F6C, bytes.fromhex("1040"))))
     result = tap(card, 1234)
-    assert result.outcome == Outcome.TRY_ANOTHER_INTERFACE
+    assert whole(result) == expect(
+        Outcome.TRY_ANOTHER_INTERFACE, tvr=(TVR.DDA_FAILED,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.reason == "fDDA failed (fDDA: hash mismatch); the card asks to switch interface"
 
 
 def test_fdda_failure_without_ctq_instructions_declines() -> None:
     card = MutatingCard(hce(), chain(corrupt_sdad, set_tag(0xA8, 0x9F6C, bytes.fromhex("0040"))))
     result = tap(card, 1234)
-    assert result.outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.DDA_FAILED,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.reason == "fDDA failed: fDDA: hash mismatch"
 
 
 def test_fdda_failure_on_an_offline_only_reader_cannot_go_online() -> None:
     result = tap(MutatingCard(hce(), corrupt_sdad), 1234, config(ttq="6E00C080"))
-    assert result.outcome == Outcome.DECLINED
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.DDA_FAILED,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
 
 
 def _expired_card(ctq: str) -> Any:
@@ -250,28 +308,34 @@ def _expired_card(ctq: str) -> Any:
 
 def test_expired_application_with_ctq_go_online_if_expired_goes_online() -> None:
     result = tap(_expired_card("2840"), 1234, now=datetime(2025, 1, 15))
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED, tvr=(TVR.EXPIRED_APPLICATION,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.oda_result == "ok"
-    assert result.outcome == Outcome.ONLINE_REQUEST
     assert result.reason.startswith("application expired; the card asks to go online")
-    assert is_set(result.tvr, TVR.EXPIRED_APPLICATION)
 
 
 def test_expired_application_without_the_ctq_bit_declines() -> None:
     result = tap(_expired_card("2040"), 1234, now=datetime(2025, 1, 15))
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.EXPIRED_APPLICATION,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.outcome == Outcome.DECLINED and result.reason == "application expired"
 
 
 def test_ctq_switch_interface_for_cash() -> None:
     card = MutatingCard(hce(), set_tag(0xA8, 0x9F6C, bytes.fromhex("2440")))
     result = tap(card, 1234, transaction_type=0x01)
-    assert result.outcome == Outcome.TRY_ANOTHER_INTERFACE
+    assert whole(result) == expect(
+        Outcome.TRY_ANOTHER_INTERFACE, tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,))
     assert result.reason == "the card asks to switch interface for cash"
 
 
 def test_ctq_switch_interface_for_cashback() -> None:
     card = MutatingCard(hce(), set_tag(0xA8, 0x9F6C, bytes.fromhex("2240")))
     result = tap(card, 1234, transaction_type=0x09)
-    assert result.outcome == Outcome.TRY_ANOTHER_INTERFACE
+    assert whole(result) == expect(
+        Outcome.TRY_ANOTHER_INTERFACE, tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,))
 
 
 # --- ODA with the CAPK list --------------------------------------------------------------------
@@ -295,14 +359,18 @@ def _record_tag(tag: int, value: bytes | None) -> Any:
 def test_fdda_failure_reasons_from_the_card_data(mutation: Any, reason: str) -> None:
     card = MutatingCard(hce(), chain(mutation, set_tag(0xA8, 0x9F6C, bytes.fromhex("0040"))))
     result = tap(card, 1234)
-    assert result.outcome == Outcome.DECLINED
+    assert whole(result) == expect(Outcome.DECLINED, tvr=(TVR.DDA_FAILED,),
+                                   tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED),
+                                   cvm="1F0002")
     assert result.reason == f"fDDA failed: {reason}"
-    assert is_set(result.tvr, TVR.DDA_FAILED)
 
 
 def test_test_capk_refused_in_production_mode() -> None:
     result = tap(MutatingCard(hce(), set_tag(0xA8, 0x9F6C, bytes.fromhex("0040"))), 1234,
                  config(top={"production": True}))
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.DDA_FAILED,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.reason == ("fDDA failed: CAPK A000000333/E1 is a test key; the terminal is "
                              "in production mode")
 
@@ -315,6 +383,9 @@ def test_revoked_issuer_certificate_fails_fdda() -> None:
     cfg = config(top={"revocation_list": [{"rid": "A000000333", "index": f"{TEST_CA_INDEX:02X}",
                                            "serial": serial.hex()}]})
     result = tap(MutatingCard(card, set_tag(0xA8, 0x9F6C, bytes.fromhex("0040"))), 1234, cfg)
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.DDA_FAILED,),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.reason == (f"fDDA failed: issuer certificate: certificate serial "
                              f"{serial.hex().upper()} is on the CA revocation list of "
                              f"A000000333/{TEST_CA_INDEX:02X}")
@@ -330,6 +401,9 @@ def _issuer_serial(cert: bytes) -> bytes:
 def test_expired_issuer_certificate_fails_fdda() -> None:
     card = MutatingCard(hce(), set_tag(0xA8, 0x9F6C, bytes.fromhex("0040")))
     result = tap(card, 1234, now=datetime(2031, 1, 1))
+    assert whole(result) == expect(
+        Outcome.DECLINED, tvr=(TVR.DDA_FAILED, TVR.EXPIRED_APPLICATION),
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.reason == "fDDA failed: issuer certificate: certificate expired (MMYY 1230)"
 
 
@@ -343,40 +417,41 @@ def test_expired_issuer_certificate_fails_fdda() -> None:
 ])
 def test_missing_mandatory_quick_path_data_is_icc_data_missing(tag: int, name: str) -> None:
     result = tap(MutatingCard(hce(), set_tag(0xA8, tag, None)), 1234)
-    assert result.outcome == Outcome.END_APPLICATION
+    assert whole(result) == expect(Outcome.END_APPLICATION, tvr=(TVR.ICC_DATA_MISSING,))
     assert result.reason == f"ICC data missing: {name}"
-    assert is_set(result.tvr, TVR.ICC_DATA_MISSING)
 
 
 def test_gpo_response_that_is_not_tlv_ends_the_application() -> None:
     card = MutatingCard(hce(), on_ins(0xA8, lambda data: data[:-3]))
     result = tap(card, 1234)
-    assert result.outcome == Outcome.END_APPLICATION
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.reason.startswith("GPO response is not BER-TLV: tag 77 says")
 
 
 def test_gpo_refused_with_6985_ends_the_application() -> None:
     card = MutatingCard(hce(), lambda c, r: b"\x69\x85" if c[1] == 0xA8 else r)
     result = tap(card, 1234)
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.reason == "card refused GPO: conditions of use not satisfied (6985)"
 
 
 def test_read_record_error_ends_the_application() -> None:
     card = MutatingCard(hce(), lambda c, r: b"\x6A\x83" if c[1] == 0xB2 and c[2] == 2 else r)
     result = tap(card, 1234)
-    assert result.outcome == Outcome.END_APPLICATION
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.reason == "READ RECORD SFI 2 record 2 answered 6A83"
 
 
 def test_record_that_is_not_a_70_template_ends_the_application() -> None:
     card = MutatingCard(hce(), on_ins(0xB2, lambda data: b"\x77" + data[1:]))
     result = tap(card, 1234)
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.reason == "record SFI 1/1 is not a 70 template"
 
 
 def test_undefined_cryptogram_type_ends_the_application() -> None:
     result = tap(MutatingCard(hce(), set_tag(0xA8, 0x9F27, b"\xC0")), 1234)
-    assert result.outcome == Outcome.END_APPLICATION
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.reason == "cryptogram type C0 is not defined"
 
 
@@ -388,8 +463,9 @@ def test_card_removed_mid_tap_is_try_again_simulated_removal_after_n_commands(
     AGAIN with "present card again"."""
     result = perform_transaction(RemovingTransport(hce(), after), config(), 1234, now=NOW,
                                  switch="none")
-    assert result.outcome == Outcome.TRY_AGAIN == result.final_outcome
-    assert "present card again" in result.reason
+    assert whole(result) == expect(Outcome.TRY_AGAIN)
+    assert result.reason == ("card removed from the field: present card again (simulated: the "
+                             "card left the field)")
 
 
 # --- Kernel 3 data that differs -------------------------------------------------------------
@@ -417,6 +493,7 @@ def test_kernel_3_does_not_take_the_full_path() -> None:
     card = MutatingCard(hce(), lambda c, r: r.replace(b"\x9F\x2A\x01\x07", b"\x9F\x2A\x01\x03")
                         if c[1] == 0xA4 else r)
     result = tap(card, 1234, TerminalConfig.from_dict(data))
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.kernel_id == 3
     assert result.reason == ("Visa qVSDC: the card answered GPO without a cryptogram (no full "
                              "path in this kernel)")
@@ -461,9 +538,10 @@ def test_issuer_update_on_tap_again_delivers_arpc_and_scripts() -> None:
     assert update["issuer_authentication"] is True
     assert result.to_json()["online"]["arpc_verified"] is True  # the record says so too
     assert update["script_results"] == "2000000001"
-    assert is_set(result.tsi, TSI.SCRIPT_PROCESSING_PERFORMED)
-    assert is_set(result.tsi, TSI.ISSUER_AUTHENTICATION_PERFORMED)
-    assert not is_set(result.tvr, TVR.SCRIPT_FAILED_AFTER_FINAL_GENAC)
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.APPROVED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED, TSI.ISSUER_AUTHENTICATION_PERFORMED,
+             TSI.SCRIPT_PROCESSING_PERFORMED), cvm="1F0002")
 
 
 def test_issuer_update_script_with_a_bad_mac_fails_and_sets_tvr_byte_5() -> None:
@@ -473,7 +551,11 @@ def test_issuer_update_script_with_a_bad_mac_fails_and_sets_tvr_byte_5() -> None
                                  authorise=_host_with_issuer_update(card.profile, mac_ok=False))
     perform_issuer_update(transport, config(), result, card_timeout=1, now=NOW)
     assert result.issuer_update["script_results"] == "1100000001"  # failed at command 1
-    assert is_set(result.tvr, TVR.SCRIPT_FAILED_AFTER_FINAL_GENAC)
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.APPROVED,
+        tvr=(TVR.ODA_NOT_PERFORMED, TVR.SCRIPT_FAILED_AFTER_FINAL_GENAC),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED, TSI.ISSUER_AUTHENTICATION_PERFORMED,
+             TSI.SCRIPT_PROCESSING_PERFORMED), cvm="1F0002")
 
 
 def test_issuer_update_when_the_card_is_not_presented_again() -> None:
@@ -482,7 +564,9 @@ def test_issuer_update_when_the_card_is_not_presented_again() -> None:
                                  authorise=_host_with_issuer_update(card.profile))
     perform_issuer_update(loopback(None), config(), result, card_timeout=0)
     assert result.issuer_update["result"].startswith("card not presented again")
-    assert result.final_outcome == Outcome.APPROVED
+    assert whole(result) == expect(Outcome.ONLINE_REQUEST, final=Outcome.APPROVED,
+                                   tvr=(TVR.ODA_NOT_PERFORMED,),
+                                   tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
 
 
 def test_no_issuer_update_when_the_reader_does_not_support_it() -> None:
@@ -491,6 +575,9 @@ def test_no_issuer_update_when_the_reader_does_not_support_it() -> None:
                                  authorise=_host_with_issuer_update(card.profile))
     assert result.issuer_update["pending"] is False
     assert result.issuer_update["result"] == "reader does not support issuer update"
+    assert whole(result) == expect(Outcome.ONLINE_REQUEST, final=Outcome.APPROVED,
+                                   tvr=(TVR.ODA_NOT_PERFORMED,),
+                                   tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
 
 
 # --- fDDA for online authorisations, and the full path offer -------------------------------
@@ -526,24 +613,27 @@ def _sign_arqc_in_the_last_record(card: HceCard) -> Any:
 def test_kernel_7_verifies_fdda_on_an_arqc_when_the_reader_supports_oda_for_online() -> None:
     card = _sign_arqc_in_the_last_record(hce())
     result = tap(card, 15000, config(ttq="6700C080"), authorise=Host("00"))
-    assert result.outcome == Outcome.ONLINE_REQUEST
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.APPROVED,
+        tsi=(TSI.ODA_PERFORMED, TSI.CARD_RISK_MANAGEMENT_PERFORMED), cvm="1F0002")
     assert result.oda_method == "fDDA" and result.oda_result == "ok"
     assert "fDDA verified (ODA for online authorisations)" in result.reason
-    assert not is_set(result.tvr, TVR.ODA_NOT_PERFORMED)
 
 
 def test_without_oda_for_online_the_arqc_signature_is_not_checked() -> None:
     card = _sign_arqc_in_the_last_record(hce())
     result = tap(card, 15000, config(ttq="6600C080"))
+    assert whole(result) == expect(
+        Outcome.ONLINE_REQUEST, final=Outcome.DECLINED, tvr=(TVR.ODA_NOT_PERFORMED,),
+        tsi=(TSI.CARD_RISK_MANAGEMENT_PERFORMED,), cvm="1F0002")
     assert result.oda_result == "not performed (online authorisation)"
-    assert is_set(result.tvr, TVR.ODA_NOT_PERFORMED)
 
 
 def test_card_asking_for_the_full_path_on_a_reader_that_does_not_offer_it() -> None:
     """C-7: a GPO answer without a cryptogram is the full PBOC path, which a reader takes
     only with TTQ byte 1 b7; this reader's TTQ offers neither qPBOC nor full PBOC."""
     result = tap(hce(), 1234, config(ttq="0600C080"))
-    assert result.outcome == Outcome.END_APPLICATION
+    assert whole(result) == expect(Outcome.END_APPLICATION)
     assert result.reason == ("UnionPay QuickPass: the card asks for the full path but the "
                              "reader's TTQ does not offer it (contactless full PBOC / VSDC "
                              "supported)")

@@ -24,7 +24,10 @@ def test_first_screen_has_exactly_make_demo_and_make_test() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    """.ci/run ends by running exactly the README's `make test` (a line, not a substring)."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert lines[0] == "set -euo pipefail" and lines[-1] == "make test"
 
 
 def test_readme_lifecycle_table_is_the_switchs_table() -> None:
@@ -34,5 +37,6 @@ def test_readme_lifecycle_table_is_the_switchs_table() -> None:
 
 
 def test_every_local_link_in_the_readme_exists() -> None:
-    for target in re.findall(r"\]\(([^)#:]+)\)", README):
-        assert (ROOT / target).exists(), target
+    targets = re.findall(r"\]\(([^)#:]+)\)", README)
+    assert len(targets) >= 5  # the README links its docs; an empty match would prove nothing
+    assert [t for t in targets if not (ROOT / t).exists()] == []

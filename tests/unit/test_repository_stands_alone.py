@@ -95,10 +95,12 @@ def test_ordinary_words_are_not_taken_for_outside_references(line: str) -> None:
 def test_the_test_data_lives_inside_the_repository() -> None:
     assert DATA_DIR.resolve().is_relative_to(ROOT)
     assert (DATA_DIR / "vectors" / "public.json").is_file()
+    assert (DATA_DIR / "vectors" / "independent.json").is_file()
     assert sorted(p.name for p in (DATA_DIR / "traces").glob("*.json")) == [
         "01_applepay_visa_qvsdc_fdda_pm3sniff.json",
         "04_mastercard_paypass_testcard_cda_genac.json",
         "05_unionpay_pboc_testcard_contact_full.json",
+        "06_amex_testcard_sda_cda_pdol.json",
     ]
 
 

@@ -36,7 +36,8 @@ def test_generated_key_has_the_exact_bit_length_and_a_valid_exponent(bits: int, 
 def test_sign_raw_then_recover_raw_returns_the_message(key_1152: RsaKey) -> None:
     msg = b"\x6a" + bytes(range(142)) + b"\xbc"
     sig = key_1152.sign_raw(msg)
-    assert len(sig) == key_1152.modulus_len == 144
+    assert key_1152.modulus_len == 144
+    assert sig == pow(int.from_bytes(msg, "big"), key_1152.d, key_1152.n).to_bytes(144, "big")
     assert key_1152.public.recover_raw(sig) == msg
     assert pow(int.from_bytes(msg, "big"), key_1152.d, key_1152.n) == int.from_bytes(sig, "big")
 
@@ -79,8 +80,7 @@ def test_inconsistent_private_key_is_refused(key_1152: RsaKey) -> None:
 
 
 def test_private_values_are_not_in_repr(key_1152: RsaKey) -> None:
-    text = repr(key_1152)
-    assert str(key_1152.d) not in text and str(key_1152.p) not in text
+    assert repr(key_1152) == f"RsaKey(n={key_1152.n}, e=3)"  # no d, p or q
 
 
 def test_exponent_bytes_as_emv_stores_them() -> None:

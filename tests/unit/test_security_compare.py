@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 
-from test_card_helpers import QPBOC_AID, ok
+from card_fixtures import QPBOC_AID, ok
 from test_card_scripts import Online, enciphered_pin
 
 

@@ -11,8 +11,8 @@ import sys
 from dataclasses import replace
 
 import pytest
+from card_fixtures import QPBOC_AID, TTQ_QUICK, new_card, ok, qpboc_profile, transaction
 from click.testing import CliRunner
-from test_card_helpers import QPBOC_AID, TTQ_QUICK, new_card, ok, qpboc_profile, transaction
 
 from emvtap import iso8583, tlv
 from emvtap.iso8583 import encode_message

@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+import nfc  # noqa: F401  (a broken nfcpy must fail this file, not skip the check)
 import pytest
 
 from hce_card.link.isodep import DEFAULT_ATS, MAX_COMMAND_APDU, IsoDepCard, SessionEnd
@@ -56,7 +57,6 @@ def _udp_local_addresses(port: int) -> set[str]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/net/udp")
 def test_the_card_on_nfc_udp_binds_the_loopback_address_not_every_interface():
-    pytest.importorskip("nfc")
     port = _free_udp_port()
     link = NfcTargetLink(_Card(), f"udp:127.0.0.1:{port}")
     link.start()

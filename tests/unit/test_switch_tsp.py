@@ -4,6 +4,7 @@ keys; the in-app no-password limit (docs/domain.md, "Two ways to pay, two limits
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -106,7 +107,8 @@ def test_every_token_of_an_account_carries_the_same_par(store):
     pars = {store.token(phone.mpan).par, store.token(watch.mpan).par, store.card(SPAN_A).par}
     assert len(pars) == 1
     (par,) = pars
-    assert len(par) == 29 and par.startswith("U001")
+    # TF v2.3 PAR: 29 characters, the 4-character BIN controller id (U001) then 25 alphanumerics
+    assert re.fullmatch(r"U001[0-9A-Z]{25}", par), par
 
 
 @pytest.mark.parametrize(
@@ -241,9 +243,11 @@ def in_app(store):
     return SimCard.from_profile(result.profile)
 
 
-def _in_app(card, amount, verified):
+def _in_app(card, amount, verified, token_requestor_id: str | None = TRID):
+    """A remote payment as the token requestor submits it: DE 48 names the requestor."""
     return card.request(
-        amount, entry_mode="812", token_data=TokenData(channel="A", device_verified=verified)
+        amount, entry_mode="812", token_data=TokenData(
+            token_requestor_id=token_requestor_id, channel="A", device_verified=verified)
     )
 
 
@@ -259,6 +263,19 @@ def test_in_app_amount_above_the_limit_without_device_verification_is_declined(i
 
 def test_in_app_amount_above_the_limit_with_device_verification_is_approved(in_app, store):
     assert send(store, _in_app(in_app, 20_001, True))["39"] == "00"
+
+
+def test_in_app_payment_without_a_token_requestor_id_is_outside_the_domain(in_app, store):
+    """TF v2.3 token requestor domain control: a remote payment must name its requestor."""
+    response = send(store, _in_app(in_app, 100, True, token_requestor_id=None))
+    assert response["39"] == "57"
+    assert store.authorizations()[0]["reason"] == "domain_token_requestor"
+
+
+def test_in_app_payment_from_another_token_requestor_is_outside_the_domain(in_app, store):
+    response = send(store, _in_app(in_app, 100, True, token_requestor_id="50099999999"))
+    assert response["39"] == "57"
+    assert store.authorizations()[0]["reason"] == "domain_token_requestor"
 
 
 def test_in_app_token_used_at_a_pos_is_outside_its_domain(in_app, store):

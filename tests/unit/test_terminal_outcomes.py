@@ -96,9 +96,17 @@ def _bits(table: type) -> dict[Bit, str]:
 
 
 def _asserts_bit(name: str, attribute: str) -> bool:
-    """The named test reads ``TVR.<attribute>`` / ``TSI.<attribute>`` (its is_set check)."""
+    """The named test reads ``TVR.<attribute>`` / ``TSI.<attribute>``, or compares the whole
+    result (``whole()``: every TVR and TSI bit) and names the bit among those it expects."""
     module, function = name.split(".")
-    return attribute in getattr(_MODULES[module], function).__code__.co_names
+    code = getattr(_MODULES[module], function).__code__
+    if attribute in code.co_names:
+        return True
+    # expect()'s default TSI of the full path spells the four procedure bits in FULL_TSI
+    full_tsi = getattr(_MODULES[module], "FULL_TSI", ())
+    return "whole" in code.co_names and any(
+        b.name == getattr(TSI, attribute, None).name for b in full_tsi
+        if getattr(TSI, attribute, None) is not None)
 
 
 def test_every_tvr_bit_has_a_test_or_a_reason_why_the_kernel_never_sets_it() -> None:

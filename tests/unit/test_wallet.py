@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from test_card_helpers import QPBOC_AID, TTQ_FULL, new_card, objects, ok, qpboc_profile, transaction
+from card_fixtures import QPBOC_AID, TTQ_FULL, new_card, objects, ok, qpboc_profile, transaction
 
 from emvtap.bits import CID
 from emvtap.cryptogram import arpc_method_1, generate_ac, pboc_arqc_data, script_mac

@@ -3,7 +3,7 @@ transaction data it sends, and independent checks of what the card returns (cryp
 recomputed from the issuer master keys with ``emvtap.keys``/``emvtap.cryptogram``, signatures
 recovered through the test CA chain with ``emvtap.oda``).
 
-Named ``test_card_*`` to live beside the card tests; it holds no tests itself.
+A fixtures module (like data_files.py): it holds no tests and pytest does not collect it.
 """
 
 from __future__ import annotations
