@@ -4,34 +4,16 @@ and with ``--watch`` the card insert/remove events with the ATR decoded."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from emvtap.cli_support import EnvironmentProblem, check_writable
 from lab.readers import FORMAT_NAME, FORMAT_VERSION, PcscError, ReaderEvent, list_readers
 
 __all__ = ["readers"]
-
-#: Exit codes (docs/exit-codes.md): 0 done, 2 bad command line, 4 the machine is not ready.
-EXIT_OK, EXIT_ENVIRONMENT = 0, 4
-
-
-class EnvironmentProblem(click.ClickException):
-    exit_code = EXIT_ENVIRONMENT
-
-
-def _check_json_target(path: Path | None) -> None:
-    if path is None or path == Path("-"):
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise EnvironmentProblem(f"--json {path}: directory {parent} does not exist or is "
-                                 "not writable" if not path.is_dir() else
-                                 f"--json {path}: is a directory")
-
 
 def _event_line(event: ReaderEvent) -> list[str]:
     from emvtap.atr import decode_atr
@@ -74,14 +56,15 @@ def readers(watch: bool, count: int | None, nfc: bool, nfc_timeout: float,
       emvtap readers --watch
       emvtap readers --no-nfc --json -
     """
-    _check_json_target(json_path)
+    if json_path is not None:
+        check_writable(json_path, "--json")
     if watch:
         _watch(count, json_path)
         return
     found = list_readers(nfc=nfc, nfc_timeout=nfc_timeout)
     if json_path is not None:
         doc = {"format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
-               "timestamp": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
+               "created": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
                "readers": [r.to_json() for r in found.readers], "problems": found.problems}
         text = json.dumps(doc, indent=1)
         if json_path == Path("-"):
@@ -122,7 +105,7 @@ def _watch(count: int | None, json_path: Path | None) -> None:
                 click.echo(line, file=human)
             if json_path is not None:
                 line = json.dumps({"format": {"name": "emvtap-readers-event", "version": 1},
-                                   "timestamp": datetime.now(UTC).astimezone().isoformat(
+                                   "created": datetime.now(UTC).astimezone().isoformat(
                                        timespec="seconds"), **event.to_json()})
                 if sink is None:
                     click.echo(line)

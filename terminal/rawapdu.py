@@ -64,7 +64,7 @@ class ApduRun:
 
     def to_json(self) -> dict[str, Any]:
         return {"format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
-                "timestamp": self.timestamp.isoformat(timespec="seconds"),
+                "created": self.timestamp.isoformat(timespec="seconds"),
                 "reader": self.reader, "atr": self.atr.hex().upper(),
                 "pan_masked": not self.clear, "apdus": self.results, "error": self.error}
 

@@ -42,7 +42,7 @@ class CardReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
-            "timestamp": self.timestamp.isoformat(timespec="seconds"),
+            "created": self.timestamp.isoformat(timespec="seconds"),
             "reader": self.reader,
             "atr": self.atr.hex().upper(),
             "interface": "contactless" if is_contactless_atr(self.atr) else "contact",

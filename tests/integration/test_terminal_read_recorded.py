@@ -51,7 +51,7 @@ def check_read(done: subprocess.CompletedProcess[str], out: Path, card: Recorded
     assert done.returncode == 0, done.stderr[-2000:]
     doc: dict[str, Any] = json.loads(out.read_text())
     assert doc["format"] == {"name": "emvtap-terminal-read", "version": 1}
-    assert doc["timestamp"]
+    assert doc["created"]
     selected = [a for a in doc["applications"] if a["select"].get("sw") == "9000"]
     if card.recording.source.endswith("synth_card_blocked_6a81.json"):
         assert not doc["applications"]

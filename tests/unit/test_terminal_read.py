@@ -44,7 +44,7 @@ def _all_values(nodes: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def test_every_recorded_card_reads_to_the_end(path: Path) -> None:
     doc, _card, _t = read(path.stem)
     assert doc["format"] == {"name": FORMAT_NAME, "version": 1}
-    assert datetime.fromisoformat(doc["timestamp"]) == NOW
+    assert datetime.fromisoformat(doc["created"]) == NOW
     assert not any(e.startswith("card lost") for e in doc["errors"])
     for app in doc["applications"]:
         if app["select"].get("sw") != "9000":
