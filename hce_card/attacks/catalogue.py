@@ -192,10 +192,14 @@ CATALOGUE: list[dict[str, Any]] = [
      "expected": {"outcomes": ["END APPLICATION", "DECLINED"]}},
     {"id": "dup-tag-get-data", "family": "shadowing",
      "title": "GET DATA answers a tag already read, with another value",
-     "description": "The card answers every GET DATA with a 5F24 (expiry) as well.",
+     "description": "The card names velocity limits (9F14/9F23) in its GPO answer, so the "
+                    "terminal reads its counters with GET DATA (Book 3 10.6.3), and answers "
+                    "every GET DATA with a 5F24 (expiry) as well.",
      "source": "EMV Book 3 10.2 and 6.5.7", "kernel_rule": "redundancy",
      "scenario": _MC,
-     "mutations": [{"op": "add", "target": "get_data", "tag": "5F24", "value": "491231"}],
+     "mutations": [{"op": "add", "target": "gpo", "tag": "9F14", "value": "00"},
+                   {"op": "add", "target": "gpo", "tag": "9F23", "value": "FF"},
+                   {"op": "add", "target": "get_data", "tag": "5F24", "value": "491231"}],
      "expected": {"outcomes": ["END APPLICATION", "DECLINED"]}},
     {"id": "track2-pan-mismatch", "family": "shadowing",
      "title": "Track 2 carries another PAN than 5A and the ICC certificate",
@@ -208,12 +212,13 @@ CATALOGUE: list[dict[str, Any]] = [
     {"id": "pan-5a-mismatch", "family": "shadowing",
      "title": "5A in the records differs from the PAN of the ICC certificate",
      "description": "The record's 5A is changed (record is signed static data: the SDA hash "
-                    "in the ICC certificate no longer matches).",
-     "source": "EMV Book 2 6.4", "kernel_rule": "oda",
+                    "in the ICC certificate no longer matches, and 5A no longer matches the "
+                    "PAN of track 2: the PAN binding ends the application before ODA).",
+     "source": "EMV Book 2 6.4; Book 3 Annex A", "kernel_rule": "pan-binding",
      "scenario": _QP,
      "mutations": [{"op": "set_pan", "target": "record:1.1", "path": "70/5A",
                     "pan": "6200000000000001"}],
-     "expected": {"outcomes": _NAO, "tvr": ["DDA_FAILED"]}},
+     "expected": {"outcomes": ["END APPLICATION", "DECLINED"]}},
     {"id": "brand-mixup-kernel-id", "family": "shadowing",
      "title": "Brand mix-up: a Mastercard AID announced for kernel 3 (Visa)",
      "description": "The PPSE entry of the Mastercard application asks for kernel 03; no "

@@ -93,6 +93,12 @@ def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, d
     return data, sent
 
 
+#: ISO/IEC 7816-4, 5.1: the most data a response to a short command (Le = 00) carries; GET
+#: PROCESSING OPTIONS is a short command (EMV Book 1, 9.3), so a longer answer is a card that
+#: lies about the protocol, never data to act on.
+MAX_SHORT_RESPONSE = 256
+
+
 def initiate_application_processing(
     ctx: TransactionContext, pdol: bytes, ttq: bytes
 ) -> list[Tlv]:
@@ -110,6 +116,9 @@ def initiate_application_processing(
         raise KernelAbort("card refused GPO: conditions of use not satisfied (6985)")
     if resp.sw != SW.OK:
         raise KernelAbort(f"GPO answered {resp.sw:04X}")
+    if len(resp.data) > MAX_SHORT_RESPONSE:
+        raise KernelAbort(f"GPO answered {len(resp.data)} data bytes, more than a short response "
+                          f"carries ({MAX_SHORT_RESPONSE}, ISO/IEC 7816-4, 5.1)")
     try:
         objs = decode(resp.data)
     except TlvError as exc:

@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 S_DESELECT = b"\xc2"
 
 
+#: The longest one command may take, S(WTX) extensions included: ISO/IEC 14443-4 7.3 lets a
+#: card extend its frame waiting time frame after frame, so the bound is the terminal's
+#: (EMV Contactless Book A: the reader bounds the transaction; a card that keeps asking for
+#: time is treated as gone - TRY AGAIN). An RSA signature on a slow card takes about a second.
+MAX_COMMAND_SECONDS = 5.0
+
+
 def atr_from_ats(ats: bytes) -> bytes:
     """The ATR a PC/SC reader reports for an ISO 14443-4 Type A card: ``3B 8n 80 01``, the
     ATS historical bytes (n of them, at most 15) and TCK (PC/SC Part 3, 3.1.3.2.3.1), so
@@ -74,12 +81,14 @@ class NfcTransport(BaseTransport):
         *,
         targets: tuple[str, ...] = ("106A",),
         poll_interval: float = 0.05,
+        max_command_seconds: float = MAX_COMMAND_SECONDS,
     ) -> None:
         super().__init__()
         self.path = nfcpy_path(rest, f"nfc:{rest}")
         self.spec = f"nfc:{rest}"
         self.targets = targets
         self.poll_interval = poll_interval
+        self.max_command_seconds = max_command_seconds
         self.ats: bytes | None = None
         self.atr: bytes | None = None
         self.uid: bytes | None = None
@@ -181,6 +190,18 @@ class NfcTransport(BaseTransport):
 
         if self._tag is None:
             raise CardRemovedError(f"{self.spec}: no card connected (removed or never presented)")
+        clf = self._clf
+        deadline = time.monotonic() + self.max_command_seconds
+
+        def bounded_exchange(data: Any, timeout: float) -> Any:
+            # every frame of this command, S(WTX) answers included, within one deadline
+            if time.monotonic() >= deadline:
+                raise nfc.clf.TimeoutError(
+                    f"the card kept the command for more than {self.max_command_seconds:g} s")
+            return type(clf).exchange(clf, data,
+                                     max(0.001, min(timeout, deadline - time.monotonic())))
+
+        clf.exchange = bounded_exchange
         try:
             response = self._tag.transceive(bytearray(apdu))
         except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
@@ -191,6 +212,8 @@ class NfcTransport(BaseTransport):
             if exc.errno == errno.ECONNREFUSED:  # udp: the card side is gone
                 raise CardRemovedError(f"{self.spec}: card left the field ({exc})") from exc
             raise TransportError(f"{self.spec}: reader failed: {exc}") from exc
+        finally:
+            del clf.exchange  # back to the class method
         if response is None:
             self._tag = None
             raise CardRemovedError(f"{self.spec}: no response (card left the field)")
