@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev libusb-1.0-0 pkg-config gcc
 PYTEST_ARGS ?=
 
-.PHONY: demo test system-deps venv lint unit integration applets-test clean bench
+.PHONY: demo test system-deps venv lint unit integration applets-test clean bench test-clone
 
 demo: system-deps venv
 	$(VENV)/bin/emvtap demo
@@ -54,6 +54,11 @@ unit: venv
 integration: system-deps venv
 	bash scripts/pcscd-start.sh
 	$(PY) -m pytest -q tests/integration
+
+# `make test` in a fresh clone of HEAD in an empty temporary directory: the repository stands
+# alone (its test data is in tests/data/, nothing is read from beside the checkout).
+test-clone:
+	d=$$(mktemp -d) && git clone -q . "$$d/emvtap" && $(MAKE) -C "$$d/emvtap" test && rm -rf "$$d"
 
 bench: system-deps venv
 	bash scripts/pcscd-start.sh

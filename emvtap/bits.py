@@ -1,15 +1,17 @@
 """Bit maps of EMV qualifiers and results, as data: TTQ, CTQ, AIP, TVR, TSI, CID.
 
 Each bit is ``Bit(byte, mask)`` with ``byte`` counted from 1 as the specs do. Sources:
-TTQ/CTQ - EMV Contactless Book C-3 Annex A and C-7 (qPBOC column per the digest, section 2);
+TTQ/CTQ - EMV Contactless Book C-3 Annex A and C-7 (the qPBOC names: docs/emv-notes.md);
 AIP, TVR, TSI - EMV 4.4 Book 3 Annex C1, C5, C6; CID - Book 3, 6.5.5.4.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import ClassVar, NamedTuple
 
-__all__ = ["AIP", "CID", "CTQ", "TSI", "TTQ", "TVR", "Bit", "is_set", "names", "set_bits"]
+__all__ = ["AIP", "CID", "CTQ", "TSI", "TTQ", "TVR", "Bit", "CryptogramType", "is_set", "names",
+           "set_bits"]
 
 
 class Bit(NamedTuple):
@@ -130,13 +132,36 @@ class TSI:
     SCRIPT_PROCESSING_PERFORMED = Bit(1, 0x04, "script processing was performed")
 
 
-class CID:
-    """Cryptogram Information Data, 9F27: b8-b7 are the cryptogram type."""
+class CryptogramType(enum.IntEnum):
+    """The application cryptogram a terminal asks for and a card returns: EMV 4.4 Book 3,
+    6.5.5.2 Table 12 (GENERATE AC P1 b8-b7) and 6.5.5.4 Table 14 (CID 9F27 b8-b7) code it
+    alike; the fourth value, 11 (AAR), is RFU and no member. The value is that coding, so a
+    member goes into P1 or the CID as it is; ``str`` and f-strings give the name."""
 
-    TYPE_MASK = 0xC0
     AAC = 0x00
     TC = 0x40
     ARQC = 0x80
+
+    @classmethod
+    def of(cls, coded: int) -> CryptogramType:
+        """The type coded in b8-b7 of a CID or a GENERATE AC P1 (ValueError for RFU 11)."""
+        return cls(coded & 0xC0)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return self.name if not spec else int.__format__(self, spec)
+
+
+class CID:
+    """Cryptogram Information Data, 9F27: b8-b7 are the cryptogram type
+    (:class:`CryptogramType`)."""
+
+    TYPE_MASK = 0xC0
+    AAC = CryptogramType.AAC
+    TC = CryptogramType.TC
+    ARQC = CryptogramType.ARQC
     NAMES: ClassVar[dict[int, str]] = {AAC: "AAC", TC: "TC", ARQC: "ARQC", 0xC0: "AAR"}
 
     @staticmethod

@@ -1,5 +1,5 @@
 """Application cryptograms, issuer authentication and issuer script MACs (EMV 4.4 Book 2,
-8.1, 8.2, 9.2 and Annex A1.2; PBOC CVN 01 from JR/T 0025 as summarised in the digest §2.6).
+8.1, 8.2, 9.2 and Annex A1.2; PBOC CVN 01 from JR/T 0025.7; docs/emv-notes.md, Cryptogram versions).
 
 Pure functions over keys and bytes; which key (ICC MK or a session key) goes in is the
 caller's choice per CVN. Comparisons of cryptograms and MACs are constant time.
@@ -116,7 +116,7 @@ def pboc_cvr(iad: bytes) -> bytes:
 
 def pboc_arqc_data(values: Mapping[int, bytes]) -> bytes:
     """PBOC / UnionPay CVN 01 AC input: 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 ‖ CVR
-    (IAD ``9F10`` bytes 4-7) (Book 2 Annex A recommended set; JR/T 0025, digest §2.6).
+    (IAD ``9F10`` bytes 4-7) (Book 2, 8.1.1 recommended minimum set; JR/T 0025.7).
 
     Raises ``KeyError`` naming the missing tag and ``ValueError`` for a wrong length.
     """
@@ -166,7 +166,7 @@ def verify_script_mac(
 
 @dataclass(frozen=True)
 class PbocIad:
-    """PBOC CVN 01 Issuer Application Data ``9F10`` (JR/T 0025; digest §2.6)."""
+    """PBOC CVN 01 Issuer Application Data ``9F10`` (JR/T 0025.7; docs/emv-notes.md)."""
 
     dki: int
     cvn: int

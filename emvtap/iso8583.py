@@ -1,8 +1,8 @@
 """ISO 8583 (1987) as the emvtap terminal and switch speak it: field table, codec, framing, DE 48.
 
 Pure except for :func:`exchange`, the small synchronous client. The terminal and the switch both
-import this module; it is the whole contract of the acquirer link (DESIGN.md "One tap, as data",
-steps 4-5; emv-digest §6 "ISO 8583 in common practice").
+import this module; it is the whole contract of the acquirer link (docs/architecture.md "One tap,
+as data", steps 4-5; docs/emv-notes.md, Tokenisation).
 
 Message layout (no header)::
 
@@ -59,14 +59,14 @@ t     n 4     Message Type Identifier               0100/0110 authorization, 020
 
 DE 48 token data (a private TLV, Mastercard DE 48 style: each sub-element is a 2-digit tag, a
 2-digit length and the value, all ASCII). It is the reserved field that tells the issuer a
-transaction came from a device card (tokens.md "Financial transactions"):
+transaction came from a device card (docs/domain.md, "A transaction with a token"):
 
 =====  ==========================  ======  ===================================================
 tag    sub-element                 format  values
 =====  ==========================  ======  ===================================================
-01     token requestor id          n 11    TSP code (3) ‖ requestor (8), emv-digest §6
+01     token requestor id          n 11    TSP code (3) ‖ requestor (8), TF v2.3
 02     token status                an 1    ``A`` active, ``S`` suspended, ``D`` deleted
-03     Payment Account Reference   an 29   PAR, emv-digest §6
+03     Payment Account Reference   an 29   PAR, TF v2.3
 04     device type                 n 2     ``01`` handset-maker SE, ``02`` wearable SE,
                                            ``03`` HCE, ``04`` SIM SE (retired)
 05     device channel              an 1    ``P`` contactless at a POS, ``A`` in-app (remote)

@@ -1,5 +1,5 @@
 """Offline data authentication: certificates, SDA, DDA, fDDA and CDA (EMV 4.4 Book 2, 5 and 6;
-Book 3, 10.3; Contactless Book C-3 for fDDA; digest §1).
+Book 3, 10.3; Contactless Book C-3 for fDDA; docs/emv-notes.md).
 
 Both halves live here: what the issuer (and a test personalisation) creates, and what the
 terminal checks. Every ``recover_*``/``verify_*`` function either returns the recovered data
@@ -275,7 +275,7 @@ def create_issuer_certificate(ca_key: RsaKey, issuer_key: RsaPublicKey, issuer_i
 def recover_issuer_public_key(capk: CaPublicKey, cert: bytes, remainder: bytes,
                               exponent: bytes, pan: bytes | str, today: date,
                               store: CapkStore | None = None) -> IssuerPublicKey:
-    """Retrieve the issuer public key (Book 2 5.3 / 6.3; digest §1.2): certificate length
+    """Retrieve the issuer public key (Book 2 5.3 / 6.3): certificate length
     N_CA, trailer, header, format 02, hash over fields 2-10 ‖ remainder ‖ exponent, issuer
     identifier against the PAN ``5A``, expiry against ``today``, the CA revocation list of
     ``store`` (if given), the algorithm indicators and the remainder length."""
@@ -349,7 +349,7 @@ def create_icc_certificate(issuer_key: RsaKey, icc_key: RsaPublicKey, pan: bytes
 def recover_icc_public_key(issuer_pk: IssuerPublicKey | RsaPublicKey, cert: bytes,
                            remainder: bytes, exponent: bytes, static_data: bytes,
                            pan: bytes | str, today: date) -> IccPublicKey:
-    """Retrieve the ICC public key (Book 2 6.4; digest §1.3): certificate length N_I,
+    """Retrieve the ICC public key (Book 2 6.4): certificate length N_I,
     trailer, header, format 04, hash over fields 2-10 ‖ remainder ‖ exponent ‖ static data,
     recovered PAN equal to ``5A``, expiry, algorithm indicator, remainder length."""
     step = ICC_STEP
@@ -456,7 +456,7 @@ def parse_idn(icc_dynamic_data: bytes, step: str = SDAD_STEP) -> bytes:
 
 def fdda_terminal_data(values: Mapping[int, bytes], version: int | bytes = 1) -> bytes:
     """The terminal dynamic data an fDDA signature covers (Contactless Book C-3 fDDA, C-7;
-    digest §1.6): version 01 is 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69; version 00 is 9F37 only.
+    Book 2 6.5): version 01 is 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69; version 00 is 9F37 only.
     ``version`` is an int or the one-byte fDDA version (the first byte of ``9F69``)."""
     if isinstance(version, bytes | bytearray):
         version = int.from_bytes(version, "big") if len(version) == 1 else -1

@@ -1,6 +1,6 @@
 """Personalisation: a complete, self-consistent UnionPay QuickPass (qPBOC) device-card profile.
 
-What a personalisation bureau would produce for one device card (spec/tokens.md): the token
+What a personalisation bureau would produce for one device card (docs/domain.md): the token
 (MPAN) standing for the physical card (SPAN), the PPSE entry with kernel ID 07, the payment
 application's FCI with its PDOL, the records and AFL, the issuer and ICC certificates under a
 test CA (EMV 4.4 Book 2, 5.3 and 6.4), and the card master keys derived from issuer master keys
@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from emvtap.capk import TEST_CA_INDEX, test_ca_private_key
+from emvtap.device_types import DeviceType
 from emvtap.dol import parse_afl
 from emvtap.keys import derive_icc_master_key
 from emvtap.luhn import luhn_check_digit
@@ -125,7 +126,7 @@ def generate_profile(
     pan: str | None = None,
     span: str | None = None,
     device_id: str | None = None,
-    device_type: str = "handset-se",
+    device_type: DeviceType | str = DeviceType.HANDSET_SE,
     token_requestor_id: str | None = None,
     expiry: str = "301231",
     effective: str = "251101",
@@ -141,7 +142,7 @@ def generate_profile(
         span_expiry="3112",
         token_expiry=expiry[:4],
         device_id=device_id or f"dev-{rng.getrandbits(48):012x}",
-        device_type=device_type,
+        device_type=DeviceType.parse(device_type),
         token_requestor_id=token_requestor_id or f"500{rng.randrange(10**8):08d}",
         par="U001" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(25)),
     )

@@ -292,7 +292,7 @@ test_luk_batch.__test__ = False  # type: ignore[attr-defined]  # not a pytest te
 
 def hce_wallet_profile(profile: CardProfile, batch: Mapping[str, Any] | None = None,
                        no_password_limit: int | None = None) -> CardProfile:
-    """The HCE form of a device card as the TSP personalises it (tokens.md "HCE"): the key
+    """The HCE form of a device card as the TSP personalises it (docs/domain.md): the key
     slots of the first application hold zeros, ``extra.key_mode`` is ``limited-use`` and
     ``extra.limited_use_keys`` carries the first batch (if given)."""
     app = profile.applications[0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emvtap.device_types import DeviceType
 from emvtap.dol import AflError, parse_afl, parse_dol
 from emvtap.masking import masked_repr
 from emvtap.private_files import write_private_text
@@ -196,6 +197,10 @@ def _token(t: Any) -> TokenInfo:
             raise ProfileError(f"{where}: field {k!r} is not a string: {v!r}")
     _digits(t, "mpan", _MISSING, where, 12, 19)
     _digits(t, "span", _MISSING, where, 12, 19)
+    try:
+        values["device_type"] = DeviceType.parse(values["device_type"])
+    except ValueError as exc:
+        raise ProfileError(f"{where}: field 'device_type': {exc}") from None
     return TokenInfo(**values)
 
 
@@ -342,14 +347,14 @@ class ApplicationProfile:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """The device card's token data (spec/tokens.md): MPAN standing for the SPAN."""
+    """The device card's token data (docs/domain.md): MPAN standing for the SPAN."""
 
     mpan: str
     span: str
     span_expiry: str
     token_expiry: str
     device_id: str
-    device_type: str  # "handset-se" | "wearable-se" | "hce"
+    device_type: DeviceType
     token_requestor_id: str
     par: str
 
@@ -357,7 +362,7 @@ class TokenInfo:
         return masked_repr(self, ("mpan", "span"))
 
     def to_dict(self) -> dict[str, str]:
-        return dict(self.__dict__)
+        return {k: str(v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
-"""A payment application on the card: one state machine over its profile and the card's
-persistent state, answering every command of a contactless (and full-path) EMV transaction.
+"""A payment application on the card: its profile, the card's persistent state and the
+session of the current tap, with what every command needs from them - starting and committing
+a transaction, the keys, the risk parameters - and the commands that need nothing else
+(SELECT, READ RECORD, GET DATA).
 
-The commands are a table (:data:`COMMANDS`: INS → name, classes, handler); each handler checks
-in the order a card does - class (6E00), P1/P2 (6A86), length (6700), then the state of the
-transaction (6985) - and changes nothing before all checks passed.
+:mod:`hce_card.commands` dispatches the commands (a table: INS → name, classes, handler) to
+this module and to the handler modules (:mod:`hce_card.quick_path`, :mod:`hce_card.full_path`,
+:mod:`hce_card.scripts`), which all import this one and none of which it imports. Each handler
+checks in the order a card does - class (6E00), P1/P2 (6A86), length (6700), then the state of
+the transaction (6985) - and changes nothing before all checks passed.
 
 Transaction phases (Book 3 6.5 "command sequence"; C-3/C-7 quick path):
 
@@ -24,18 +28,15 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
-from emvtap.bits import TTQ, is_set
-from emvtap.dol import split_dol_data
+from emvtap.cryptogram_versions import cryptogram_version
 from emvtap.profile import ApplicationProfile, CardProfile
-from emvtap.tlv import Tlv, TlvError, decode
-from hce_card import pboc_full, qpboc, scripts
-from hce_card.cvn import cvn_method
+from emvtap.tlv import Tlv
 from hce_card.risk import PUT_DATA_PARAMETERS, RiskParameters
 from hce_card.session import Phase, Session
-from hce_card.state import AppState, AtcExhausted, LimitedUseKey, StateStore
+from hce_card.state import AppState, LimitedUseKey, StateStore
 from hce_card.wallet import (
     LimitedUseKeys,
     MasterKeys,
@@ -48,13 +49,7 @@ from hce_card.wallet import (
 
 log = logging.getLogger("emvtap.card")
 
-__all__ = ["COMMANDS", "Command", "PaymentApplication", "Phase", "Session"]
-
-
-class Command(NamedTuple):
-    name: str
-    classes: frozenset[int]
-    handler: Callable[[PaymentApplication, CommandApdu], ResponseApdu]
+__all__ = ["ECASH_PROFILE_KEYS", "PaymentApplication", "Phase", "Session"]
 
 
 def _sw(sw: int) -> ResponseApdu:
@@ -80,7 +75,7 @@ class PaymentApplication:
         self.random_bytes = random_bytes
         self.cdcvm = cdcvm
         self.clock = clock
-        self.method = cvn_method(app.cvn)
+        self.method = cryptogram_version(app.cvn)
         self.wallet = is_wallet(app)
         if self.wallet and not self.method.limited_use:
             raise ValueError(f"{self.method.name} session keys depend on more than the ATC: "
@@ -129,14 +124,6 @@ class PaymentApplication:
         self.store.import_user_verification()
         return ResponseApdu(self.app.fci, SW.SELECTED_FILE_INVALIDATED if self.blocked else SW.OK)
 
-    def handle(self, cmd: CommandApdu) -> ResponseApdu:
-        command = COMMANDS.get(cmd.ins)
-        if command is None:
-            return _sw(SW.INS_NOT_SUPPORTED)
-        if cmd.cla not in command.classes:
-            return _sw(SW.CLA_NOT_SUPPORTED)
-        return command.handler(self, cmd)
-
     # --- starting a transaction ---------------------------------------------------------------
 
     def begin_transaction(self) -> tuple[int, LimitedUseKey | None, dict[str, Any]]:
@@ -162,56 +149,6 @@ class PaymentApplication:
                 log.warning("HCE wallet: %s - replenish through the TSP "
                             "(emvtap card replenish)", status)
         return new
-
-    # --- GET PROCESSING OPTIONS ---------------------------------------------------------------
-
-    def get_processing_options(self, cmd: CommandApdu) -> ResponseApdu:
-        """Book 3 6.5.8, C-3/C-7: check the PDOL data, start the transaction; the quick path
-        decides the cryptogram here, the full path answers AIP and AFL."""
-        if (cmd.p1, cmd.p2) != (0, 0):
-            return _sw(SW.INCORRECT_P1P2)
-        if self.blocked:  # Book 3 6.5.8.4: a blocked application refuses GPO, whatever data
-            return _sw(SW.CONDITIONS_NOT_SATISFIED)
-        if not cmd.data:
-            return _sw(SW.WRONG_LENGTH)
-        try:
-            objs = decode(cmd.data)
-        except TlvError:
-            return _sw(SW.WRONG_DATA)
-        if len(objs) != 1 or objs[0].tag != 0x83 or objs[0].encode() != cmd.data:
-            return _sw(SW.WRONG_DATA)
-        try:
-            values = split_dol_data(self.app.pdol, objs[0].value)
-        except ValueError:
-            return _sw(SW.WRONG_LENGTH)
-        if self.session.phase is not Phase.SELECTED:
-            return _sw(SW.CONDITIONS_NOT_SATISFIED)
-        if self.state.atc >= 0xFFFF:
-            self.store.update_app(self.aid, application_blocked=True)
-            return _sw(SW.CONDITIONS_NOT_SATISFIED)
-        self.session.pdol_data = objs[0].value
-        self.session.values = dict(values)
-        self.session.before = self.state
-        ttq = values.get(0x9F66, b"")
-        if self.quick_path_supported and is_set(ttq, TTQ.QPBOC_SUPPORTED):
-            return qpboc.quick_path(self, values, ttq)
-        return self._full_path_gpo()
-
-    def _full_path_gpo(self) -> ResponseApdu:
-        atc, key, changes = self.begin_transaction()
-        try:
-            self.commit_transaction(atc, changes)
-        except AtcExhausted:
-            self.store.update_app(self.aid, application_blocked=True)
-            return _sw(SW.CONDITIONS_NOT_SATISFIED)
-        self.session.atc, self.session.keys = atc, self.keys_for(key)
-        self.session.phase = Phase.INITIATED
-        log.info("GPO: full path, ATC %04X", atc)
-        if int(self.app.extra.get("gpo_format", 2)) == 1:
-            return ResponseApdu(Tlv.primitive(0x80, self.app.aip + self.app.afl).encode(), SW.OK)
-        return ResponseApdu(Tlv.template(0x77, [Tlv.primitive(0x82, self.app.aip),
-                                                Tlv.primitive(0x94, self.app.afl)]).encode(),
-                            SW.OK)
 
     # --- READ RECORD ------------------------------------------------------------------------
 
@@ -271,18 +208,4 @@ ECASH_PROFILE_KEYS: dict[int, str] = {
     0x9F77: "balance_limit",
     0x9F78: "single_limit",
     0x9F6D: "reset_threshold",
-}
-
-_P = frozenset
-
-#: INS → command (Book 3 6.5; Book 3 10.10 and the digest §4 for the script commands).
-COMMANDS: dict[int, Command] = {
-    0xA8: Command("GET PROCESSING OPTIONS", _P({0x80}), PaymentApplication.get_processing_options),
-    0xB2: Command("READ RECORD", _P({0x00}), PaymentApplication.read_record),
-    0xCA: Command("GET DATA", _P({0x80}), PaymentApplication.get_data),
-    0x88: Command("INTERNAL AUTHENTICATE", _P({0x00}), pboc_full.internal_authenticate),
-    0xAE: Command("GENERATE AC", _P({0x80}), pboc_full.generate_ac),
-    0x82: Command("EXTERNAL AUTHENTICATE", _P({0x00}), pboc_full.external_authenticate),
-    **{ins: Command(name, _P(classes), scripts.issuer_script_command)
-       for ins, (name, classes) in scripts.SCRIPT_COMMAND_NAMES.items()},
 }

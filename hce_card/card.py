@@ -26,6 +26,7 @@ from emvtap.perso import PPSE_NAME
 from emvtap.profile import ApplicationProfile, CardKeys, CardProfile
 from emvtap.tlv import TlvError, decode, flatten
 from hce_card.application import PaymentApplication
+from hce_card.commands import handle
 from hce_card.session import Session
 from hce_card.state import StateStore
 from hce_card.wallet import is_wallet, parse_batch, profile_batch, wallet_status
@@ -53,8 +54,6 @@ class CardApplication(Protocol):
 
     def select(self) -> ResponseApdu: ...
 
-    def handle(self, cmd: CommandApdu) -> ResponseApdu: ...
-
 
 class PpseApplication:
     """The Proximity Payment System Environment (EMV Contactless Book B, 3.3): its FCI lists
@@ -69,6 +68,7 @@ class PpseApplication:
         return ResponseApdu(self.fci, SW.OK)
 
     def handle(self, cmd: CommandApdu) -> ResponseApdu:
+        """The PPSE is only selected and read: every other command answers 6D00."""
         return ResponseApdu(b"", SW.INS_NOT_SUPPORTED)
 
 
@@ -147,9 +147,13 @@ class HceCard:
             return ResponseApdu(b"", SW.CLA_NOT_SUPPORTED)
         if cmd.ins == 0xA4:
             return self.select(cmd)
-        if self.selected is None:
+        selected = self.selected
+        if selected is None:
             return ResponseApdu(b"", SW.CONDITIONS_NOT_SATISFIED)
-        return self.selected.handle(cmd)
+        if isinstance(selected, PaymentApplication):
+            return handle(selected, cmd)  # the command table (hce_card.commands)
+        assert isinstance(selected, PpseApplication)
+        return selected.handle(cmd)
 
     def select(self, cmd: CommandApdu) -> ResponseApdu:
         """SELECT by DF name (ISO 7816-4, 7.1.1; Book 1, 11.3.2): P1 04, P2 00 first or only
@@ -177,8 +181,8 @@ class HceCard:
 
 
 def _without_master_keys(app: ApplicationProfile) -> ApplicationProfile:
-    """An HCE wallet application as the card holds it: the key slots emptied (tokens.md
-    "HCE": short-lived keys only)."""
+    """An HCE wallet application as the card holds it: the key slots emptied (docs/domain.md,
+    Device types: short-lived keys only)."""
     if not is_wallet(app):
         return app
     if any(app.keys.ac + app.keys.smi + app.keys.smc):

@@ -149,8 +149,8 @@ def replenish(profile_path: str, switch: str, admin_token: str | None, token_fil
 
     The batch goes to the card's inbox; a running card imports it at its next SELECT, a
     stopped one when it starts."""
+    from emvtap.endpoints import parse_host_port
     from emvtap.profile import CardProfile
-    from hce_card.link import parse_host_port
     from hce_card.replenish import (
         DEFAULT_ADMIN_PORT,
         ReplenishError,
@@ -162,7 +162,8 @@ def replenish(profile_path: str, switch: str, admin_token: str | None, token_fil
 
     try:
         profile = CardProfile.load(profile_path)
-        host, port = parse_host_port(switch, "127.0.0.1", DEFAULT_ADMIN_PORT, switch)
+        host, port = parse_host_port(switch, default_host="127.0.0.1",
+                                     default_port=DEFAULT_ADMIN_PORT)
     except (ProfileError, ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
     app = next((a for a in profile.applications if is_wallet(a)), None)

@@ -1,5 +1,5 @@
-"""Replenishing an HCE wallet through the switch's TSP (issue 4 "an endpoint to replenish
-them"; ``switch/admin.py``): ``POST /api/tokens/{mpan}/limited-use-keys`` on the admin API with
+"""Replenishing an HCE wallet through the switch's TSP (docs/domain.md, Device
+types; ``switch/admin.py``): ``POST /api/tokens/{mpan}/limited-use-keys`` on the admin API with
 ``Authorization: Bearer <token>`` and ``{"count": n, "channel": "device"}``; the answer is a
 key batch (``emvtap-luk-batch/1``, :func:`hce_card.wallet.parse_batch`).
 

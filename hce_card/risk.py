@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emvtap.bits import CID, Bit, set_bits
+from emvtap.bits import Bit, CryptogramType, set_bits
 from emvtap.profile import ApplicationProfile
 from hce_card.state import AppState
 
@@ -78,7 +78,7 @@ class RiskParameters:
     currency: bytes = DEFAULT_CURRENCY
     #: decline (AAC) in the second GENERATE AC when the ARPC fails or is missing
     issuer_authentication_required: bool = True
-    #: the in-app no-password limit (tokens.md "Two ways to pay"; pushed with the profile and
+    #: the in-app no-password limit (docs/domain.md, "Two ways to pay"; pushed with the profile and
     #: each key batch as ``no_password_limit``): above it, CDCVM is needed
     cdcvm_limit: int | None = None
     #: PBOC e-cash purse (None: no e-cash on this application)
@@ -182,28 +182,28 @@ def upper_limits_exceeded(risk: RiskParameters, facts: TransactionFacts) -> list
 
 @dataclass(frozen=True)
 class Decision:
-    cid: int
+    cid: CryptogramType
     reason: str
     #: the velocity checks went beyond a limit (VIS CVR byte 3 b6)
     velocity_exceeded: bool = False
 
 
-def first_ac_decision(requested: int, risk: RiskParameters, facts: TransactionFacts) -> Decision:
+def first_ac_decision(requested: CryptogramType, risk: RiskParameters,
+                      facts: TransactionFacts) -> Decision:
     """Card action analysis of the first GENERATE AC (Book 3 9.3; Book 3 6.5.5.4: the card
     never answers with a cryptogram above the one requested)."""
-    requested &= CID.TYPE_MASK
-    if requested == CID.AAC:
-        return Decision(CID.AAC, "terminal requested an AAC")
-    if requested == CID.ARQC:
-        return Decision(CID.ARQC, "terminal requested an online authorisation")
+    if requested == CryptogramType.AAC:
+        return Decision(CryptogramType.AAC, "terminal requested an AAC")
+    if requested == CryptogramType.ARQC:
+        return Decision(CryptogramType.ARQC, "terminal requested an online authorisation")
     reasons = offline_reasons(risk, facts)
     if not reasons:
-        return Decision(CID.TC, "offline approval within card limits")
-    return Decision(CID.ARQC, "; ".join(reasons), velocity_exceeded(risk, facts))
+        return Decision(CryptogramType.TC, "offline approval within card limits")
+    return Decision(CryptogramType.ARQC, "; ".join(reasons), velocity_exceeded(risk, facts))
 
 
 def second_ac_decision(
-    requested: int,
+    requested: CryptogramType,
     risk: RiskParameters,
     facts: TransactionFacts,
     issuer: IssuerOutcome,
@@ -211,23 +211,24 @@ def second_ac_decision(
     """Card action analysis of the second GENERATE AC (Book 3 9.3, 10.9): an approval (TC)
     needs the issuer's approval with a valid ARPC, or, when the terminal could not go online
     (ARC Y3/Z3), the card's own offline limits."""
-    requested &= CID.TYPE_MASK
-    if requested == CID.AAC:
-        return Decision(CID.AAC, "terminal requested an AAC")
+    if requested == CryptogramType.AAC:
+        return Decision(CryptogramType.AAC, "terminal requested an AAC")
     if issuer.unable_to_go_online:
         exceeded = upper_limits_exceeded(risk, facts)
         if exceeded:
-            return Decision(CID.AAC, "unable to go online and " + "; ".join(exceeded),
+            return Decision(CryptogramType.AAC,
+                            "unable to go online and " + "; ".join(exceeded),
                             velocity_exceeded(risk, facts))
-        return Decision(CID.TC, "unable to go online: approved offline within card limits")
+        return Decision(CryptogramType.TC,
+                        "unable to go online: approved offline within card limits")
     if issuer.authentication is False:
         if risk.issuer_authentication_required:
-            return Decision(CID.AAC, "issuer authentication failed")
+            return Decision(CryptogramType.AAC, "issuer authentication failed")
     elif issuer.authentication is None and risk.issuer_authentication_required:
-        return Decision(CID.AAC, "issuer authentication data missing")
+        return Decision(CryptogramType.AAC, "issuer authentication data missing")
     if not issuer.approved:
-        return Decision(CID.AAC, "issuer declined")
-    return Decision(CID.TC, "issuer approved")
+        return Decision(CryptogramType.AAC, "issuer declined")
+    return Decision(CryptogramType.TC, "issuer approved")
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,11 @@ class IssuerOutcome:
 
 @dataclass(frozen=True)
 class CvrFacts:
-    first_ac: int
-    second_ac: int | None = None  # None: second GENERATE AC not requested
+    """What the CVR reports about one cryptogram (:data:`CVR_BITS` names each fact's bit).
+    Build it with :meth:`for_cryptogram`, on both paths."""
+
+    first_ac: CryptogramType
+    second_ac: CryptogramType | None = None  # None: second GENERATE AC not requested
     issuer_authentication_failed_now: bool = False
     issuer_authentication_performed: bool = False
     unable_to_go_online: bool = False
@@ -261,6 +265,24 @@ class CvrFacts:
     lower_consecutive_exceeded: bool = False
     upper_consecutive_exceeded: bool = False
     extra: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def for_cryptogram(cls, facts: TransactionFacts, first_ac: CryptogramType,
+                       **this_transaction: Any) -> CvrFacts:
+        """The facts of a cryptogram: ``this_transaction`` (the cryptograms, what was
+        performed, what was exceeded) and what the card remembers from its last online
+        transaction, read from the state when this transaction began (``facts.state``)."""
+        last = facts.state
+        return cls(
+            first_ac=first_ac,
+            new_card=facts.new_card,
+            issuer_authentication_failed_last=last.issuer_authentication_failed,
+            issuer_authentication_not_performed_last=last.issuer_authentication_not_performed,
+            last_online_not_completed=last.last_online_not_completed,
+            script_commands_last=last.script_commands,
+            script_failed_last=last.script_failed,
+            **this_transaction,
+        )
 
 
 #: CVR bits per layout (fact name → bit, bytes counted from 1 as the specs do).
@@ -293,7 +315,8 @@ CVR_BITS: dict[str, dict[str, Bit]] = {
 }
 
 #: Cryptogram type codes in the CVR (both layouts: 00 AAC, 01 TC, 10 ARQC / not requested).
-_AC_CODE = {CID.AAC: 0b00, CID.TC: 0b01, CID.ARQC: 0b10}
+_AC_CODE: dict[CryptogramType, int] = {
+    CryptogramType.AAC: 0b00, CryptogramType.TC: 0b01, CryptogramType.ARQC: 0b10}
 _CVR_LENGTH = {"vis": 4, "mchip": 6}
 
 
@@ -304,8 +327,8 @@ def build_cvr(layout: str, facts: CvrFacts) -> bytes:
     b8-b5)."""
     cvr = bytearray(_CVR_LENGTH[layout])
     ac_byte = 1 if layout == "vis" else 0
-    second = 0b10 if facts.second_ac is None else _AC_CODE[facts.second_ac & CID.TYPE_MASK]
-    cvr[ac_byte] = (second << 6) | (_AC_CODE[facts.first_ac & CID.TYPE_MASK] << 4)
+    second = 0b10 if facts.second_ac is None else _AC_CODE[facts.second_ac]
+    cvr[ac_byte] = (second << 6) | (_AC_CODE[facts.first_ac] << 4)
     if layout == "vis":
         cvr[0] = 0x03
         cvr[3] |= min(facts.script_commands_last, 15) << 4

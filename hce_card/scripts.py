@@ -1,11 +1,12 @@
 """Issuer script commands with secure messaging (EMV 4.4 Book 3 6.5.1, 6.5.2, 6.5.3, 6.5.10,
-10.10; Book 2 9.2 and 9.3; PUT DATA from the PBOC / CCD card specifications; digest §4).
+10.10; Book 2 9.2 and 9.3; PUT DATA from the PBOC / CCD card specifications, JR/T 0025.5).
 
 Every command carries a MAC over CLA INS P1 P2 Lc ‖ ATC ‖ AC ‖ data (Book 2 9.2.1: method 2
 padding, MAC algorithm 3, the leftmost 4-8 bytes; Lc counts the MAC), where ATC and AC are those
 of the last ARQC - in this tap (templates 71/72) or of the transaction a re-presented card went
 online with (issuer update processing, C-3). The key is the script integrity session key of the
-card's CVN (``hce_card/cvn.py``), or the one a limited-use key batch carried for that ATC.
+card's CVN (:mod:`emvtap.cryptogram_versions`), or the one a limited-use key batch carried
+for that ATC.
 
 Checks in order: P1/P2 (6A86), length (6700), a transaction to authenticate against (6985), a
 key to verify with (6982), the MAC (6988, and "script failed" for the next CVR), then the

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from hce_card.cvn import IssuerResponse
+from emvtap.bits import CryptogramType
+from emvtap.cryptogram_versions import IssuerResponse
 from hce_card.state import AppState
 from hce_card.wallet import TransactionKeys
 
@@ -33,7 +34,7 @@ class Session:
     before: AppState | None = None  # the state before this transaction (CVR "last" bits)
     card_auth_data: bytes = b""  # 9F69 of this transaction
     cdol1_data: bytes = b""
-    first_cid: int | None = None
+    first_cid: CryptogramType | None = None
     first_ac: bytes = b""
     dda_performed: bool = False
     external_authentication: IssuerResponse | None = None

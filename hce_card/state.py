@@ -52,7 +52,7 @@ class AtcExhausted(RuntimeError):
 
 @dataclass(frozen=True)
 class LimitedUseKey:
-    """One HCE limited-use key (tokens.md "HCE"; issue 5): the AC session key the TSP derived
+    """One HCE limited-use key (docs/domain.md, Device types): the AC session key the TSP derived
     for one ATC, with the secure-messaging session keys for that ATC when the TSP sends them,
     and an optional validity end (UTC, ISO 8601)."""
 
@@ -122,7 +122,7 @@ class AppState:
     #: HCE wallet: the key of the transaction in progress (erased at the next GPO)
     current_key: LimitedUseKey | None = None
     batches: tuple[int, ...] = ()  # imported batch numbers
-    #: the in-app no-password limit the issuer pushed with the last batch (tokens.md)
+    #: the in-app no-password limit the issuer pushed with the last batch (docs/domain.md)
     no_password_limit: int | None = None
 
     @classmethod

@@ -1,5 +1,5 @@
-"""The HCE wallet: no master key on the device, a batch of limited-use keys instead (tokens.md
-"Forms": HCE keeps short-lived keys in the app; issue 5 "HCE wallet").
+"""The HCE wallet: no master key on the device, a batch of limited-use keys instead (docs/domain.md,
+Device types: HCE keeps short-lived keys in the app).
 
 - A limited-use key (LUK) is the AC session key the TSP derived from the token's ICC master key
   for one ATC (``switch/arqc.py``: "the key the card used *is* the AC session key"), with the
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from emvtap.cryptogram_versions import CryptogramVersion
 from emvtap.profile import ApplicationProfile, CardKeys
-from hce_card.cvn import CvnMethod
 from hce_card.state import AppState, LimitedUseKey, LukBatch, StateStore
 
 log = logging.getLogger("emvtap.card")
@@ -33,6 +33,7 @@ log = logging.getLogger("emvtap.card")
 __all__ = [
     "BATCH_FORMAT",
     "LOW_WATER",
+    "NO_KEY_REASON",
     "LimitedUseKeys",
     "MasterKeys",
     "TransactionKeys",
@@ -43,6 +44,9 @@ __all__ = [
     "usable_keys",
     "wallet_status",
 ]
+
+#: Why a wallet with no limited-use key left answers an AAC, on either path.
+NO_KEY_REASON = "no limited-use key left: the wallet must replenish through the TSP"
 
 BATCH_FORMAT = "emvtap-luk-batch/1"
 LOW_WATER = 3
@@ -186,7 +190,7 @@ class MasterKeys:
     """An SE-style card: session keys derived from the ICC master keys (Book 2 A1.3)."""
 
     keys: CardKeys
-    method: CvnMethod
+    method: CryptogramVersion
 
     def ac_key(self, atc: bytes, values: Mapping[int, bytes]) -> bytes | None:
         return self.method.session_key(self.keys.ac, atc, values)
@@ -208,7 +212,7 @@ class LimitedUseKeys:
     """An HCE wallet transaction: the limited-use key of its ATC, nothing else."""
 
     key: LimitedUseKey | None
-    method: CvnMethod
+    method: CryptogramVersion
 
     def _for(self, atc: bytes) -> LimitedUseKey | None:
         if self.key is None or self.key.atc != int.from_bytes(atc, "big"):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from emvtap.device_types import DEVICE_TYPE_NAMES, DeviceType
+
 __all__ = ["main"]
 
 #: sub-command → "module:attribute" of a click command, imported on first use.
@@ -60,14 +62,14 @@ def cli(verbose: int) -> None:
 @click.option("--seed", type=click.IntRange(-(2**63), 2**63 - 1), required=True,
               help="Same seed, same profile bytes.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--device-type", type=click.Choice(["handset-se", "wearable-se", "hce"]),
-              default="handset-se", show_default=True)
+@click.option("--device-type", type=click.Choice(DEVICE_TYPE_NAMES),
+              default=DeviceType.HANDSET_SE.value, show_default=True)
 def perso(seed: int, out: Path, device_type: str) -> None:
     """Write a complete UnionPay QuickPass device-card profile (test keys, test CA)."""
     from emvtap.masking import mask_pan
     from emvtap.perso import generate_profile
 
-    profile = generate_profile(seed, device_type=device_type)
+    profile = generate_profile(seed, device_type=DeviceType(device_type))
     profile.save(out)
     token = profile.token
     click.echo(f"wrote {out}: AID {profile.application.aid.hex().upper()}, "

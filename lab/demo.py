@@ -9,7 +9,7 @@ the switch's vault, the card on the in-process loopback link, and the terminal t
 3. a decline - a device card whose token the switch has never seen (DE 39 = 14).
 
 This module is the one place that wires the three actors together, so it imports them; they
-never import each other (DESIGN.md "Layout").
+never import each other (docs/architecture.md, "Layout and the dependency rule").
 """
 
 from __future__ import annotations

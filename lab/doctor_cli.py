@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import click
 
-from lab.doctor import ROLES, DoctorEnv, parse_host_port, render_table, run_doctor
+from emvtap.endpoints import parse_host_port
+from lab.doctor import ROLES, DoctorEnv, render_table, run_doctor
 
 __all__ = ["doctor", "make_doctor_command"]
 

@@ -1,4 +1,4 @@
-"""The admin API: HTTP + JSON on 127.0.0.1, protected by a bearer token (issue 4 "Admin API").
+"""The admin API: HTTP + JSON on 127.0.0.1, protected by a bearer token (switch/README.md).
 
 Built on the standard library (``http.server``) so the switch needs no web framework; the routes
 are one table (:data:`ROUTES`) from which both the dispatcher and the OpenAPI 3.1 document

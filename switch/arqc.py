@@ -1,10 +1,6 @@
 """The issuer's cryptogram work on DE 55: parse the ICC data, verify the ARQC with the token's
 keys, build the ARPC (tag ``91``) and issuer scripts (templates ``71``/``72``).
 
-Where the CVN sits depends on the layout of the Issuer Application Data ``9F10``; the layouts
-the switch reads are the rows of :data:`IAD_FORMATS`, each with an explicit rule:
-
-======  =====================================  =============  ===========  ==================
 format  rule (all must hold)                   CVN            CVR          used by
 ======  =====================================  =============  ===========  ==================
 vis     byte 1 = 06 or 07 (length of the VIS   byte 3         bytes 4-7    PBOC CVN 01,
@@ -19,7 +15,7 @@ validly in both (an 18-byte PBOC IAD with a 9-byte discretionary part and DKI ``
 settled by the token's enrolled CVN (:func:`parse_icc_data` ``expected_cvn``) and the rows the
 switch has; if that still leaves two readings, DE 55 is refused as ambiguous (→ 30).
 
-Per cryptogram version, one row of :data:`CVN_METHODS` (emv-digest §2.6, §4; EMV Book 2 8.1,
+Per cryptogram version, one row of :data:`CVN_METHODS` (docs/emv-notes.md; EMV Book 2 8.1,
 8.2, 9.2, A1.3); "list" is 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 (Book 2 Annex A1.2):
 
 ====  ======  ==========================  =======================  ===============  ==========
@@ -33,49 +29,44 @@ CVN   IAD     AC session key              MAC input, padding       ARPC (tag 91)
               (Mastercard CVN 16)         bytes 3-8), method 2     ICC MK AC
 ====  ======  ==========================  =======================  ===============  ==========
 
-The script MAC (secure-messaging integrity) session key: PBOC derives it from MK-SMI with the ATC;
-Visa CVN 18 uses the VIS 1.5 secure messaging key (MK-SMI xor the ATC); Mastercard CVN 16 the EMV
-CSK with R = the ARQC (Book 2, 9.2 / A1.3).
+The script MAC (secure-messaging integrity) session key follows the same family: PBOC derives it
+from MK-SMI with the ATC; EMV CSK uses R = the ARQC (Book 2, 9.2 / A1.3).
 
 HCE limited-use keys: the key the card used *is* the AC session key (the TSP derived it from the
 token's MK for that ATC and sent it to the wallet); :func:`verify_arqc` takes the session key, so
 both paths meet here. Only a CVN whose session key depends on the ATC alone can work that way
 (column "HCE"): the CVN 16 key depends on the terminal's unpredictable number.
+=======
+Which CVN an IAD carries, and how each CVN's cryptogram is computed, is the core's one table
+(:mod:`emvtap.cryptogram_versions`) - the same rows the card generates with. This module reads
+DE 55 into :class:`IccData` and applies the row: verify the ARQC (constant time), build tag
+``91`` and the issuer scripts. HCE limited-use keys: the key the card used *is* the AC session
+key (the TSP derived it from the token's MK for that ATC and sent it to the wallet);
+:func:`verify_arqc` takes the session key, so both paths meet here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
 
 from emvtap import tlv
-from emvtap.cryptogram import (
-    PBOC_ARQC_TAGS,
-    arpc_method_1,
-    arpc_method_2,
-    script_mac,
-    verify_ac,
-)
-from emvtap.keys import (
-    derive_emv_common_session_key,
-    derive_mastercard_session_key,
-    derive_pboc_session_key,
-    derive_visa_secure_messaging_session_key,
-    derive_visa_session_key,
+from emvtap.cryptogram import script_mac, verify_ac
+from emvtap.cryptogram_versions import (
+    IAD_LAYOUTS,
+    MIN_IAD_LENGTH,
+    CryptogramVersion,
+    IadError,
+    detect_iad_layout,
+    version_in_layout,
 )
 
 __all__ = [
     "ARQC_TAGS",
-    "CVN_METHODS",
-    "IAD_FORMATS",
-    "CvnMethod",
-    "IadFormat",
     "IccData",
     "IccDataError",
     "application_block_script",
-    "cvn_method",
-    "detect_iad_format",
+    "icc_cryptogram_version",
     "issuer_authentication_data",
     "parse_icc_data",
     "verify_arqc",
@@ -98,71 +89,8 @@ ARQC_TAGS: tuple[int, ...] = (
     0x9F1A,
 )
 
-#: the shortest IAD any layout of :data:`IAD_FORMATS` can have (VIS: 06 ‖ DKI ‖ CVN ‖ CVR 4).
-MIN_IAD_LENGTH = 7
-
-
 class IccDataError(ValueError):
     """DE 55 that is not BER-TLV or lacks what the ARQC check needs (→ DE 39 = 30)."""
-
-
-# --- IAD layouts ----------------------------------------------------------------------------------
-
-
-def _vis_layout(iad: bytes) -> bool:
-    """VIS 1.5 / JR/T 0025: length of the VIS part (06 Visa, 07 PBOC) ‖ DKI ‖ CVN ‖ CVR (4,
-    its length 03 first) [‖ algorithm ID] [‖ discretionary data]."""
-    return (
-        len(iad) >= MIN_IAD_LENGTH
-        and iad[0] in (0x06, 0x07)
-        and len(iad) >= 1 + iad[0]
-        and iad[3] == 0x03
-    )
-
-
-#: M/Chip 4 / M/Chip Advance: DKI ‖ CVN ‖ CVR (6) ‖ DAC/ICC dynamic number (2) ‖ counters (8).
-MCHIP_IAD_LENGTH = 18
-
-
-def _mchip_layout(iad: bytes) -> bool:
-    """M/Chip: 18 bytes and a CVN byte of the M/Chip family - bits 8-5 ``0001`` (cryptogram
-    version of M/Chip 4 and M/Chip Advance), bit 4 RFU ``0``: ``10``-``17``."""
-    return len(iad) == MCHIP_IAD_LENGTH and iad[1] & 0xF8 == 0x10
-
-
-class IadFormat(NamedTuple):
-    name: str
-    matches: Callable[[bytes], bool]  # the layout rule
-    cvn_offset: int  # 0-based offset of the CVN byte
-    cvr: slice  # the CVR as the cryptogram MACs it
-
-
-IAD_FORMATS: dict[str, IadFormat] = {
-    "vis": IadFormat("vis", _vis_layout, 2, slice(3, 7)),
-    "mchip": IadFormat("mchip", _mchip_layout, 1, slice(2, 8)),
-}
-
-
-def detect_iad_format(iad: bytes, expected_cvn: int | None = None) -> IadFormat | None:
-    """The layout of ``iad`` by the rules of :data:`IAD_FORMATS`; ``None`` when no rule holds.
-
-    When several hold, only the readings that name a CVN the switch has a row for *in that
-    layout* and - if given - equal to ``expected_cvn`` (the token's enrolled CVN) remain;
-    :class:`IccDataError` if that is not exactly one."""
-    iad = bytes(iad)
-    matching = [f for f in IAD_FORMATS.values() if f.matches(iad)]
-    if len(matching) <= 1:
-        return matching[0] if matching else None
-    narrowed = [
-        f
-        for f in matching
-        if _row_for(f.name, iad[f.cvn_offset]) is not None
-        and (expected_cvn is None or iad[f.cvn_offset] == expected_cvn)
-    ]
-    if len(narrowed) != 1:
-        readings = ", ".join(f"{f.name} CVN {iad[f.cvn_offset]:02X}" for f in matching)
-        raise IccDataError(f"9F10 is ambiguous: it reads as {readings}")
-    return narrowed[0]
 
 
 # --- DE 55 ----------------------------------------------------------------------------------------
@@ -206,12 +134,12 @@ class IccData:
         """The CVR as the cryptogram MACs it (VIS: 4 bytes with the 03; M/Chip: 6 bytes)."""
         if self.iad_format is None:
             raise ValueError("9F10 is in no known layout: no CVR")
-        return bytes(self.iad[IAD_FORMATS[self.iad_format].cvr])
+        return bytes(self.iad[IAD_LAYOUTS[self.iad_format].cvr])
 
 
 def parse_icc_data(de55: bytes, expected_cvn: int | None = None) -> IccData:
     """DE 55 → :class:`IccData`; ``expected_cvn`` (the token's CVN) settles an IAD that reads
-    validly in two layouts (:func:`detect_iad_format`)."""
+    validly in two layouts (:func:`emvtap.cryptogram_versions.detect_iad_layout`)."""
     try:
         objs = tlv.decode(de55)
     except tlv.TlvError as exc:
@@ -228,118 +156,25 @@ def parse_icc_data(de55: bytes, expected_cvn: int | None = None) -> IccData:
     for tag in (0x9F02, 0x5F2A, 0x9A):
         if not values[tag].hex().isdigit():
             raise IccDataError(f"{tlv.tag_hex(tag)} is not BCD")
-    fmt = detect_iad_format(iad, expected_cvn)
+    try:
+        fmt = detect_iad_layout(iad, expected_cvn)
+    except IadError as exc:
+        raise IccDataError(str(exc)) from None
     cvn = iad[fmt.cvn_offset] if fmt is not None else None
     return IccData(values, arqc, cid[0], atc, iad, cvn, fmt.name if fmt is not None else None)
 
 
-# --- CVN rows -------------------------------------------------------------------------------------
+# --- the CVN row ---------------------------------------------------------------------------------
 
 
-class CvnMethod(NamedTuple):
-    name: str
-    iad_format: str  # the IAD layout that carries this CVN (a key of IAD_FORMATS)
-    session_key: Callable[[bytes, IccData], bytes]  # (ICC MK AC, icc) → AC session key
-    mac_data: Callable[[IccData], bytes]
-    padding: int
-    issuer_authentication: Callable[[bytes, bytes, bytes], bytes]  # (key, ARQC, ARC) → 91
-    arpc_key: Literal["session", "icc_mk"]  # which key the ARPC is computed with
-    script_key: Callable[[bytes, IccData], bytes]  # (ICC MK SMI, icc) → SM integrity key
-    limited_use: bool  # the AC session key depends on the ATC alone (HCE limited-use keys)
-
-
-def _annex_list(icc: IccData) -> bytes:
-    """Book 2 A1.2 recommended minimum data, each tag at its exact length (``KeyError`` /
-    ``ValueError`` otherwise: the ARQC then fails to verify)."""
-    parts = []
-    for tag, length in PBOC_ARQC_TAGS:
-        value = bytes(icc.values[tag])
-        if len(value) != length:
-            raise ValueError(f"tag {tag:02X} is {len(value)} bytes, the AC data needs {length}")
-        parts.append(value)
-    return b"".join(parts)
-
-
-def _list_and_cvr(icc: IccData) -> bytes:
-    return _annex_list(icc) + icc.cvr
-
-
-def _list_and_iad(icc: IccData) -> bytes:
-    return _annex_list(icc) + bytes(icc.iad)
-
-
-def _arpc_1(key: bytes, arqc: bytes, arc: bytes) -> bytes:
-    return arpc_method_1(key, arqc, arc) + arc
-
-
-_CSU_APPROVED = bytes.fromhex("00820000")  # Book 2 8.2.2: "card status update": approve
-_CSU_DECLINED = bytes.fromhex("00000000")
-
-
-def _arpc_2(key: bytes, arqc: bytes, arc: bytes) -> bytes:
-    csu = _CSU_APPROVED if arc == b"00" else _CSU_DECLINED
-    return arpc_method_2(key, arqc, csu) + csu
-
-
-def _csk_script_key(mk: bytes, icc: IccData) -> bytes:
-    return derive_emv_common_session_key(mk, icc.arqc)
-
-
-def _visa_script_key(mk: bytes, icc: IccData) -> bytes:
-    """VIS 1.5 secure messaging session key for CVN 18 (the ATC, not the ARQC)."""
-    return derive_visa_secure_messaging_session_key(mk, icc.atc)
-
-
-CVN_METHODS: dict[int, CvnMethod] = {
-    0x01: CvnMethod(
-        "PBOC CVN 01",
-        "vis",
-        lambda mk, icc: derive_pboc_session_key(mk, icc.atc),
-        _list_and_cvr,
-        2,
-        _arpc_1,
-        "session",
-        lambda mk, icc: derive_pboc_session_key(mk, icc.atc),
-        True,
-    ),
-    0x12: CvnMethod(
-        "EMV CSK (Visa CVN 18)",
-        "vis",
-        lambda mk, icc: derive_visa_session_key(mk, icc.atc),
-        _list_and_iad,
-        2,
-        _arpc_2,
-        "session",
-        _visa_script_key,
-        True,
-    ),
-    0x10: CvnMethod(
-        "Mastercard CVN 16",
-        "mchip",
-        lambda mk, icc: derive_mastercard_session_key(mk, icc.atc, icc.un),
-        _list_and_cvr,
-        2,
-        _arpc_1,
-        "icc_mk",
-        _csk_script_key,
-        False,
-    ),
-}
-
-
-def _row_for(iad_format: str | None, cvn: int | None) -> CvnMethod | None:
-    row = CVN_METHODS.get(cvn) if cvn is not None else None
-    return row if row is not None and row.iad_format == iad_format else None
-
-
-def cvn_method(icc: IccData) -> CvnMethod | None:
+def icc_cryptogram_version(icc: IccData) -> CryptogramVersion | None:
     """The row for the CVN of ``icc`` - only if that CVN came in the row's IAD layout (a VIS
     IAD saying ``10`` is not a Mastercard cryptogram); ``None``: unsupported."""
-    return _row_for(icc.iad_format, icc.cvn)
+    return version_in_layout(icc.iad_format, icc.cvn)
 
 
-def _method(icc: IccData) -> CvnMethod:
-    method = cvn_method(icc)
+def _method(icc: IccData) -> CryptogramVersion:
+    method = icc_cryptogram_version(icc)
     if method is None:
         cvn = "none" if icc.cvn is None else f"{icc.cvn:02X}"
         raise ValueError(f"CVN {cvn} in a {icc.iad_format} IAD is not supported")
@@ -348,11 +183,11 @@ def _method(icc: IccData) -> CvnMethod:
 
 def verify_arqc(icc: IccData, session_key: bytes) -> bool:
     """Recompute the AC under ``session_key`` and compare in constant time (Book 2, 8.1)."""
-    method = cvn_method(icc)
+    method = icc_cryptogram_version(icc)
     if method is None:
         return False
     try:
-        data = method.mac_data(icc)
+        data = method.mac_data(icc.values)
     except (KeyError, ValueError):
         return False
     return verify_ac(session_key, data, icc.arqc, method.padding)
@@ -364,14 +199,13 @@ def issuer_authentication_data(
     """Tag ``91`` value: the ARPC over the ARQC with ARC = DE 39 in ASCII (Book 2, 8.2), under
     the key the row names - the AC session key, or the ICC MK AC (``icc_mk``, CVN 16)."""
     method = _method(icc)
-    keys = {"session": session_key, "icc_mk": icc_mk}
-    key = keys[method.arpc_key]
+    key = icc_mk if method.arpc_with_master_key else session_key
     if key is None:
         raise ValueError(f"{method.name}: the ARPC needs the ICC master key")
     return method.issuer_authentication(key, icc.arqc, response_code.encode("ascii"))
 
 
-#: APPLICATION BLOCK (emv-digest §4): CLA 84 INS 1E, no data, a 4-byte MAC.
+#: APPLICATION BLOCK (Book 3, 10.10): CLA 84 INS 1E, no data, a 4-byte MAC.
 APPLICATION_BLOCK = bytes.fromhex("841E0000")
 APPLICATION_UNBLOCK = bytes.fromhex("84180000")
 SCRIPT_MAC_LEN = 4
@@ -379,7 +213,7 @@ SCRIPT_MAC_LEN = 4
 
 def script_command(icc: IccData, mk_smi: bytes, header: bytes, data: bytes = b"") -> bytes:
     """One ``86`` command: header ‖ Lc ‖ data ‖ MAC under the SM integrity session key."""
-    key = _method(icc).script_key(mk_smi, icc)
+    key = _method(icc).script_key(mk_smi, icc.atc, icc.arqc)
     header_with_lc = header + bytes([len(data) + SCRIPT_MAC_LEN])
     mac = script_mac(key, header_with_lc, icc.atc, icc.arqc, data, SCRIPT_MAC_LEN)
     return header_with_lc + data + mac
@@ -387,7 +221,7 @@ def script_command(icc: IccData, mk_smi: bytes, header: bytes, data: bytes = b""
 
 def application_block_script(icc: IccData, mk_smi: bytes, template: int = 0x72) -> tlv.Tlv:
     """Template ``72`` (after the final GENERATE AC) with a script id (``9F18`` = ``0000`` ‖
-    ATC) and one APPLICATION BLOCK command (Book 3, 10.10; emv-digest §4)."""
+    ATC) and one APPLICATION BLOCK command (Book 3, 10.10; Book 2, 9.2)."""
     return tlv.Tlv.template(
         template,
         [

@@ -1,6 +1,6 @@
 """The authorization host: one request message in, one response message out.
 
-Flow of a 0100 / 0200 (DESIGN.md "One tap, as data" step 5; issue 4 "Authorization host"):
+Flow of a 0100 / 0200 (docs/architecture.md, "One tap, as data" step 5):
 
 1. parse (:func:`emvtap.iso8583.decode_message`; malformed → DE 39 = 30 where the MTI is
    readable, else no answer and the connection is closed);
@@ -8,7 +8,7 @@ Flow of a 0100 / 0200 (DESIGN.md "One tap, as data" step 5; issue 4 "Authorizati
    same key with other content → 94;
 3. find the token (DE 2 = MPAN) → 14 when unknown;
 4. token state (deleted 14, suspended 62), token expiry (54), domain (57);
-5. ARQC from DE 55 with the token's keys, by the row of ``switch.arqc.CVN_METHODS`` for the
+5. ARQC from DE 55 with the token's keys, by the row of ``emvtap.cryptogram_versions`` for the
    CVN in the IAD (PBOC CVN 01, Visa CVN 18, Mastercard CVN 16; the token's enrolled CVN must
    match), or the HCE limited-use key for that ATC → 05;
 6. DE 4 / DE 49 equal to the signed 9F02 / 5F2A → 05;
@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from emvtap import tlv
+from emvtap.device_types import DeviceType
 from emvtap.iso8583 import (
     MTIS,
     MessageFormatError,
@@ -49,7 +50,7 @@ from switch.arqc import (
     IccData,
     IccDataError,
     application_block_script,
-    cvn_method,
+    icc_cryptogram_version,
     issuer_authentication_data,
     parse_icc_data,
     verify_arqc,
@@ -59,6 +60,7 @@ from switch.domain import check_domain
 from switch.issuer import IssuerRequest, decide
 from switch.pin import TEST_ZPK
 from switch.store import Store, Token, utc_now
+from switch.token_states import TokenState
 
 __all__ = ["MANDATORY_FIELDS", "SCRIPT_REASONS", "Authorizer", "HostConfig"]
 
@@ -90,13 +92,17 @@ NETWORK_CODES = frozenset({"001", "002", "301"})
 SCRIPT_REASONS = frozenset({Reason.TOKEN_DELETED, Reason.CARD_LOST, Reason.CARD_CANCELLED})
 
 #: DE 48 sub-element 04 from the device type.
-DEVICE_TYPE_CODES = {"handset-se": "01", "wearable-se": "02", "hce": "03"}
-TOKEN_STATUS_CODES = {"active": "A", "suspended": "S", "deleted": "D"}
+DEVICE_TYPE_CODES = {
+    DeviceType.HANDSET_SE: "01", DeviceType.WEARABLE_SE: "02", DeviceType.HCE: "03",
+}
+TOKEN_STATUS_CODES = {
+    TokenState.ACTIVE: "A", TokenState.SUSPENDED: "S", TokenState.DELETED: "D",
+}
 
 
 @dataclass(frozen=True)
 class HostConfig:
-    #: an ATC at or below (highest verified ATC - window) is "too old" (issue 4 "ATC checks")
+    #: an ATC at or below (highest verified ATC - window) is "too old" (a replayed ATC is declined)
     atc_window: int = 32
     #: zone PIN key DE 52 is enciphered under (switch.pin); kept out of reprs
     zpk: bytes = field(default=TEST_ZPK, repr=False)
@@ -189,7 +195,7 @@ class Authorizer:
         self.store = store
         self.config = config or HostConfig()
         self.clock = clock
-        self._device_types: dict[str, str] = {}
+        self._device_types: dict[str, DeviceType] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], bytes]] = {
             "0100": self._authorize,
             "0200": self._authorize,
@@ -227,7 +233,7 @@ class Authorizer:
             log.exception("host error on %s STAN %s", mti, fields.get("11"))
             return self._reply(fields, response_code(Reason.SYSTEM_ERROR))
 
-    def _device_type(self, device_id: str) -> str | None:
+    def _device_type(self, device_id: str) -> DeviceType | None:
         """A device's type never changes once registered: cached."""
         if device_id not in self._device_types:
             device = self.store.device(device_id)
@@ -360,8 +366,8 @@ class Authorizer:
         amount = int(req["4"])
 
         checks: tuple[tuple[Reason, Callable[[], bool]], ...] = (
-            (Reason.TOKEN_DELETED, lambda: token.state == "deleted"),
-            (Reason.TOKEN_SUSPENDED, lambda: token.state == "suspended"),
+            (Reason.TOKEN_DELETED, lambda: token.state is TokenState.DELETED),
+            (Reason.TOKEN_SUSPENDED, lambda: token.state is TokenState.SUSPENDED),
             (Reason.TOKEN_EXPIRED, lambda: token.token_expiry < yymm),
         )
         for reason, failed in checks:
@@ -418,7 +424,7 @@ class Authorizer:
         """Verify the ARQC; fills ``d.session_key``/``d.verified``; the failure reason or None."""
         assert d.token is not None and d.icc is not None
         token, icc = d.token, d.icc
-        method = cvn_method(icc)
+        method = icc_cryptogram_version(icc)
         if method is None or icc.cvn != token.cvn:
             return Reason.UNSUPPORTED_CVN
         if token.limited_use:
@@ -435,7 +441,7 @@ class Authorizer:
             if not self.store.use_limited_use_key(token.mpan, icc.atc_int, now):
                 return Reason.LIMITED_USE_KEY_USED
             return None
-        d.session_key = method.session_key(token.key_ac, icc)
+        d.session_key = method.session_key(token.key_ac, icc.atc, icc.values)
         d.verified = verify_arqc(icc, d.session_key)
         return None if d.verified else Reason.CRYPTOGRAM_INVALID
 
@@ -461,7 +467,7 @@ class Authorizer:
                 d.token.token_requestor_id,
                 TOKEN_STATUS_CODES[d.token.state],
                 d.token.par,
-                DEVICE_TYPE_CODES.get(device_type or ""),
+                DEVICE_TYPE_CODES.get(device_type) if device_type else None,
                 d.token_data.channel,
                 d.token.assurance_level,
             )

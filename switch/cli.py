@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from emvtap.device_types import DEVICE_TYPE_NAMES
 from emvtap.masking import mask_pan
 from emvtap.private_files import write_private_text
 from switch.enroll import EnrollError, enroll_profile, load_profile
@@ -287,7 +288,7 @@ def card(
 @click.option("--span", required=True)
 @click.option("--device-id", required=True)
 @click.option(
-    "--device-type", type=click.Choice(["handset-se", "wearable-se", "hce"]), required=True
+    "--device-type", type=click.Choice(DEVICE_TYPE_NAMES), required=True
 )
 @click.option("--token-requestor-id", default="50012345678", show_default=True)
 @click.option("--channel", type=click.Choice(CHANNELS), default="device", show_default=True)

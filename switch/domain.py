@@ -1,4 +1,4 @@
-"""Token Domain Restriction Controls (emv-digest §6, TF v2.3): where a token may be used.
+"""Token Domain Restriction Controls (TF v2.3; docs/domain.md): where a token may be used.
 
 A token's ``domain`` (stored as JSON) may hold:
 
@@ -13,7 +13,7 @@ key                         meaning
                             absent = only the requestor the token was issued to
 ==========================  ==================================================================
 
-The defaults follow tokens.md "Two ways to pay": an SE or HCE device card is a contactless card
+The defaults follow docs/domain.md: an SE or HCE device card is a contactless card
 (``07``, ``91``); a remote-payment token is valid in-app only (``81``). A transaction outside
 the domain is declined with DE 39 = 57 even when its cryptogram is valid.
 """

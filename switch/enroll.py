@@ -1,56 +1,54 @@
 """Register an already personalised device card (an ``emvtap perso`` profile) with the switch:
 the account and physical card (SPAN), the device, and the token (MPAN → SPAN, state, ICC master
-keys) — so that taps of that card can be authorised (issue 2 §6, ``emvtap switch enroll``).
+keys) — so that taps of that card can be authorised (``emvtap switch enroll``).
 
-The profile is read as plain JSON (format in docs/contracts.md); only the fields the switch needs
-are used: ``pan`` (the MPAN), ``psn``, ``expiry``, ``token{...}``, ``applications[0].keys`` and
-``applications[0].cvn``.
+The profile is read with the core's model (:meth:`emvtap.profile.CardProfile.from_dict`, format
+in docs/contracts.md): a profile it refuses is refused here with its message. The switch uses
+``pan`` (the MPAN), ``psn``, ``expiry``, ``token``, and the first application's ``keys`` and
+``cvn``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from emvtap.profile import CardProfile, ProfileError
 from switch.domain import default_domain
 from switch.pin import hash_pin
 from switch.store import Store, StoreError
+from switch.token_states import TokenState
 
 __all__ = ["EnrollError", "enroll_profile", "load_profile"]
-
-PROFILE_FORMAT = "emvtap-card-profile/1"
-DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
 
 
 class EnrollError(ValueError):
     """A profile the switch cannot register (not a device card, or malformed)."""
 
 
-def load_profile(path: str | Path) -> dict[str, Any]:
+def load_profile(path: str | Path) -> CardProfile:
+    """The profile at ``path``; :class:`EnrollError` saying why when it is not one."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        return CardProfile.load(path)
+    except OSError as exc:
         raise EnrollError(f"{path}: cannot read the profile ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
-        raise EnrollError(f"{path}: not an {PROFILE_FORMAT} profile")
-    return data
+    except ProfileError as exc:
+        raise EnrollError(f"bad profile: {exc}") from None
 
 
-def _hex_key(keys: Mapping[str, Any], name: str) -> bytes:
+def _card_profile(profile: CardProfile | Mapping[str, Any]) -> CardProfile:
+    if isinstance(profile, CardProfile):
+        return profile
     try:
-        key = bytes.fromhex(keys[name])
-    except (KeyError, TypeError, ValueError):
-        raise EnrollError(f"applications[0].keys.{name} missing or not hex") from None
-    if len(key) != 16:
-        raise EnrollError(f"applications[0].keys.{name} is {len(key)} bytes, not 16")
-    return key
+        return CardProfile.from_dict(dict(profile))
+    except ProfileError as exc:
+        raise EnrollError(f"bad profile: {exc}") from None
 
 
 def enroll_profile(
     store: Store,
-    profile: Mapping[str, Any],
+    profile: CardProfile | Mapping[str, Any],
     *,
     balance: int = 100_000,
     currency: str = "156",
@@ -62,27 +60,19 @@ def enroll_profile(
 ) -> str:
     """Register the profile's token; returns the MPAN. Re-enrolling the same MPAN refreshes its
     keys and token data and keeps its state, ATC history and account. ``pin`` sets the
-    account's transaction PIN (tokens.md: the device card shares the SPAN account's PIN)."""
-    token = profile.get("token")
-    if not isinstance(token, Mapping):
+    account's transaction PIN (docs/domain.md: the device card shares the SPAN account's PIN)."""
+    card_profile = _card_profile(profile)
+    token = card_profile.token
+    if token is None:
         raise EnrollError("the profile has no token: it is not a device card")
-    try:
-        mpan, span = str(token["mpan"]), str(token["span"])
-        span_expiry = str(token["span_expiry"])[:4]
-        token_expiry = str(token.get("token_expiry") or str(profile["expiry"])[:4])[:4]
-        device_id, device_type = str(token["device_id"]), str(token["device_type"])
-        trid, par = str(token["token_requestor_id"]), str(token["par"])
-        app = profile["applications"][0]
-        keys = app["keys"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise EnrollError(f"profile lacks {exc}") from None
-    if str(profile.get("pan", mpan)) != mpan:
+    mpan, span, device_id = token.mpan, token.span, token.device_id
+    if card_profile.pan != mpan:
         raise EnrollError("profile pan and token.mpan differ")
-    if device_type not in DEVICE_TYPES:
-        raise EnrollError(f"device_type {device_type!r} not one of {DEVICE_TYPES}")
-    key_triple = (_hex_key(keys, "ac"), _hex_key(keys, "smi"), _hex_key(keys, "smc"))
-    psn = str(profile.get("psn", "00"))
-    cvn = int(app.get("cvn", 1))
+    span_expiry, token_expiry = token.span_expiry[:4], token.token_expiry[:4]
+    trid, par = token.token_requestor_id, token.par
+    app = card_profile.application
+    key_triple = (app.keys.ac, app.keys.smi, app.keys.smc)
+    psn, cvn = card_profile.psn, app.cvn
 
     with store.transaction():
         card = store.card(span)
@@ -97,7 +87,7 @@ def enroll_profile(
                 channel=channel,
                 event="card.enrolled",
                 subject=f"card:{span}",
-                to_state="active",
+                to_state="active",  # the physical card's status
                 detail={"account_id": account_id},
             )
         else:
@@ -105,7 +95,7 @@ def enroll_profile(
         if pin is not None:
             store.update_account(account_id, pin_hash=hash_pin(pin))
         if store.device(device_id) is None:
-            store.add_device(device_id, device_type, account_id)
+            store.add_device(device_id, token.device_type, account_id)
         existing = store.token(mpan)
         if existing is None:
             is_default = not store.tokens(device_id=device_id, include_deleted=False)
@@ -130,7 +120,7 @@ def enroll_profile(
                 event="token.enrolled",
                 subject=f"token:{mpan}",
                 mpan=mpan,
-                to_state="active",
+                to_state=TokenState.ACTIVE,
                 detail={"device_id": device_id, "default": is_default},
             )
         else:

@@ -1,5 +1,5 @@
 """The issuer host behind the switch: it sees the real card number (SPAN), never the token
-(tokens.md "Financial transactions"), and decides on card status, expiry, currency, online PIN
+(docs/domain.md), and decides on card status, expiry, currency, online PIN
 (:mod:`switch.pin`), the in-app no-password limit, the daily limit and the available balance or
 credit.
 

@@ -1,4 +1,4 @@
-"""The token card lifecycle (tokens.md "Token card lifecycle"; emv-digest §6 "Lifecycle").
+"""The token card lifecycle (docs/domain.md, "Token lifecycle"; TF v2.3).
 
 Every event is one row of :data:`LIFECYCLE`: who may ask for it (the channel: ``device`` = the
 wallet / handset maker, ``bank`` = the issuer, ``network`` = the switch operator), what it does
@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from emvtap.masking import masked_repr
 from switch.store import Store, StoreError, Token, utc_now
+from switch.token_states import Effect, TokenEffect, TokenState
 
 __all__ = [
     "CHANNELS",
@@ -48,79 +49,94 @@ class Rule(NamedTuple):
     subject: str  # token | card | device
     channels: frozenset[str]
     subject_update: Mapping[str, Any]  # columns set on the card or device
-    token_effect: str  # hold:<name> | release:<name> | delete | default | remap | update | push
+    token_effect: Effect  # what it does to every affected token
     description: str
 
+
+def _hold(name: str) -> Effect:
+    return Effect(TokenEffect.HOLD, name)
+
+
+def _release(name: str) -> Effect:
+    return Effect(TokenEffect.RELEASE, name)
+
+
+_DELETE, _DEFAULT, _UPDATE = (Effect(TokenEffect.DELETE), Effect(TokenEffect.DEFAULT),
+                              Effect(TokenEffect.UPDATE))
+_REMAP, _PUSH, _NONE = Effect(TokenEffect.REMAP), Effect(TokenEffect.PUSH), Effect(TokenEffect.NONE)
 
 #: The lifecycle effect table. ``{channel}`` in a hold name is the asking channel.
 LIFECYCLE: dict[str, Rule] = {
     # active, started by the user (device channel) — or the bank / network on their behalf
     "token.suspend": Rule(
-        "token", _TOKEN_CHANNELS, {}, "hold:{channel}", "suspend one device card"
+        "token", _TOKEN_CHANNELS, {}, _hold("{channel}"), "suspend one device card"
     ),
     "token.resume": Rule(
-        "token", _TOKEN_CHANNELS, {}, "release:{channel}", "lift the asking channel's suspension"
+        "token", _TOKEN_CHANNELS, {}, _release("{channel}"),
+        "lift the asking channel's suspension",
     ),
-    "token.delete": Rule("token", _TOKEN_CHANNELS, {}, "delete", "delete one device card"),
+    "token.delete": Rule("token", _TOKEN_CHANNELS, {}, _DELETE, "delete one device card"),
     "token.set_default": Rule(
-        "token", frozenset({"device", "network"}), {}, "default", "make it the device's default"
+        "token", frozenset({"device", "network"}), {}, _DEFAULT, "make it the device's default"
     ),
     # passive: the bank updates a device card (token expiry, domain)
     "token.update": Rule(
-        "token", frozenset({"bank", "network"}), {}, "update", "bank updates token data"
+        "token", frozenset({"bank", "network"}), {}, _UPDATE, "bank updates token data"
     ),
     # passive: events on the physical card
     "card.lost": Rule(
-        "card", _CARD_CHANNELS, {"status": "lost"}, "hold:card_lost", "physical card lost"
+        "card", _CARD_CHANNELS, {"status": "lost"}, _hold("card_lost"), "physical card lost"
     ),
     "card.found": Rule(
-        "card", _CARD_CHANNELS, {"status": "active"}, "release:card_lost", "physical card found"
+        "card", _CARD_CHANNELS, {"status": "active"}, _release("card_lost"),
+        "physical card found",
     ),
     "card.renewed": Rule(
-        "card", _CARD_CHANNELS, {}, "remap", "new expiry and/or new PAN; tokens survive"
+        "card", _CARD_CHANNELS, {}, _REMAP, "new expiry and/or new PAN; tokens survive"
     ),
     "card.cancelled": Rule(
-        "card", _CARD_CHANNELS, {"status": "cancelled"}, "delete", "physical card cancelled"
+        "card", _CARD_CHANNELS, {"status": "cancelled"}, _DELETE, "physical card cancelled"
     ),
     "card.no_password_limit": Rule(
-        "card", _CARD_CHANNELS, {}, "push", "issuer changes the in-app no-password limit"
+        "card", _CARD_CHANNELS, {}, _PUSH, "issuer changes the in-app no-password limit"
     ),
     # passive: events on the device
     "device.lost": Rule(
-        "device", _DEVICE_CHANNELS, {"status": "lost"}, "hold:device_lost", "device lost"
+        "device", _DEVICE_CHANNELS, {"status": "lost"}, _hold("device_lost"), "device lost"
     ),
     "device.found": Rule(
-        "device", _DEVICE_CHANNELS, {"status": "active"}, "release:device_lost", "device found"
+        "device", _DEVICE_CHANNELS, {"status": "active"}, _release("device_lost"),
+        "device found",
     ),
     "device.wiped": Rule(
-        "device", _DEVICE_CHANNELS, {"status": "wiped"}, "delete", "device erased remotely"
+        "device", _DEVICE_CHANNELS, {"status": "wiped"}, _DELETE, "device erased remotely"
     ),
     "device.restored": Rule(
         "device",
         _DEVICE_CHANNELS,
         {"status": "active"},
-        "delete",
+        _DELETE,
         "device fully restored (factory reset): its SE content is gone",
     ),
     # passive: the user's account on the device
     "device.signed_out": Rule(
-        "device", _DEVICE_CHANNELS, {"signed_in": 0}, "delete", "account signed out"
+        "device", _DEVICE_CHANNELS, {"signed_in": 0}, _DELETE, "account signed out"
     ),
     "device.signed_in": Rule(
-        "device", _DEVICE_CHANNELS, {"signed_in": 1}, "none", "account signed in again"
+        "device", _DEVICE_CHANNELS, {"signed_in": 1}, _NONE, "account signed in again"
     ),
     "device.passcode_removed": Rule(
         "device",
         _DEVICE_CHANNELS,
         {"passcode_set": 0},
-        "policy:passcode_removed",
+        Effect(TokenEffect.POLICY, "passcode_removed"),
         "passcode or biometrics removed",
     ),
     "device.passcode_set": Rule(
         "device",
         _DEVICE_CHANNELS,
         {"passcode_set": 1},
-        "release:passcode_removed",
+        _release("passcode_removed"),
         "passcode or biometrics set again",
     ),
 }
@@ -128,32 +144,28 @@ LIFECYCLE: dict[str, Rule] = {
 
 @dataclass(frozen=True)
 class Policy:
-    """Choices tokens.md leaves to the operator: passcode removed → ``suspend`` or ``delete``."""
+    """Operator choices (docs/domain.md): passcode removed → ``suspend`` or ``delete``."""
 
     passcode_removed: str = "suspend"
 
-    def effect(self, name: str) -> str:
+    def effect(self, name: str) -> Effect:
         if name == "passcode_removed":
             if self.passcode_removed not in ("suspend", "delete"):
                 raise LifecycleError("passcode_removed policy is suspend or delete")
-            return "hold:passcode_removed" if self.passcode_removed == "suspend" else "delete"
+            return _hold("passcode_removed") if self.passcode_removed == "suspend" else _DELETE
         raise LifecycleError(f"no policy {name!r}")
 
 
 @dataclass(frozen=True)
 class TokenChange:
     mpan: str
-    from_state: str
-    to_state: str
+    from_state: TokenState
+    to_state: TokenState
     holds: tuple[str, ...]
     detail: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return masked_repr(self, ("mpan",))
-
-
-def _state_of(holds: set[str]) -> str:
-    return "suspended" if holds else "active"
 
 
 class _Run:
@@ -164,7 +176,7 @@ class _Run:
         self.changes: list[TokenChange] = []
         self.touched_devices: set[str] = set()
 
-    def log(self, token: Token, to_state: str, holds: set[str], **detail: Any) -> None:
+    def log(self, token: Token, to_state: TokenState, holds: set[str], **detail: Any) -> None:
         self.changes.append(
             TokenChange(token.mpan, token.state, to_state, tuple(sorted(holds)), detail)
         )
@@ -181,21 +193,24 @@ class _Run:
 
     def hold(self, token: Token, name: str) -> None:
         holds = set(token.holds) | {name}
-        self.store.update_token(token.mpan, state=_state_of(holds), holds=holds, now=self.now)
-        self.log(token, _state_of(holds), holds)
+        self.store.update_token(token.mpan, state=TokenState.of_holds(holds), holds=holds,
+                                now=self.now)
+        self.log(token, TokenState.of_holds(holds), holds)
 
     def release(self, token: Token, name: str) -> None:
         holds = set(token.holds) - {name}
-        self.store.update_token(token.mpan, state=_state_of(holds), holds=holds, now=self.now)
-        self.log(token, _state_of(holds), holds)
+        self.store.update_token(token.mpan, state=TokenState.of_holds(holds), holds=holds,
+                                now=self.now)
+        self.log(token, TokenState.of_holds(holds), holds)
 
     def delete(self, token: Token) -> None:
-        self.store.update_token(token.mpan, state="deleted", is_default=False, now=self.now)
+        self.store.update_token(token.mpan, state=TokenState.DELETED, is_default=False,
+                                now=self.now)
         self.touched_devices.add(token.device_id)
-        self.log(token, "deleted", set(token.holds), was_default=token.is_default)
+        self.log(token, TokenState.DELETED, set(token.holds), was_default=token.is_default)
 
     def promote_defaults(self) -> None:
-        """tokens.md: exactly one default per device — deleting the default promotes the
+        """docs/domain.md: exactly one default per device — deleting the default promotes the
         oldest remaining device card."""
         for device_id in sorted(self.touched_devices):
             live = self.store.tokens(device_id=device_id, include_deleted=False)
@@ -204,39 +219,40 @@ class _Run:
                 self.log(live[0], live[0].state, set(live[0].holds), became_default=True)
 
 
-def _apply_token_effect(run: _Run, effect: str, token: Token, params: Mapping[str, Any]) -> None:
-    kind, _, name = effect.partition(":")
-    name = name.replace("{channel}", run.channel)
-    if token.state == "deleted":
+def _apply_token_effect(run: _Run, effect: Effect, token: Token,
+                        params: Mapping[str, Any]) -> None:
+    name = effect.hold_name(run.channel)
+    if token.state is TokenState.DELETED:
         return  # final: nothing touches a deleted token
-    if kind == "hold":
+    if effect.kind is TokenEffect.HOLD:
         run.hold(token, name)
-    elif kind == "release":
+    elif effect.kind is TokenEffect.RELEASE:
         run.release(token, name)
-    elif kind == "delete":
+    elif effect.kind is TokenEffect.DELETE:
         run.delete(token)
-    elif kind == "push":
+    elif effect.kind is TokenEffect.PUSH:
         run.log(token, token.state, set(token.holds), pushed=dict(params))
-    elif kind == "none":
+    elif effect.kind is TokenEffect.NONE:
         pass
     else:
-        raise LifecycleError(f"effect {effect!r} does not apply to one token")
+        raise LifecycleError(f"effect {effect} does not apply to one token")
 
 
-def _token_event(run: _Run, rule: Rule, effect: str, mpan: str, params: Mapping[str, Any]) -> None:
+def _token_event(run: _Run, rule: Rule, effect: Effect, mpan: str,
+                 params: Mapping[str, Any]) -> None:
     token = run.store.token(mpan)
     if token is None:
         raise LifecycleError(f"no token …{mpan[-4:]}")
-    if token.state == "deleted":
+    if token.state is TokenState.DELETED:
         raise LifecycleError(f"token …{mpan[-4:]} is deleted")
-    if effect == "default":
+    if effect.kind is TokenEffect.DEFAULT:
         for other in run.store.tokens(device_id=token.device_id, include_deleted=False):
             if other.is_default and other.mpan != mpan:
                 run.store.update_token(other.mpan, is_default=False, now=run.now)
                 run.log(other, other.state, set(other.holds), default=False)
         run.store.update_token(mpan, is_default=True, now=run.now)
         run.log(token, token.state, set(token.holds), default=True)
-    elif effect == "update":
+    elif effect.kind is TokenEffect.UPDATE:
         allowed = {"token_expiry", "domain", "token_requestor_id", "assurance_level"}
         values = {k: v for k, v in params.items() if k in allowed}
         if not values or set(params) - allowed:
@@ -245,19 +261,20 @@ def _token_event(run: _Run, rule: Rule, effect: str, mpan: str, params: Mapping[
         run.log(token, token.state, set(token.holds), updated=sorted(values))
     else:
         if (
-            effect.startswith("release:")
-            and effect.partition(":")[2].replace("{channel}", run.channel) not in token.holds
-            and token.state == "suspended"
+            effect.kind is TokenEffect.RELEASE
+            and effect.hold_name(run.channel) not in token.holds
+            and token.state is TokenState.SUSPENDED
         ):
             raise LifecycleError(
                 f"token …{mpan[-4:]} is held by {list(token.holds)}, not by {run.channel}"
             )
         _apply_token_effect(run, effect, token, params)
-        if effect == "delete":
+        if effect.kind is TokenEffect.DELETE:
             run.promote_defaults()
 
 
-def _card_event(run: _Run, rule: Rule, effect: str, span: str, params: Mapping[str, Any]) -> None:
+def _card_event(run: _Run, rule: Rule, effect: Effect, span: str,
+                params: Mapping[str, Any]) -> None:
     card = run.store.card(span)
     if card is None:
         raise LifecycleError(f"no card …{span[-4:]}")
@@ -265,7 +282,7 @@ def _card_event(run: _Run, rule: Rule, effect: str, span: str, params: Mapping[s
         raise LifecycleError(f"card …{span[-4:]} is cancelled")
     tokens = run.store.tokens(span=span, include_deleted=False)
     subject_detail: dict[str, Any] = {}
-    if effect == "remap":
+    if effect.kind is TokenEffect.REMAP:
         new_span = params.get("new_span")
         new_expiry = params.get("new_expiry") or card.expiry
         if not new_span and "new_expiry" not in params:
@@ -286,28 +303,29 @@ def _card_event(run: _Run, rule: Rule, effect: str, span: str, params: Mapping[s
                 except StoreError as exc:
                     raise LifecycleError(str(exc)) from None
                 holds = set(token.holds) - {"card_lost"}
-                run.store.update_token(token.mpan, state=_state_of(holds), holds=holds, now=run.now)
-                run.log(token, _state_of(holds), holds, remapped_to=f"…{new_span[-4:]}")
+                run.store.update_token(token.mpan, state=TokenState.of_holds(holds), holds=holds,
+                                       now=run.now)
+                run.log(token, TokenState.of_holds(holds), holds, remapped_to=f"…{new_span[-4:]}")
             subject_detail = {"replaced_by": f"…{new_span[-4:]}", "expiry": new_expiry}
         else:
             run.store.update_card(span, expiry=new_expiry)
             for token in tokens:
                 run.log(token, token.state, set(token.holds), span_expiry=new_expiry)
             subject_detail = {"expiry": new_expiry}
-    elif effect == "push":
+    elif effect.kind is TokenEffect.PUSH:
         if "amount" not in params:
             raise LifecycleError("card.no_password_limit needs amount")
         amount = int(params["amount"])
         run.store.update_card(span, no_password_limit=amount)
         for token in tokens:
-            _apply_token_effect(run, "push", token, {"no_password_limit": amount})
+            _apply_token_effect(run, _PUSH, token, {"no_password_limit": amount})
         subject_detail = {"no_password_limit": amount}
     else:
         if rule.subject_update:
             run.store.update_card(span, **rule.subject_update)
         for token in tokens:
             _apply_token_effect(run, effect, token, params)
-        if effect == "delete":
+        if effect.kind is TokenEffect.DELETE:
             run.promote_defaults()
     run.store.append_event(
         channel=run.channel,
@@ -321,7 +339,7 @@ def _card_event(run: _Run, rule: Rule, effect: str, span: str, params: Mapping[s
 
 
 def _device_event(
-    run: _Run, rule: Rule, effect: str, device_id: str, params: Mapping[str, Any]
+    run: _Run, rule: Rule, effect: Effect, device_id: str, params: Mapping[str, Any]
 ) -> None:
     device = run.store.device(device_id)
     if device is None:
@@ -358,8 +376,8 @@ def apply_event(
     if channel not in rule.channels:
         raise LifecycleError(f"{event} cannot come from the {channel} channel")
     effect = rule.token_effect
-    if effect.startswith("policy:"):
-        effect = (policy or Policy()).effect(effect.partition(":")[2])
+    if effect.kind is TokenEffect.POLICY:
+        effect = (policy or Policy()).effect(effect.name)
     run = _Run(store, event, channel, now or utc_now())
     params = params or {}
     handler = {"token": _token_event, "card": _card_event, "device": _device_event}[rule.subject]

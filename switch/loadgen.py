@@ -1,4 +1,4 @@
-"""Load generator for the switch (issue 4 "benchmark"): realistic 0100s with valid PBOC ARQCs
+"""Load generator for the switch (``bench/switch.py``): realistic 0100s with valid PBOC ARQCs
 over N loopback connections against ``emvtap switch serve`` running in its own process.
 
     python -m switch.loadgen [--connections 8] [--requests 20000] [--rates 500,1000,2000]
@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from emvtap.endpoints import parse_host_port
 from emvtap.iso8583 import FIELDS, decode_message, encode_message, frame
 
 __all__ = ["main"]
@@ -111,7 +112,7 @@ def _start_server(db: Path, synchronous: str) -> tuple[subprocess.Popen[str], in
     line = proc.stdout.readline()
     if not line.startswith("switch: serving"):
         raise RuntimeError(f"switch did not start: {line!r}")
-    return proc, int(line.split(":")[2].split(",")[0])
+    return proc, parse_host_port(line.removeprefix("switch: serving ").split(",")[0]).port
 
 
 def response_code_of(raw: bytes) -> str:

@@ -1,4 +1,4 @@
-"""Online PIN at the issuer (issue 4 "PIN for online-PIN transactions"; tokens.md: the device card
+"""Online PIN at the issuer (ISO 9564-1; docs/domain.md, "SPAN and MPAN": the device card
 and the SPAN's account share the same transaction password).
 
 DE 52 carries an ISO 9564-1 format 0 PIN block enciphered under the zone PIN key (ZPK) shared by

@@ -1,6 +1,6 @@
 """The ISO 8583 server: asyncio TCP on 127.0.0.1 (by default), 2-byte big-endian length framing
-(:func:`emvtap.iso8583.frame`), one SQLite store (DESIGN.md "Errors and bad input", issue 4
-"Durability", "Bad input").
+(:func:`emvtap.iso8583.frame`), one SQLite store (docs/architecture.md,
+"Failure handling").
 
 Concurrency and durability: one thread. Connections are served by the event loop and every
 request is queued for the batcher, which takes whatever requests are waiting (up to

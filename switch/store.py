@@ -1,9 +1,9 @@
 """The switch's store: one SQLite file in WAL mode holding the issuer's accounts and physical
 cards, the token vault (devices, device cards = tokens), every authorization and an append-only
-event log (DESIGN.md "Switch"; tokens.md "Tokens", "Token card lifecycle").
+event log (docs/domain.md, "SPAN and MPAN", "Token lifecycle").
 
 Durability: ``synchronous=FULL`` by default, so a committed approval survives a crash or power
-loss before its response is written (issue 4 "Durability"). The store is used from one thread at
+loss before its response is written (docs/architecture.md). The store is used from one thread at
 a time (the server's host thread); each request runs in a SAVEPOINT inside a batch transaction,
 see :meth:`Store.batch`.
 
@@ -19,10 +19,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from string import Template
 from typing import Any
 
+from emvtap import device_types
+from emvtap.device_types import DeviceType
 from emvtap.masking import masked_repr
 from emvtap.private_files import create_private_file
+from switch import token_states
+from switch.token_states import TokenState
 
 __all__ = [
     "SCHEMA",
@@ -37,7 +42,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-SCHEMA = """
+_SCHEMA = Template("""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 -- issuer: an account carries one debit or credit line and optionally an e-cash (UPCash) purse
@@ -70,7 +75,7 @@ CREATE TABLE IF NOT EXISTS cards (
 -- TSP: devices told apart by device id
 CREATE TABLE IF NOT EXISTS devices (
     device_id    TEXT PRIMARY KEY,
-    device_type  TEXT NOT NULL CHECK (device_type IN ('handset-se', 'wearable-se', 'hce')),
+    device_type  TEXT NOT NULL CHECK ($device_type_check),
     account_id   INTEGER REFERENCES accounts(account_id),
     status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'lost', 'wiped')),
     signed_in    INTEGER NOT NULL DEFAULT 1,
@@ -85,7 +90,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     token_expiry TEXT NOT NULL,                   -- YYMM
     psn          TEXT NOT NULL DEFAULT '00',
     state        TEXT NOT NULL DEFAULT 'active'
-                 CHECK (state IN ('active', 'suspended', 'deleted')),
+                 CHECK ($token_state_check),
     holds        TEXT NOT NULL DEFAULT '[]',      -- JSON list: who holds it suspended
     is_default   INTEGER NOT NULL DEFAULT 0,
     token_requestor_id TEXT NOT NULL,
@@ -99,12 +104,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL
 );
--- tokens.md: one SPAN is loaded on one device only once
+-- docs/domain.md: one SPAN is loaded on one device only once
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_per_span_per_device
-    ON tokens(span, device_id) WHERE state != 'deleted';
--- tokens.md: exactly one default card per device
+    ON tokens(span, device_id) WHERE state != '$token_deleted';
+-- docs/domain.md: exactly one default card per device
 CREATE UNIQUE INDEX IF NOT EXISTS tokens_one_default_per_device
-    ON tokens(device_id) WHERE is_default = 1 AND state != 'deleted';
+    ON tokens(device_id) WHERE is_default = 1 AND state != '$token_deleted';
 CREATE INDEX IF NOT EXISTS tokens_by_span ON tokens(span);
 CREATE INDEX IF NOT EXISTS tokens_by_device ON tokens(device_id);
 
@@ -176,7 +181,13 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-"""
+""")
+#: the schema, its CHECKs built from the enums (device types, token states)
+SCHEMA = _SCHEMA.substitute(
+    device_type_check=device_types.sql_check("device_type"),
+    token_state_check=token_states.sql_check("state"),
+    token_deleted=TokenState.DELETED.value,
+)
 
 
 #: (table, column, declaration) added after the first schema; applied by :meth:`Store._migrate`.
@@ -231,7 +242,7 @@ class Card:
 @dataclass(frozen=True)
 class Device:
     device_id: str
-    device_type: str
+    device_type: DeviceType
     account_id: int | None
     status: str
     signed_in: bool
@@ -245,7 +256,7 @@ class Token:
     device_id: str
     token_expiry: str
     psn: str
-    state: str
+    state: TokenState
     holds: tuple[str, ...]
     is_default: bool
     token_requestor_id: str
@@ -270,7 +281,7 @@ def _token(row: sqlite3.Row) -> Token:
         device_id=row["device_id"],
         token_expiry=row["token_expiry"],
         psn=row["psn"],
-        state=row["state"],
+        state=TokenState(row["state"]),
         holds=tuple(json.loads(row["holds"])),
         is_default=bool(row["is_default"]),
         token_requestor_id=row["token_requestor_id"],
@@ -480,7 +491,7 @@ class Store:
 
     # --- TSP: devices and tokens ---------------------------------------------------------------
 
-    def add_device(self, device_id: str, device_type: str, account_id: int | None) -> None:
+    def add_device(self, device_id: str, device_type: DeviceType, account_id: int | None) -> None:
         try:
             self.db.execute(
                 "INSERT INTO devices(device_id, device_type, account_id) VALUES (?, ?, ?)",
@@ -494,9 +505,9 @@ class Store:
         if row is None:
             return None
         d = dict(row)
-        return Device(
-            **{**d, "signed_in": bool(d["signed_in"]), "passcode_set": bool(d["passcode_set"])}
-        )
+        return Device(**{**d, "device_type": DeviceType(d["device_type"]),
+                         "signed_in": bool(d["signed_in"]),
+                         "passcode_set": bool(d["passcode_set"])})
 
     def devices(self) -> list[Device]:
         ids = [r[0] for r in self.db.execute("SELECT device_id FROM devices ORDER BY 1")]
@@ -578,7 +589,8 @@ class Store:
             where.append("device_id = ?")
             args.append(device_id)
         if not include_deleted:
-            where.append("state != 'deleted'")
+            where.append("state != ?")
+            args.append(TokenState.DELETED.value)
         sql = "SELECT * FROM tokens" + (" WHERE " + " AND ".join(where) if where else "")
         return [_token(r) for r in self.db.execute(sql + " ORDER BY created_at, mpan", args)]
 

@@ -1,7 +1,7 @@
-"""Test support shared by the switch's tests and ``bench/switch.py``: a minimal device-card
-profile (the fields ``switch enroll`` reads) and a card-and-terminal stand-in that produces
-0100 requests with real PBOC CVN 01 ARQCs (computed with :mod:`emvtap.cryptogram`, the card's
-side of emv-digest §2.6).
+"""Test support shared by the switch's tests and ``bench/switch.py``: a light device-card
+profile (real token and keys, placeholder card-side data) and a card-and-terminal stand-in that
+produces 0100 requests with real PBOC CVN 01 ARQCs (computed with :mod:`emvtap.cryptogram`, the
+card's side of docs/emv-notes.md, Cryptogram versions).
 
 Not used by the switch itself.
 """
@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from emvtap import tlv
 from emvtap.cryptogram import generate_ac, pboc_arqc_data, pboc_iad
+from emvtap.device_types import DeviceType
 from emvtap.iso8583 import TokenData, encode_token_data
 from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
 from emvtap.luhn import luhn_complete
 from emvtap.masking import masked_repr
+from emvtap.profile import ApplicationProfile, CardKeys, CardProfile, CardRisk, TokenInfo
 
 if TYPE_CHECKING:
     from switch.server import SwitchServer
@@ -41,35 +43,35 @@ def make_profile(
     mpan: str | None = None,
     span: str | None = None,
     device_id: str | None = None,
-    device_type: str = "handset-se",
+    device_type: DeviceType | str = DeviceType.HANDSET_SE,
     token_requestor_id: str = "50012345678",
     psn: str = "01",
+    cvn: int = 0x01,
 ) -> dict[str, Any]:
-    """A profile dict with exactly what the switch reads (docs/contracts.md format)."""
+    """A device-card profile (docs/contracts.md format) whose switch side - token, ICC master
+    keys, CVN - is real and whose card side is a placeholder (no records, no RSA key): cheap to
+    make, valid for :meth:`CardProfile.from_dict` and ``switch enroll``, not for a tap."""
     mpan = mpan or luhn_complete(f"625094{seed:09d}")
     span = span or luhn_complete(f"622848{seed:09d}")
-    keys = {
-        name: derive_icc_master_key(_imk(name, seed), mpan, psn).hex().upper()
-        for name in ("ac", "smi", "smc")
-    }
-    return {
-        "format": "emvtap-card-profile/1",
-        "seed": seed,
-        "pan": mpan,
-        "psn": psn,
-        "expiry": "301231",
-        "token": {
-            "mpan": mpan,
-            "span": span,
-            "span_expiry": "3112",
-            "device_id": device_id or f"dev-{seed:04d}",
-            "device_type": device_type,
-            "token_requestor_id": token_requestor_id,
-            "par": f"U001{seed:025d}",
-            "token_expiry": "3012",
-        },
-        "applications": [{"aid": "A000000333010101", "cvn": 1, "dki": "01", "keys": keys}],
-    }
+    keys = CardKeys(*(derive_icc_master_key(_imk(name, seed), mpan, psn)
+                      for name in ("ac", "smi", "smc")))
+    aid = bytes.fromhex("A000000333010101")
+    app = ApplicationProfile(
+        aid=aid, label="SWITCH TEST", kernel_id=7, priority=1,
+        fci=tlv.Tlv.template(0x6F, [tlv.Tlv.primitive(0x84, aid)]).encode(),
+        pdol=b"", aip=bytes(2), afl=b"", records=(), cdol1=b"", cdol2=b"", ddol=b"",
+        cvn=cvn, dki=1, ctq=bytes(2), fdda_version=1, risk=CardRisk(), get_data={}, keys=keys,
+        icc_rsa=None, capk_rid=aid[:5], capk_index=0,
+        track2=bytes.fromhex(f"{mpan}D3012201".ljust(len(mpan) + 8, "F")),
+    )
+    token = TokenInfo(
+        mpan=mpan, span=span, span_expiry="3112", token_expiry="3012",
+        device_id=device_id or f"dev-{seed:04d}", device_type=DeviceType.parse(device_type),
+        token_requestor_id=token_requestor_id, par=f"U001{seed:025d}",
+    )
+    ppse = tlv.Tlv.template(0x6F, [tlv.Tlv.primitive(0x84, b"2PAY.SYS.DDF01")]).encode()
+    return CardProfile(pan=mpan, psn=psn, expiry="301231", effective="251101", ppse_fci=ppse,
+                       applications=(app,), token=token, seed=seed).to_dict()
 
 
 @dataclass
@@ -91,8 +93,8 @@ class SimCard:
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any], **kw: Any) -> SimCard:
-        keys = profile["applications"][0]["keys"]
-        return cls(profile["pan"], bytes.fromhex(keys["ac"]), profile.get("psn", "01"), **kw)
+        card_profile = CardProfile.from_dict(profile)
+        return cls(card_profile.pan, card_profile.application.keys.ac, card_profile.psn, **kw)
 
     def icc_data(
         self,

@@ -1,10 +1,10 @@
 """Token service provider: over-the-air issuance of device cards and HCE limited-use keys
-(tokens.md "Three features" 1, "Tokens", "Personalisation data"; emv-digest §6; issue 4 "TSP").
+(docs/domain.md, "Device cards", "SPAN and MPAN"; TF v2.3).
 
 Provisioning binds a physical card (SPAN) to a device:
 
 - a new MPAN from the token BIN range, Luhn-valid and unique;
-- the mapping rules of tokens.md, enforced here and by the store's unique indexes: one MPAN per
+- the mapping rules of docs/domain.md, enforced here and by the store's unique indexes: one MPAN per
   SPAN per device, several per device, exactly one default per device (the first card);
 - the token's ICC master keys derived from the TSP's issuer master keys (EMV Book 2 A1.4), kept
   in the vault;
@@ -12,7 +12,7 @@ Provisioning binds a physical card (SPAN) to a device:
   account's PAR (one PAR for every token of the account), the in-app no-password limit, and for
   an HCE device the first batch of limited-use keys *instead of* the master keys.
 
-HCE limited-use keys (issue 4, issue 5): the key for ATC *n* is the card's AC session key for
+HCE limited-use keys (docs/domain.md): the key for ATC *n* is the card's AC session key for
 that ATC (PBOC: SK = 3DES_MK(0…0‖n) ‖ 3DES_MK(0…0‖n⊕FFFF)), with the SM integrity and
 confidentiality session keys for the same ATC. The TSP records each one, the host verifies an
 HCE cryptogram only with the key issued for its ATC and only once (:mod:`switch.authorize`).
@@ -34,12 +34,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from emvtap.device_types import DeviceType
 from emvtap.keys import derive_pboc_session_key
 from emvtap.luhn import luhn_complete, luhn_valid
 from emvtap.masking import masked_repr
 from emvtap.private_files import write_private_text
+from emvtap.profile import CardProfile
 from switch.domain import default_domain
 from switch.store import Store, StoreError, utc_now
+from switch.token_states import TokenState
 
 __all__ = [
     "LUK_BATCH_FORMAT",
@@ -52,7 +55,6 @@ __all__ = [
 ]
 
 LUK_BATCH_FORMAT = "emvtap-luk-batch/1"
-DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
 _PAR_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
@@ -146,15 +148,15 @@ def _personalisation_profile(
     mpan: str,
     span: str,
     device_id: str,
-    device_type: str,
+    device_type: DeviceType,
     token_requestor_id: str,
     token_expiry: str,
-) -> dict[str, Any]:
+) -> CardProfile:
     from emvtap.perso import generate_profile  # the generator `emvtap perso` uses
 
     year, month = 2000 + int(token_expiry[:2]), int(token_expiry[2:])
     expiry_yymmdd = token_expiry + f"{calendar.monthrange(year, month)[1]:02d}"
-    profile = generate_profile(
+    return generate_profile(
         config.key_seed,
         pan=mpan,
         span=span,
@@ -164,7 +166,6 @@ def _personalisation_profile(
         expiry=expiry_yymmdd,
         psn="01",
     )
-    return profile.to_dict()
 
 
 def provision(
@@ -172,7 +173,7 @@ def provision(
     *,
     span: str,
     device_id: str,
-    device_type: str,
+    device_type: DeviceType | str,
     token_requestor_id: str,
     channel: str = "device",
     purpose: str = "contactless",
@@ -188,8 +189,10 @@ def provision(
     config = config or TspConfig()
     rng = rng or random.Random(secrets.randbits(64))
     now = now or utc_now()
-    if device_type not in DEVICE_TYPES:
-        raise ProvisioningError("bad_device_type", f"device type must be one of {DEVICE_TYPES}")
+    try:
+        device_type = DeviceType.parse(device_type)
+    except ValueError as exc:
+        raise ProvisioningError("bad_device_type", str(exc)) from None
     if not (len(token_requestor_id) == 11 and token_requestor_id.isdigit()):
         raise ProvisioningError("bad_token_requestor_id", "token requestor id is 11 digits")
     domain = default_domain(purpose)
@@ -207,12 +210,12 @@ def provision(
                 channel=channel,
                 event="device.registered",
                 subject=f"device:{device_id}",
-                to_state="active",
+                to_state="active",  # the device's status
                 detail={"device_type": device_type},
                 now=now,
             )
         else:
-            if device.device_type != device_type:
+            if device.device_type is not device_type:
                 raise ProvisioningError(
                     "device_type_mismatch", f"device {device_id} is a {device.device_type}"
                 )
@@ -234,7 +237,7 @@ def provision(
         if card.par is None:
             store.update_card(span, par=par)
         token_expiry = _token_expiry(now, card.expiry, config.token_validity_years)
-        profile = _personalisation_profile(
+        card_profile = _personalisation_profile(
             config,
             mpan=mpan,
             span=span,
@@ -243,21 +246,21 @@ def provision(
             token_requestor_id=token_requestor_id,
             token_expiry=token_expiry,
         )
-        app = profile["applications"][0]
-        keys = tuple(bytes.fromhex(app["keys"][k]) for k in ("ac", "smi", "smc"))
+        card_app = card_profile.application
+        keys = (card_app.keys.ac, card_app.keys.smi, card_app.keys.smc)
         is_default = not live
-        limited_use = device_type == "hce"
+        limited_use = device_type.limited_use
         try:
             store.add_token(
                 mpan=mpan,
                 span=span,
                 device_id=device_id,
                 token_expiry=token_expiry,
-                psn=profile["psn"],
+                psn=card_profile.psn,
                 token_requestor_id=token_requestor_id,
                 par=par,
                 keys=keys,
-                cvn=int(app.get("cvn", 1)),
+                cvn=card_app.cvn,
                 limited_use=limited_use,  # type: ignore[arg-type]
                 is_default=is_default,
                 assurance_level=assurance_level,
@@ -267,6 +270,8 @@ def provision(
         except StoreError as exc:
             raise ProvisioningError("vault_rule", str(exc)) from None
 
+        profile = card_profile.to_dict()
+        app = profile["applications"][0]
         profile["token"] |= {"par": par, "span_expiry": card.expiry, "token_expiry": token_expiry}
         app.setdefault("extra", {})
         app["extra"] |= {
@@ -280,7 +285,7 @@ def provision(
                 store, mpan, *keys, first_atc=1, count=config.luk_batch_size, batch=1, now=now
             )
             batch["no_password_limit"] = card.no_password_limit
-            # no master key on the phone (tokens.md "HCE"): the keys slot holds zeros
+            # no master key on the phone (docs/domain.md, Device types): the keys slot holds zeros
             app["keys"] = {k: "00" * 16 for k in ("ac", "smi", "smc")}
             app["extra"] |= {"key_mode": "limited-use", "limited_use_keys": batch["keys"]}
         store.append_event(
@@ -288,7 +293,7 @@ def provision(
             event="token.provisioned",
             subject=f"token:{mpan}",
             mpan=mpan,
-            to_state="active",
+            to_state=TokenState.ACTIVE,
             detail={
                 "device_id": device_id,
                 "default": is_default,
@@ -324,7 +329,7 @@ def replenish_limited_use_keys(
             raise ProvisioningError("unknown_token", f"no token …{mpan[-4:]}")
         if not token.limited_use:
             raise ProvisioningError("not_limited_use", "the token is not an HCE token")
-        if token.state != "active":
+        if token.state is not TokenState.ACTIVE:
             raise ProvisioningError("token_not_active", f"the token is {token.state}")
         status = store.limited_use_key_status(mpan)
         first = max(status["highest_atc"], token.max_atc) + 1

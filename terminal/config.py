@@ -178,19 +178,6 @@ class TerminalConfig:
     use_pse: bool = False
     issuer_update_timeout_seconds: float = 30.0
 
-    # Older names of the three codes, kept for callers of the first cut.
-    @property
-    def tac_default(self) -> bytes:
-        return self.tac.default
-
-    @property
-    def tac_denial(self) -> bytes:
-        return self.tac.denial
-
-    @property
-    def tac_online(self) -> bytes:
-        return self.tac.online
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TerminalConfig:
         try:

@@ -15,6 +15,8 @@ from emvtap.perso import PPSE_NAME
 from emvtap.tlv import Tlv, TlvError, decode, find, find_all
 from terminal.config import Combination, TerminalConfig
 from terminal.context import TransactionContext
+from terminal.outcome import Outcome
+from terminal.transport.base import Transport
 
 __all__ = [
     "PSE_NAME",
@@ -26,6 +28,7 @@ __all__ = [
     "candidates_from_pse",
     "final_selection",
     "pre_processing",
+    "protocol_activation",
     "requested_kernel_id",
     "select_ppse",
 ]
@@ -37,7 +40,7 @@ PSE_NAME = b"1PAY.SYS.DDF01"
 class EntryPointError(Exception):
     """Entry Point ends the transaction; ``outcome`` says how (Book B, 3.3 / 3.4)."""
 
-    def __init__(self, outcome: str, reason: str) -> None:
+    def __init__(self, outcome: Outcome, reason: str) -> None:
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
@@ -100,11 +103,18 @@ def pre_processing(config: TerminalConfig, amount: int) -> list[PreProcessingInd
     if all(i.contactless_application_not_allowed for i in out):
         reasons = sorted({i.why_not_allowed for i in out})
         raise EntryPointError(
-            "TRY ANOTHER INTERFACE",
+            Outcome.TRY_ANOTHER_INTERFACE,
             f"amount {amount} is not allowed contactless for any application ("
             + "; ".join(reasons) + ")",
         )
     return out
+
+
+def protocol_activation(transport: Transport, card_timeout: float | None) -> None:
+    """Book B, 3.2: the reader waits up to ``card_timeout`` seconds for one card in the field
+    and activates it (ISO/IEC 14443 activation is the transport's); NoCardError when none
+    comes."""
+    transport.connect(card_timeout)
 
 
 @dataclass(frozen=True)
@@ -292,6 +302,6 @@ def final_selection(
             continue
         return cand, fci
     raise EntryPointError(
-        "END APPLICATION",
+        Outcome.END_APPLICATION,
         "no application could be selected" + (f" ({'; '.join(reasons)})" if reasons else ""),
     )

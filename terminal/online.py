@@ -1,4 +1,4 @@
-"""The online link: the authorization request (ISO 8583 0100 with ICC data in DE 55) built
+"""The online link: the authorisation request (ISO 8583 0100 with ICC data in DE 55) built
 from the tap, sent to the switch, and the response read back (EMV 4.4 Book 4, 12.2; Book 3,
 10.8-10.9; the field table is in ``emvtap.iso8583``).
 
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emvtap import iso8583
+from emvtap.endpoints import parse_host_port
 from emvtap.iso8583 import MessageFormatError, TokenData, encode_token_data
 from emvtap.tlv import Tlv, TlvError, decode, find, find_all
 from terminal.context import Authoriser, TransactionContext
@@ -22,13 +23,11 @@ from terminal.outcome import Cvm
 
 __all__ = [
     "APPROVAL_CODES",
-    "CVM_RESULTS",
     "ICC_DATA_TAGS",
     "OnlineResponse",
     "OnlineUnavailable",
     "SwitchAuthoriser",
-    "authorization_request",
-    "go_online",
+    "build_authorisation_request",
     "icc_data_for_online",
     "request_online_authorisation",
     "switch_authoriser",
@@ -39,16 +38,6 @@ ICC_DATA_TAGS: tuple[int, ...] = (
     0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A, 0x82, 0x9F1A,
     0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F66, 0x9F6C, 0x5F34, 0x9F6E,
 )
-
-#: CVM Results 9F34 for each contactless CVM outcome of the quick path (Book 4, A4; digest
-#: §5: online PIN "02 00 00", CDCVM "01 00 02" as Kernel 2 reports it).
-CVM_RESULTS: dict[Cvm, bytes] = {
-    Cvm.NO_CVM: bytes.fromhex("1F0002"),
-    Cvm.ONLINE_PIN: bytes.fromhex("020000"),
-    Cvm.SIGNATURE: bytes.fromhex("1E0000"),
-    Cvm.CDCVM: bytes.fromhex("010002"),
-    Cvm.NA: bytes.fromhex("3F0000"),
-}
 
 #: DE 39 response codes that approve (ISO 8583:1987 Annex; 10 partial, 11 VIP approval).
 APPROVAL_CODES = frozenset({"00", "10", "11"})
@@ -74,10 +63,10 @@ def icc_data_for_online(ctx: TransactionContext) -> dict[int, bytes]:
     return {t: values[t] for t in ICC_DATA_TAGS if t in values}
 
 
-def authorization_request(ctx: TransactionContext, icc_values: dict[int, bytes],
-                          pin_block: bytes | None = None) -> dict[str, Any]:
-    """The 0100 for this tap (DE 2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 35, 37, 41, 42, 48, 49,
-    [52], 55)."""
+def build_authorisation_request(ctx: TransactionContext, icc_values: dict[int, bytes],
+                                pin_block: bytes | None = None) -> dict[str, Any]:
+    """Build the 0100 for this tap (DE 2, 3, 4, 7, 11, 12, 13, 14, 22, 23, 35, 37, 41, 42,
+    48, 49, [52], 55); :func:`request_online_authorisation` sends it."""
     card = ctx.card
     pan = ctx.pan()
     t2 = _track2_text(card[0x57]) if 0x57 in card else ""
@@ -156,9 +145,7 @@ class SwitchAuthoriser:
     (2-byte length framing, :func:`emvtap.iso8583.exchange`)."""
 
     def __init__(self, switch: str, timeout: float) -> None:
-        host, _, port = switch.rpartition(":")
-        self.host = host or "127.0.0.1"
-        self.port = int(port)
+        self.host, self.port = parse_host_port(switch, default_host="127.0.0.1")
         self.timeout = timeout
 
     @property
@@ -175,12 +162,12 @@ def switch_authoriser(switch: str, timeout: float) -> Authoriser:
 
 
 def request_online_authorisation(ctx: TransactionContext) -> OnlineResponse:
-    """Book 3, 10.8 / Book A, 5.5: send the 0100 and read the 0110; everything the host or
+    """Book 3, 10.8 / Book A, 5.5: build and send the 0100, read the 0110; everything the host or
     the network can do wrong becomes :class:`OnlineUnavailable` with the reason."""
     res = ctx.result
     if ctx.authorise is None:
         raise OnlineUnavailable("no switch configured")
-    request = authorization_request(ctx, icc_data_for_online(ctx), ctx.online_pin_block)
+    request = build_authorisation_request(ctx, icc_data_for_online(ctx), ctx.online_pin_block)
     res.online = {"switch": getattr(ctx.authorise, "target", "in-process host"),
                   "request": iso8583.redacted(request)}
     start = time.perf_counter()
@@ -208,12 +195,3 @@ def request_online_authorisation(ctx: TransactionContext) -> OnlineResponse:
     if resp.icc_error:
         res.online["icc_error"] = resp.icc_error
     return resp
-
-
-def go_online(ctx: TransactionContext, icc_values: dict[int, bytes], host: str, port: int,
-              timeout: float) -> OnlineResponse:
-    """The first cut's entry point, kept: send the 0100 to ``host:port`` and wait for the
-    0110. Network errors propagate."""
-    fields = iso8583.exchange(host, port, authorization_request(ctx, icc_values),
-                              timeout=timeout)
-    return OnlineResponse(fields)

@@ -7,9 +7,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from emvtap.bits import TSI, TVR, Bit, names, set_bits
+from emvtap.bits import TSI, TVR, Bit, CryptogramType, names, set_bits
 
-__all__ = ["Cvm", "Outcome", "TransactionResult"]
+__all__ = ["CVM_RESULTS", "Cvm", "KernelOutcome", "Outcome", "TransactionResult"]
 
 
 class Outcome(enum.StrEnum):
@@ -34,6 +34,33 @@ class Cvm(enum.StrEnum):
     NA = "N/A"
 
 
+#: CVM Results 9F34 for each contactless CVM outcome of the quick path (Book 4, A4; online PIN
+#: "02 00 00", CDCVM "01 00 02" as Kernel 2 reports it).
+CVM_RESULTS: dict[Cvm, bytes] = {
+    Cvm.NO_CVM: bytes.fromhex("1F0002"),
+    Cvm.ONLINE_PIN: bytes.fromhex("020000"),
+    Cvm.SIGNATURE: bytes.fromhex("1E0000"),
+    Cvm.CDCVM: bytes.fromhex("010002"),
+    Cvm.NA: bytes.fromhex("3F0000"),
+}
+
+
+@dataclass(frozen=True)
+class KernelOutcome:
+    """What a kernel hands back to the reader when it ends (Book A, 6.2: the Outcome and,
+    here, the reason a person reads). ``final_outcome`` is set when the kernel itself already
+    went online with the card in the field (the full path: GENERATE AC 2 decided)."""
+
+    outcome: Outcome
+    reason: str
+    final_outcome: Outcome | None = None
+
+    def __post_init__(self) -> None:
+        for value in (self.outcome, self.final_outcome):
+            if value is not None and not isinstance(value, Outcome):
+                raise TypeError(f"a kernel outcome is an Outcome member, not {value!r}")
+
+
 @dataclass
 class TransactionResult:
     """Everything the terminal knows at the end of a tap, for the human trace and the JSON."""
@@ -52,7 +79,7 @@ class TransactionResult:
     oda_result: str = "not performed"  # "ok" | "failed: <reason>" | "not performed"
     tvr: bytes = b"\x00" * 5
     tsi: bytes = b"\x00" * 2
-    cryptogram_type: str = ""
+    cryptogram_type: CryptogramType | None = None
     cryptogram: str = ""
     atc: str = ""
     ctq: str = ""
@@ -83,6 +110,11 @@ class TransactionResult:
         kernel's."""
         return self.final_outcome or self.outcome
 
+    @property
+    def cryptogram_type_name(self) -> str:
+        """AAC, TC or ARQC; empty when the card gave no cryptogram."""
+        return "" if self.cryptogram_type is None else self.cryptogram_type.name
+
     def end(self, outcome: Outcome, reason: str) -> TransactionResult:
         self.outcome = outcome
         self.reason = reason
@@ -107,7 +139,7 @@ class TransactionResult:
             "tvr_bits": names(self.tvr, TVR),
             "tsi": self.tsi.hex().upper(),
             "tsi_bits": names(self.tsi, TSI),
-            "cryptogram": {"type": self.cryptogram_type, "value": self.cryptogram,
+            "cryptogram": {"type": self.cryptogram_type_name, "value": self.cryptogram,
                            "atc": self.atc},
             "ctq": self.ctq,
             "cvm_results": self.cvm_results.hex().upper(),

@@ -2,6 +2,21 @@
 final outcome (EMV Contactless Book A, 5 "the transaction flow") - and, when the host sent
 issuer authentication or scripts and the card is presented again, issuer update processing
 (Book C-3 / C-7, "issuer update").
+
+Entry Point starts where Book B, 3 says each start begins, one function each:
+
+=======  ========================  ===========================================================
+start    begins at                 used by
+=======  ========================  ===========================================================
+A        pre-processing (3.1)      :func:`start_a`, from :func:`perform_transaction`: a new
+                                   transaction with its amount
+B        protocol activation (3.2) :func:`start_b` after pre-processing, and the card
+                                   presented again for issuer update
+                                   (:func:`perform_issuer_update`)
+C        combination selection     :func:`start_c`: the card is in the field; PPSE (or PSE /
+         (3.3)                     the list of AIDs), then final selection
+D        kernel activation (3.4)   :func:`start_d`: the selected combination's kernel
+=======  ========================  ===========================================================
 """
 
 from __future__ import annotations
@@ -15,44 +30,45 @@ from emvtap.apdu import SW, CommandApdu
 from emvtap.bits import CTQ, TTQ, TVR, is_set
 from emvtap.capk import CapkStore
 from emvtap.masking import mask_text
-from emvtap.tlv import decode
+from emvtap.tlv import Tlv, decode
 from terminal.config import TerminalConfig
 from terminal.context import Authoriser, PinEntry, TransactionContext
 from terminal.entry_point import (
+    Candidate,
     EntryPointError,
+    PreProcessingIndicators,
     build_candidate_list,
     candidates_from_aid_list,
     candidates_from_pse,
     final_selection,
     pre_processing,
+    protocol_activation,
     select_ppse,
 )
-from terminal.kernel.common import KernelStop, receive_card_data
+from terminal.kernel.activation import activate_kernel
+from terminal.kernel.common import KernelAbort, receive_card_data
 from terminal.kernel.cvm import online_pin_block
-from terminal.kernel.emv import FullPathStop
 from terminal.kernel.issuer import external_authenticate, issuer_script_processing
-from terminal.kernel.kernels import KERNEL_PROFILES, run_kernel
+from terminal.kernel.kernels import KERNEL_PROFILES
 from terminal.online import (
-    CVM_RESULTS,
     OnlineResponse,
     OnlineUnavailable,
     request_online_authorisation,
     switch_authoriser,
 )
-from terminal.outcome import Cvm, Outcome, TransactionResult
+from terminal.outcome import Cvm, KernelOutcome, Outcome, TransactionResult
 from terminal.redaction import cardholder_data
 from terminal.transport.base import CardRemovedError, NoCardError, Transport, TransportError
 
 __all__ = [
-    "CVM_RESULTS",
-    "KERNELS",
     "capk_store",
     "perform_issuer_update",
     "perform_transaction",
+    "start_a",
+    "start_b",
+    "start_c",
+    "start_d",
 ]
-
-#: Kernels by Kernel Identifier (Book B, 3.2.1.1) - see terminal.kernel.kernels.
-KERNELS = KERNEL_PROFILES
 
 
 def capk_store(config: TerminalConfig) -> CapkStore:
@@ -73,7 +89,8 @@ def _authoriser(config: TerminalConfig, switch: str | None,
     try:
         return switch_authoriser(target, config.online_timeout_seconds)
     except ValueError as exc:
-        raise EntryPointError("END APPLICATION", f"switch {target!r} is not HOST:PORT") from exc
+        raise EntryPointError(Outcome.END_APPLICATION,
+                              f"switch {target!r} is not HOST:PORT") from exc
 
 
 def perform_transaction(
@@ -93,8 +110,8 @@ def perform_transaction(
     transaction_type: int = 0x00,
     merchant_forced_online: bool = False,
 ) -> TransactionResult:
-    """Run one tap to its final outcome. Never raises for anything the card or the host
-    does: every path ends in an :class:`Outcome` with a reason.
+    """Run one tap to its final outcome, from Entry Point Start A. Never raises for anything
+    the card or the host does: every path ends in an :class:`Outcome` with a reason.
 
     ``authorise`` replaces the TCP link to ``switch`` (HOST:PORT, ``"none"`` for no online
     link, default from the configuration); ``pin_entry`` is the PIN pad; ``now``,
@@ -117,12 +134,13 @@ def perform_transaction(
     try:
         ctx.authorise = _authoriser(config, switch, authorise)
         capks = capks or capk_store(config)
-        _entry_point_and_kernel(ctx, capks, card_timeout)
-    except FullPathStop as stop:
-        res.end(Outcome(stop.outcome), stop.reason)
-        res.final_outcome = Outcome(stop.final_outcome)
-    except (EntryPointError, KernelStop) as stop:
-        res.end(Outcome(stop.outcome), stop.reason)
+        kernel = start_a(ctx, capks, card_timeout)
+        res.end(kernel.outcome, kernel.reason)
+        res.final_outcome = kernel.final_outcome
+    except EntryPointError as stop:
+        res.end(stop.outcome, stop.reason)
+    except KernelAbort as abort:
+        res.end(Outcome.END_APPLICATION, abort.reason)
     except CardRemovedError as exc:
         _card_gone(res, f"card removed from the field: present card again ({exc})")
     except TransportError as exc:
@@ -163,16 +181,31 @@ def _card_gone(res: TransactionResult, reason: str) -> None:
     res.final_outcome = Outcome.TRY_AGAIN
 
 
-def _entry_point_and_kernel(ctx: TransactionContext, capks: CapkStore,
-                            card_timeout: float | None) -> None:
-    """Book B, 3.1-3.5: pre-processing, protocol activation, combination selection, final
-    selection, kernel activation."""
-    config, res = ctx.config, ctx.result
-    indicators = pre_processing(config, ctx.amount)
+def start_a(ctx: TransactionContext, capks: CapkStore,
+            card_timeout: float | None) -> KernelOutcome:
+    """Book B, 3.1 (Start A): a new transaction with its amount - pre-processing per
+    combination (limits, TTQ), then Start B."""
+    indicators = pre_processing(ctx.config, ctx.amount)
+    return start_b(ctx, indicators, capks, card_timeout)
+
+
+def start_b(ctx: TransactionContext, indicators: list[PreProcessingIndicators],
+            capks: CapkStore, card_timeout: float | None) -> KernelOutcome:
+    """Book B, 3.2 (Start B): protocol activation - wait up to ``card_timeout`` seconds for a
+    card in the field and activate it - then Start C. No card is END APPLICATION."""
     try:
-        ctx.transport.connect(card_timeout)
+        protocol_activation(ctx.transport, card_timeout)
     except NoCardError as exc:
-        raise EntryPointError("END APPLICATION", f"no card presented: {exc}") from exc
+        raise EntryPointError(Outcome.END_APPLICATION, f"no card presented: {exc}") from exc
+    return start_c(ctx, indicators, capks)
+
+
+def start_c(ctx: TransactionContext, indicators: list[PreProcessingIndicators],
+            capks: CapkStore) -> KernelOutcome:
+    """Book B, 3.3 (Start C): combination selection - the PPSE (without one, the contact PSE
+    when configured, else the terminal's list of AIDs) gives the candidate list; final
+    selection SELECTs the best candidate the card accepts - then Start D."""
+    config = ctx.config
     ppse = select_ppse(ctx)
     if ppse is not None:
         candidates = build_candidate_list(config, ppse, indicators)
@@ -180,18 +213,29 @@ def _entry_point_and_kernel(ctx: TransactionContext, capks: CapkStore,
         pse = candidates_from_pse(ctx, indicators) if config.use_pse else None
         candidates = pse if pse else candidates_from_aid_list(ctx, indicators)
     if not candidates:
-        raise EntryPointError("END APPLICATION",
+        raise EntryPointError(Outcome.END_APPLICATION,
                               "no application on the card matches a supported AID/kernel")
     cand, fci = final_selection(ctx, candidates)
+    return start_d(ctx, cand, capks, fci)
+
+
+def start_d(ctx: TransactionContext, cand: Candidate, capks: CapkStore,
+            fci: list[Tlv] | None = None) -> KernelOutcome:
+    """Book B, 3.4 (Start D): kernel activation - the kernel of the selected combination
+    (by its Kernel Identifier) runs with the combination's pre-processing indicators and
+    returns its outcome. The FCI of the selected application is card data like any other
+    (Book 3, 10.2: the redundancy rule covers it)."""
+    res = ctx.result
     ctx.combination = cand.indicators.combination
     res.aid = cand.adf_name.hex().upper()
     res.label = cand.label
     res.kernel_id = cand.kernel_id
-    receive_card_data(ctx, fci, "FCI")
+    receive_card_data(ctx, fci or [], "FCI")
     profile = KERNEL_PROFILES.get(cand.kernel_id)
     if profile is None:
-        raise EntryPointError("END APPLICATION", f"kernel {cand.kernel_id} is not implemented")
-    run_kernel(ctx, profile, cand.indicators, capks)
+        raise EntryPointError(Outcome.END_APPLICATION,
+                              f"kernel {cand.kernel_id} is not implemented")
+    return activate_kernel(ctx, profile, cand.indicators, capks)
 
 
 def _quick_path_online(ctx: TransactionContext) -> None:
@@ -269,10 +313,12 @@ def perform_issuer_update(
     now: datetime | None = None,
     on_card: Callable[[], None] | None = None,
 ) -> TransactionResult:
-    """C-3 / C-7 issuer update processing on the second presentment: SELECT the same
-    application, EXTERNAL AUTHENTICATE with 91 (when sent), then the issuer scripts (71, then
-    72), and report the Issuer Script Results (9F5B) and the TVR byte 5 bits in ``result``.
-    Never raises; the transaction's outcome does not change."""
+    """C-3 / C-7 issuer update processing when the card is presented again: Entry Point's
+    Start B (Book B, 3.2; the kernel's ONLINE REQUEST outcome asked for it with the issuer's
+    online response data) - protocol activation, SELECT the same application, EXTERNAL
+    AUTHENTICATE with 91 (when sent), then the issuer scripts (71, then 72) - and report the
+    Issuer Script Results (9F5B) and the TVR byte 5 bits in ``result``. Never raises; the
+    transaction's outcome does not change."""
     update = result.issuer_update
     if not update.get("pending"):
         return result
@@ -284,7 +330,7 @@ def perform_issuer_update(
     timeout = config.issuer_update_timeout_seconds if card_timeout is None else card_timeout
     update["pending"] = False
     try:
-        transport.connect(timeout)
+        protocol_activation(transport, timeout)
         if on_card:
             on_card()
         aid = bytes.fromhex(update["aid"])

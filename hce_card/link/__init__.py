@@ -12,49 +12,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import CardLike, CardLink, LinkError, describe_command, process_guarded
+from emvtap.endpoints import (
+    CARD_LINK_KINDS,
+    CardLike,
+    EndpointKind,
+    parse_endpoint,
+    spec_forms,
+)
+
+from .base import CardLink, LinkError, describe_command, process_guarded
 
 __all__ = [
-    "CardLike",
     "CardLink",
     "LinkError",
     "describe_command",
     "open_link",
-    "parse_host_port",
     "process_guarded",
 ]
 
-SPEC_FORMS = "loopback, vpcd[:HOST[:PORT]], nfc:udp[:HOST[:PORT]], nfc:usb[:BUS[:DEV]|:VID[:PID]]"
-
-
-def parse_host_port(rest: str, default_host: str, default_port: int, spec: str) -> tuple[str, int]:
-    """``""``, ``HOST`` or ``HOST:PORT`` → (host, port); :class:`ValueError` naming *spec*."""
-    host, _, port_text = rest.partition(":")
-    host = host or default_host
-    if not port_text:
-        return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"bad port {port_text!r} in {spec!r}")
-    return host, int(port_text)
+SPEC_FORMS = spec_forms(CARD_LINK_KINDS)
 
 
 def open_link(spec: str, card: CardLike, **options: Any) -> CardLink:
     """The link for *spec* serving *card* (call ``serve()`` to run it). Raises
-    :class:`ValueError` for a spec of no known form."""
-    kind, _, rest = spec.partition(":")
-    if kind == "loopback":
-        if rest:
-            raise ValueError(f"loopback takes no argument, got {spec!r}")
+    :class:`ValueError` for a spec of no known form (:func:`emvtap.endpoints.parse_endpoint`)."""
+    endpoint = parse_endpoint(spec, CARD_LINK_KINDS, bare_kind=True)
+    if endpoint.kind is EndpointKind.LOOPBACK:
         from .loopback import LoopbackLink
 
         return LoopbackLink(card)
-    if kind == "vpcd":
-        from .vpcd import VPCD_DEFAULT_PORT, VpcdLink
+    if endpoint.kind is EndpointKind.VPCD:
+        from .vpcd import VpcdLink
 
-        host, port = parse_host_port(rest, "127.0.0.1", VPCD_DEFAULT_PORT, spec)
-        return VpcdLink(card, host, port, **options)
-    if kind == "nfc":
-        from .nfc_target import NfcTargetLink
+        assert endpoint.address is not None
+        return VpcdLink(card, endpoint.address.host, endpoint.address.port, **options)
+    from .nfc_target import NfcTargetLink
 
-        return NfcTargetLink(card, rest, **options)
-    raise ValueError(f"unknown card link {spec!r}; expected one of: {SPEC_FORMS}")
+    return NfcTargetLink(card, endpoint.argument, **options)

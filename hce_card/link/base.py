@@ -12,7 +12,9 @@ import logging
 import threading
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CardLike", "CardLink", "LinkError", "describe_command", "process_guarded"]
+from emvtap.endpoints import CardLike
+
+__all__ = ["CardLink", "LinkError", "describe_command", "process_guarded"]
 
 log = logging.getLogger("emvtap.link")  # under the CLI's "emvtap" logger
 
@@ -22,15 +24,6 @@ SW_NO_PRECISE_DIAGNOSIS = b"\x6f\x00"
 
 class LinkError(Exception):
     """The link itself failed (the reader side went away, a protocol violation)."""
-
-
-@runtime_checkable
-class CardLike(Protocol):
-    atr: bytes
-
-    def process(self, apdu: bytes) -> bytes: ...
-
-    def reset(self) -> None: ...
 
 
 @runtime_checkable
@@ -55,7 +48,7 @@ def describe_command(apdu: bytes) -> str:
 
 def process_guarded(card: CardLike, apdu: bytes, link: str) -> bytes:
     """``card.process(apdu)``, logged; a card that raises or answers without a status word is
-    answered ``6F00`` instead of taking the link down (DESIGN.md: the card never crashes)."""
+    answered ``6F00`` instead of taking the link down (docs/architecture.md: cards never crash)."""
     try:
         response = bytes(card.process(apdu))
     except Exception:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 
-from .base import CardLike, process_guarded
+from emvtap.endpoints import CardLike
+
+from .base import process_guarded
 
 __all__ = ["LoopbackLink"]
 

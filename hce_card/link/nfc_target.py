@@ -6,7 +6,7 @@ Spec: ``nfc:<nfcpy path>`` -
 127.0.0.1 by default),
 ``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``.
 
-Devices (shared/spec/hardware-and-virtual-readers.md):
+Devices (docs/architecture.md, Virtual hardware):
 - ``udp``: the reader's RATS reaches us; we answer the ATS.
 - PN531/PN532/PN533 (SCL3711, PN532 boards) and Sony RC-S380: the chip answers RATS itself
   with the ATS we give it (``LocalTarget.rats_res``) and hands over the first I-block
@@ -35,10 +35,12 @@ import threading
 import time
 from typing import Any
 
-from .base import CardLike, LinkError, process_guarded
+from emvtap.endpoints import CardLike, nfcpy_path
+
+from .base import LinkError, process_guarded
 from .isodep import DEFAULT_ATS, FieldOff, FrameTimeout, IsoDepCard, SessionEnd
 
-__all__ = ["NfcTargetLink", "nfcpy_path"]
+__all__ = ["NfcTargetLink"]
 
 log = logging.getLogger("emvtap.link.nfc")
 
@@ -46,35 +48,6 @@ log = logging.getLogger("emvtap.link.nfc")
 SENS_RES = bytes.fromhex("0400")
 #: SEL_RES (SAK): ISO/IEC 14443-4 compliant (b6), not an NFC-DEP target.
 SEL_RES = bytes.fromhex("20")
-NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com")
-
-
-def nfcpy_path(rest: str, spec: str) -> str:
-    """The nfcpy device path in ``nfc:<path>``; :class:`ValueError` for other kinds."""
-    kind = rest.split(":", 1)[0]
-    if kind not in NFCPY_PATH_KINDS:
-        raise ValueError(
-            f"{spec!r}: the nfcpy device path must start with one of {NFCPY_PATH_KINDS} "
-            "(nfc:usb[:VID[:PID]], nfc:udp[:HOST[:PORT]], nfc:tty:PORT:DRIVER)"
-        )
-    if kind == "udp":
-        parts = rest.split(":")
-        if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
-            raise ValueError(f"{spec!r}: expected nfc:udp[:HOST[:PORT]]")
-        if len(parts) == 3:
-            check_udp_port(int(parts[2]), spec)
-    return rest
-
-
-def check_udp_port(port: int, spec: str) -> None:
-    """nfcpy 1.0.4's udp driver cannot use a port /etc/services names (see module doc)."""
-    _host, service = socket.getnameinfo(("127.0.0.1", port), socket.NI_NUMERICHOST)
-    if service.isdigit():
-        return
-    raise ValueError(
-        f"{spec!r}: nfcpy's udp driver cannot use port {port}: /etc/services calls it "
-        f"{service!r} and nfcpy turns the number into that name; choose another port"
-    )
 
 
 class _ClfFrameIO:

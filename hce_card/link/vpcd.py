@@ -7,7 +7,7 @@ payload. A 1-byte payload is a control message from the reader: ``00`` power off
 on, ``02`` reset, ``04`` "send your ATR" (the only one answered, with the ATR). A longer payload
 is a command APDU, answered with the response APDU.
 
-Latency (shared/spec/hardware-and-virtual-readers.md): Debian 12's vpcd writes the length and
+Latency (docs/architecture.md, Virtual hardware): Debian 12's vpcd writes the length and
 the payload with two ``send`` calls and Nagle on, so the second write waits for our delayed ACK
 of the first (~40 ms) unless the card sets ``TCP_QUICKACK`` after **every** read. This link
 does; ``quickack=False`` exists only to measure the difference.
@@ -21,13 +21,14 @@ import socket
 import struct
 import threading
 
-from .base import CardLike, LinkError, describe_command, process_guarded
+from emvtap.endpoints import VPCD_DEFAULT_PORT, CardLike
 
-__all__ = ["VPCD_DEFAULT_PORT", "VpcdLink"]
+from .base import LinkError, describe_command, process_guarded
+
+__all__ = ["VpcdLink"]
 
 log = logging.getLogger("emvtap.link.vpcd")
 
-VPCD_DEFAULT_PORT = 35963
 VPCD_CTRL_OFF = 0x00
 VPCD_CTRL_ON = 0x01
 VPCD_CTRL_RESET = 0x02

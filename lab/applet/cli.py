@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from emvtap.endpoints import CARD_LINK_KINDS, READER_KINDS, EndpointKind, SpecError, parse_endpoint
 from emvtap.profile import CardProfile, ProfileError
 from lab.applet.perso import perso_apdus
 
@@ -99,10 +100,13 @@ def ensure_bridge_jar() -> Path:
 
 
 def _vpcd_address(link: str) -> str:
-    parts = link.split(":")
-    if len(parts) != 3 or parts[0] != "vpcd" or not parts[2].isdigit():
+    try:
+        endpoint = parse_endpoint(link, CARD_LINK_KINDS, bare_kind=True)
+    except SpecError as exc:
+        raise AppletError(f"the applet bridge needs a vpcd:HOST:PORT link: {exc}") from None
+    if endpoint.kind is not EndpointKind.VPCD or endpoint.address is None:
         raise AppletError(f"the applet bridge needs a vpcd:HOST:PORT link, not {link!r}")
-    return f"{parts[1]}:{parts[2]}"
+    return str(endpoint.address)
 
 
 def bridge_command(
@@ -162,9 +166,13 @@ def _default_sigterm() -> None:
 def _pick_reader(spec: str) -> Any:
     from smartcard.System import readers
 
-    if not spec.startswith("pcsc:"):
+    try:
+        endpoint = parse_endpoint(spec, READER_KINDS)
+    except SpecError as exc:
+        raise AppletError(f"perso-applet needs a pcsc: reader: {exc}") from None
+    if endpoint.kind is not EndpointKind.PCSC:
         raise AppletError(f"perso-applet needs a pcsc: reader, not {spec!r}")
-    name = spec[len("pcsc:"):]
+    name = endpoint.argument
     available = readers()
     if not available:
         raise AppletError("no PC/SC reader (is pcscd running?)")

@@ -41,7 +41,6 @@ from lab.doctor.probes import (
     NfcProbeTimeout,
     iso8583_echo,
     load_capk_summary,
-    parse_host_port,
     probe_nfcpy,
     tcp_connect,
 )
@@ -76,7 +75,6 @@ __all__ = [
     "list_pcsc_readers",
     "load_capk_summary",
     "mode_bits_access",
-    "parse_host_port",
     "probe_nfcpy",
     "render_table",
     "run_doctor",

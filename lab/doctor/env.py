@@ -28,8 +28,8 @@ class DoctorEnv:
     can_open: Callable[[Path], bool] = read_write_access
     probe_nfc: Callable[[float], NfcProbe] = probe_nfcpy
     tcp_connect: Callable[[str, int, float], None] = tcp_connect
-    switch_echo: Callable[[str, int, float], Mapping[str, str] | None] = iso8583_echo
-    load_capk: Callable[[], CapkSummary | None] = load_capk_summary
+    switch_echo: Callable[[str, int, float], Mapping[str, str]] = iso8583_echo
+    load_capk: Callable[[], CapkSummary] = load_capk_summary
     user: Callable[[], str] = getpass.getuser
     session_groups: Callable[[], frozenset[str]] = session_groups
     nfc_timeout: float = 10.0

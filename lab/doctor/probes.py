@@ -1,14 +1,11 @@
 """Probes of what lies outside the filesystem: nfcpy (asked in a child process killed after a
 timeout, so a wedged reader cannot hang the doctor), the switch (a TCP connect and a 0800 echo,
-each with a socket timeout, at the address :func:`parse_host_port` reads) and ``emvtap.capk``'s
-CA public key store."""
+each with a socket timeout, at the address :func:`emvtap.endpoints.parse_host_port` reads) and
+``emvtap.capk``'s CA public key store."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import re
 import socket
 import subprocess
 import sys
@@ -17,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from emvtap import iso8583
+from emvtap.capk import CapkStore
 from lab.doctor.readers import NFCPY_DRIVER_ROLES, TERMINAL
 
 
@@ -107,12 +106,8 @@ def tcp_connect(host: str, port: int, timeout: float) -> None:
         pass
 
 
-def iso8583_echo(host: str, port: int, timeout: float) -> Mapping[str, str] | None:
-    """A network-management echo (0800, DE 70 = 301) through ``emvtap.iso8583.exchange``;
-    ``None`` when this build has no ``emvtap.iso8583``."""
-    if importlib.util.find_spec("emvtap.iso8583") is None:
-        return None
-    iso8583 = importlib.import_module("emvtap.iso8583")
+def iso8583_echo(host: str, port: int, timeout: float) -> Mapping[str, str]:
+    """A network-management echo (0800, DE 70 = 301) through ``emvtap.iso8583.exchange``."""
     now = datetime.now(UTC)
     fields = {
         "t": "0800",
@@ -126,24 +121,9 @@ def iso8583_echo(host: str, port: int, timeout: float) -> Mapping[str, str] | No
 @dataclass(frozen=True)
 class CapkSummary:
     source: str
-    count: int | None  # None: the store does not say how many keys it holds
+    count: int
 
 
-def load_capk_summary() -> CapkSummary | None:
-    """Load ``emvtap.capk``'s default store; ``None`` when this build has no ``emvtap.capk``."""
-    if importlib.util.find_spec("emvtap.capk") is None:
-        return None
-    store = importlib.import_module("emvtap.capk").CapkStore.default()
-    count = len(store) if hasattr(store, "__len__") else None
-    return CapkSummary("emvtap.capk.CapkStore.default()", count)
-
-
-def parse_host_port(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPv6]:PORT`` → (host, port); :class:`ValueError` otherwise."""
-    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<p6>\d+)|(?P<host>[^:\[\]]+):(?P<port>\d+)", text)
-    if not match:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    port = int(match["p6"] or match["port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is out of range")
-    return match["v6"] or match["host"], port
+def load_capk_summary() -> CapkSummary:
+    """Load ``emvtap.capk``'s default store and count its keys."""
+    return CapkSummary("emvtap.capk.CapkStore.default()", len(CapkStore.default()))

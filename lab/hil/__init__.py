@@ -1,4 +1,4 @@
-"""Hardware-in-the-loop scenarios (issue 7; docs/hil.md): a scenario format, a runner that
+"""Hardware-in-the-loop scenarios (docs/hil.md): a scenario format, a runner that
 plays scenarios on real or virtual readers, and the reports.
 
 The runner is on the terminal side: it runs the terminal in this process and reaches the card

@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from emvtap.endpoints import CARD_LINK_KINDS, EndpointKind, SpecError, parse_endpoint
 from emvtap.masking import masked_repr
 from emvtap.perso import ISSUER_BIN, make_pan
 from emvtap.private_files import write_private_text
+from emvtap.profile import CardProfile, ProfileError
 from lab.hil.loader import parse_amount
 from lab.hil.model import (
     CardForm,
@@ -67,10 +69,15 @@ class Card:
         return value
 
     def learn(self, profile: dict) -> None:  # type: ignore[type-arg]
-        token = profile.get("token") or {}
-        self.mpan = str(token.get("mpan") or profile.get("pan", ""))
-        self.span = str(token.get("span", ""))
-        self.device = str(token.get("device_id", ""))
+        """Read the card's MPAN, SPAN and device from its profile (the core's model)."""
+        try:
+            card_profile = CardProfile.from_dict(profile)
+        except ProfileError as exc:
+            raise RigError(f"{self.name}: {exc}") from None
+        token = card_profile.token
+        self.mpan = token.mpan if token else card_profile.pan
+        self.span = token.span if token else ""
+        self.device = token.device_id if token else ""
 
 
 # --- making cards ---------------------------------------------------------------------------
@@ -147,7 +154,8 @@ class CardCommand:
     what: str
     args: Callable[[Card, str], list[str]]
     ready: re.Pattern[str]
-    links: tuple[str, ...] = ("vpcd", "nfc")  # link kinds it can serve
+    #: the card link kinds it can serve
+    links: tuple[EndpointKind, ...] = (EndpointKind.VPCD, EndpointKind.NFC)
     start_timeout: float = 30.0  # seconds until its banner
 
 
@@ -169,7 +177,8 @@ CARD_COMMANDS: dict[CardForm, CardCommand] = {
                               re.compile(r"Ctrl-C to stop")),
     CardForm.APPLET: CardCommand("Java Card applet (jcardsim bridge, emvtap card run --applet)",
                                  _applet_args, re.compile(r"^(READY|CONNECTED)\b"),
-                                 links=("vpcd",), start_timeout=300.0),  # may build the jar
+                                 # the first start may build the jar
+                                 links=(EndpointKind.VPCD,), start_timeout=300.0),
 }
 
 
@@ -206,7 +215,10 @@ class Field:
             self.present = card
             return
         command = CARD_COMMANDS[card.spec.form]
-        kind = self.link.split(":", 1)[0]
+        try:
+            kind = parse_endpoint(self.link, CARD_LINK_KINDS, bare_kind=True).kind
+        except SpecError as exc:
+            raise RigError(f"card link of the rig: {exc}") from None
         if kind not in command.links:
             raise Unsupported(f"the {command.what} on an {kind} link "
                               f"(it runs on {', '.join(command.links)} only)")

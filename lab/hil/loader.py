@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from emvtap.device_types import DEVICE_TYPE_NAMES, DeviceType
 from lab.hil.expect import EXPECTATIONS, normalise
 from lab.hil.model import (
     Budget,
@@ -35,7 +36,6 @@ from terminal.config import TerminalConfig
 
 __all__ = [
     "CHANNELS",
-    "DEVICE_TYPES",
     "FORMAT",
     "NEEDS",
     "ScenarioError",
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 FORMAT = "emvtap-hil-scenario/1"
-DEVICE_TYPES = ("handset-se", "wearable-se", "hce")
 CHANNELS = ("device", "bank", "network")
 NEEDS = ("hardware",)
 REF_ATTRIBUTES = ("mpan", "span", "device")
@@ -139,8 +138,8 @@ def _perso(value: Any, at: _At, base: Path) -> PersoSource:
     d = _mapping(value, at, ("seed", "device_type", "balance", "no_password_limit"), ("seed",))
     return PersoSource(
         seed=_typed(d["seed"], int, at / "seed", "an integer seed"),
-        device_type=_choice(d.get("device_type", "handset-se"), DEVICE_TYPES,
-                            at / "device_type"),
+        device_type=DeviceType(_choice(d.get("device_type", DeviceType.HANDSET_SE),
+                                       DEVICE_TYPE_NAMES, at / "device_type")),
         balance=_amount_text(d.get("balance", "1000.00"), at / "balance"),
         no_password_limit=_limit(d, at),
     )
@@ -151,8 +150,8 @@ def _provision(value: Any, at: _At, base: Path) -> ProvisionSource:
                  ("device",))
     return ProvisionSource(
         device=str(_typed(d["device"], str, at / "device", "a device name")),
-        device_type=_choice(d.get("device_type", "handset-se"), DEVICE_TYPES,
-                            at / "device_type"),
+        device_type=DeviceType(_choice(d.get("device_type", DeviceType.HANDSET_SE),
+                                       DEVICE_TYPE_NAMES, at / "device_type")),
         span=str(_typed(d.get("span", ""), str, at / "span", "a card label")),
         balance=_amount_text(d.get("balance", "1000.00"), at / "balance"),
         no_password_limit=_limit(d, at),
@@ -308,7 +307,7 @@ def _replenish(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, Ca
         _typed(count, int, at / "replenish" / "count", "a number of keys")
     name = _card_name(d.get("card"), at / "replenish" / "card", cards)
     source = cards[name].source
-    if not (isinstance(source, ProvisionSource) and source.device_type == "hce"):
+    if not (isinstance(source, ProvisionSource) and source.device_type is DeviceType.HCE):
         raise (at / "replenish").error(f"{name} is not an HCE wallet card "
                                        "(provision: {device_type: hce})")
     return ReplenishStep(name, count, str(extra.get("title", "")))

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emvtap.device_types import DeviceType
+
 __all__ = [
     "Budget",
     "CardForm",
@@ -46,7 +48,7 @@ class PersoSource:
     """``emvtap perso --seed N`` then ``emvtap switch enroll``: a self-contained test card."""
 
     seed: int
-    device_type: str = "handset-se"
+    device_type: DeviceType = DeviceType.HANDSET_SE
     balance: str = "1000.00"
     no_password_limit: str = ""  # "" = the switch's default (0)
 
@@ -60,7 +62,7 @@ class ProvisionSource:
     name the same ``device`` sit on one device."""
 
     device: str
-    device_type: str = "handset-se"
+    device_type: DeviceType = DeviceType.HANDSET_SE
     span: str = ""  # label of the physical card; "" = a card of its own
     balance: str = "1000.00"
     no_password_limit: str = ""  # in-app limit of the physical card; "" = the switch's (0)

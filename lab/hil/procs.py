@@ -1,6 +1,6 @@
 """The other actors as processes: ``emvtap card run …`` and ``emvtap switch serve …`` started
 and stopped by the runner, and one-shot ``emvtap …`` commands. The runner never imports the
-card or the switch (DESIGN.md: the actors meet on the wire); it runs their command lines.
+card or the switch (docs/architecture.md: the actors meet on the wire); it runs their command lines.
 
 Synchronisation is on what the process says, never on sleeps: a long-running child is
 *ready* when a line of its output matches its banner (``… Ctrl-C to stop``, ``switch:

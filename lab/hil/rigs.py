@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from emvtap.endpoints import READER_KINDS, EndpointKind, SpecError, parse_endpoint
 from lab.hil.model import CardForm, Scenario
 from lab.hil.pcsc_watch import reader_names, wait_for_reader
 from lab.hil.person import ConsolePerson, NoPerson, Person
@@ -227,11 +228,15 @@ class HardwareRig:
             self._placed = True
 
     def card_gone(self, readers: Readers) -> None:
-        if readers.terminal.startswith("pcsc:"):
+        try:
+            terminal = parse_endpoint(readers.terminal, READER_KINDS)
+        except SpecError as exc:
+            raise RigError(f"terminal reader {readers.terminal}: {exc}") from None
+        if terminal.kind is EndpointKind.PCSC:
             from terminal.transport.pcsc import resolve_reader
 
             try:
-                name = resolve_reader(readers.terminal[5:], reader_names())
+                name = resolve_reader(terminal.argument, reader_names())
             except Exception as exc:
                 raise RigError(f"terminal reader {readers.terminal}: {exc}") from exc
             wait_for_reader(name, present=False, timeout=10.0)

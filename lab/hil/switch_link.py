@@ -14,14 +14,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from emvtap.endpoints import parse_host_port
 from lab.hil.procs import Child, run_emvtap
 from lab.hil.results import RigError, Unsupported
 
 __all__ = ["ADMIN_TOKEN_ENV", "AdminError", "SwitchProcess"]
 
 ADMIN_TOKEN_ENV = "EMVTAP_SWITCH_ADMIN_TOKEN"
-READY = re.compile(r"admin API http://([\d.]+):(\d+)/")
-SERVING = re.compile(r"switch: serving ([\d.]+):(\d+)")
+READY = re.compile(r"admin API http://(\S+?)/")
+SERVING = re.compile(r"switch: serving (\S+),")
 AFFECTED = re.compile(r"(\d+) device card\(s\) affected")
 
 
@@ -64,11 +65,11 @@ class SwitchProcess:
     def start(self) -> SwitchProcess:
         self._child.start()
         ready = self._child.wait_ready(self.timeout)
-        self.admin_port = int(ready.group(2))
+        self.admin_port = parse_host_port(ready.group(1)).port
         serving = SERVING.search(self._child.tail(200))
         if serving is None:
             raise RigError(f"the switch did not say where it serves:\n{self._child.tail()}")
-        self.iso_port = int(serving.group(2))
+        self.iso_port = parse_host_port(serving.group(1)).port
         return self
 
     def stop(self) -> None:

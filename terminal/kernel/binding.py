@@ -26,7 +26,7 @@ a failed offline data authentication, with the TVR bit of the method.
 from __future__ import annotations
 
 from terminal.context import TransactionContext
-from terminal.kernel.common import KernelStop
+from terminal.kernel.common import KernelAbort
 from terminal.kernel.oda import OdaFailure
 
 __all__ = ["cda_atc_binding", "fdda_atc_binding", "fdda_ctq_binding", "pan_binding",
@@ -50,8 +50,8 @@ def pan_binding(ctx: TransactionContext) -> None:
     if track2 is None or pan is None:
         return
     if track2_pan(track2) != pan.hex().upper().rstrip("F"):
-        raise KernelStop("END APPLICATION", "the PAN in track 2 equivalent data (57) is not the "
-                                            "application PAN (5A)")
+        raise KernelAbort("the PAN in track 2 equivalent data (57) is not the application PAN "
+                          "(5A)")
 
 
 def fdda_atc_binding(ctx: TransactionContext, icc_dynamic_data: bytes) -> None:

@@ -2,39 +2,44 @@
 GET DATA and GENERATE AC (EMV 4.4 Book 3, 6.5 and 10.1-10.2; Contactless Books C-3 and C-7).
 
 Each function talks to the card through :meth:`TransactionContext.exchange` and either returns
-what it read or raises :class:`KernelStop` with the outcome and a reason.
+what it read or raises :class:`KernelAbort` with the reason: a card that answers what the kernel
+cannot use ends the application (Book A, 6.2 Outcome END APPLICATION). Decisions - approve,
+decline, go online, another interface - are not raised: the paths return a
+:class:`~terminal.outcome.KernelOutcome`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from emvtap.apdu import SW, CommandApdu
-from emvtap.bits import CID, TVR
+from emvtap.bits import CID, TVR, CryptogramType
 from emvtap.dol import AflError, build_dol_data, parse_afl, parse_dol
 from emvtap.tlv import Tlv, TlvError, decode, find
 from terminal.context import TransactionContext
-from terminal.kernel.redundancy import RedundantDataObject, check_redundancy
+from terminal.kernel.redundancy import check_redundancy
 
 __all__ = [
-    "GENERATE_AC_P1",
+    "CDA_SIGNATURE_REQUESTED",
     "GenerateAcResponse",
-    "KernelStop",
+    "KernelAbort",
     "build_dol",
     "generate_ac",
     "get_data",
     "initiate_application_processing",
+    "parse_date",
     "read_application_data",
     "receive_card_data",
 ]
 
 
-class KernelStop(Exception):
-    """The kernel ends the transaction here with ``outcome`` and a human ``reason``."""
+class KernelAbort(Exception):
+    """The kernel cannot go on with what the card sent: the transaction ends with the Outcome
+    END APPLICATION (Book A, 6.2.2) and this human ``reason``."""
 
-    def __init__(self, outcome: str, reason: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.outcome = outcome
         self.reason = reason
 
 
@@ -44,16 +49,28 @@ def receive_card_data(ctx: TransactionContext, objs: list[Tlv], source: str, *,
     the redundancy rule of Book 3, 10.2 (:func:`~terminal.kernel.redundancy.check_redundancy`):
     a data object met twice in the FCI, the GPO answer, the records and the GET DATA answers
     ends the application."""
-    try:
-        check_redundancy(ctx.received, objs, source, requested=requested)
-    except RedundantDataObject as exc:
-        raise KernelStop("END APPLICATION", exc.reason) from exc
+    redundant = check_redundancy(ctx.received, objs, source, requested=requested)
+    if redundant is not None:
+        raise KernelAbort(redundant)
     ctx.learn(objs)
 
 
 #: Book 3, 5.4 / 6.5: the most DOL data each command carries in a short APDU - GET
 #: PROCESSING OPTIONS wraps the PDOL data in 83 (tag, and a length of up to 2 bytes).
 DOL_DATA_LIMITS: dict[str, int] = {"PDOL": 252, "CDOL": 255, "DDOL": 255, "TDOL": 4096}
+
+
+def parse_date(value: bytes) -> date | None:
+    """Book 3, Annex A: a YYMMDD date (n 6); YY 00-49 is 20YY, 50-99 is 19YY. ``None`` when
+    the bytes are not a valid date."""
+    text = value.hex()
+    if len(value) != 3 or not text.isdigit():
+        return None
+    yy, mm, dd = int(text[0:2]), int(text[2:4]), int(text[4:6])
+    try:
+        return date(2000 + yy if yy < 50 else 1900 + yy, mm, dd)
+    except ValueError:
+        return None
 
 
 def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, dict[int, bytes]]:
@@ -64,11 +81,11 @@ def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, d
         entries = parse_dol(dol)
         data = build_dol_data(entries, values)
     except (TlvError, ValueError) as exc:
-        raise KernelStop("END APPLICATION", f"{what} from the card is malformed: {exc}") from exc
+        raise KernelAbort(f"{what} from the card is malformed: {exc}") from exc
     limit = DOL_DATA_LIMITS.get(what, 255)
     if len(data) > limit:
-        raise KernelStop("END APPLICATION", f"{what} from the card asks for {len(data)} bytes of "
-                                            f"data, more than its command carries ({limit})")
+        raise KernelAbort(f"{what} from the card asks for {len(data)} bytes of data, more than "
+                          f"its command carries ({limit})")
     sent: dict[int, bytes] = {}
     pos = 0
     for e in entries:
@@ -91,21 +108,19 @@ def initiate_application_processing(
     cmd = CommandApdu(0x80, 0xA8, 0x00, 0x00, Tlv.primitive(0x83, data).encode(), 0)
     resp = ctx.exchange(cmd, "GET PROCESSING OPTIONS")
     if resp.sw == SW.CONDITIONS_NOT_SATISFIED:
-        raise KernelStop("END APPLICATION", "card refused GPO: conditions of use not satisfied "
-                                            "(6985)")
+        raise KernelAbort("card refused GPO: conditions of use not satisfied (6985)")
     if resp.sw != SW.OK:
-        raise KernelStop("END APPLICATION", f"GPO answered {resp.sw:04X}")
+        raise KernelAbort(f"GPO answered {resp.sw:04X}")
     try:
         objs = decode(resp.data)
     except TlvError as exc:
-        raise KernelStop("END APPLICATION", f"GPO response is not BER-TLV: {exc}") from exc
+        raise KernelAbort(f"GPO response is not BER-TLV: {exc}") from exc
     if len(objs) != 1 or objs[0].tag not in (0x77, 0x80):
-        raise KernelStop("END APPLICATION", "GPO response is neither Format 1 (80) nor "
-                                            "Format 2 (77)")
+        raise KernelAbort("GPO response is neither Format 1 (80) nor Format 2 (77)")
     top = objs[0]
     if top.tag == 0x80:
         if len(top.value) < 2 or (len(top.value) - 2) % 4:
-            raise KernelStop("END APPLICATION", "GPO Format 1 with a bad length")
+            raise KernelAbort("GPO Format 1 with a bad length")
         objs = [Tlv.primitive(0x82, top.value[:2]), Tlv.primitive(0x94, top.value[2:])]
     else:
         objs = list(top.children or ())
@@ -114,9 +129,9 @@ def initiate_application_processing(
     for tag, what in ((0x82, "AIP"), (0x94, "AFL")):
         obj = find(objs, tag)
         if obj is None:
-            raise KernelStop("END APPLICATION", f"ICC data missing: {what} ({tag:X}) not in GPO")
+            raise KernelAbort(f"ICC data missing: {what} ({tag:X}) not in GPO")
     if len(ctx.card[0x82]) != 2:
-        raise KernelStop("END APPLICATION", f"AIP has {len(ctx.card[0x82])} bytes, not 2")
+        raise KernelAbort(f"AIP has {len(ctx.card[0x82])} bytes, not 2")
     return objs
 
 
@@ -129,23 +144,20 @@ def read_application_data(ctx: TransactionContext) -> None:
     try:
         afl = parse_afl(ctx.card[0x94])
     except AflError as exc:
-        raise KernelStop("END APPLICATION", f"AFL is malformed: {exc}") from exc
+        raise KernelAbort(f"AFL is malformed: {exc}") from exc
     for entry in afl:
         for rec in entry.records():
             cmd = CommandApdu(0x00, 0xB2, rec, (entry.sfi << 3) | 0x04, b"", 0)
             resp = ctx.exchange(cmd, f"READ RECORD SFI {entry.sfi} record {rec}")
             if resp.sw != SW.OK:
-                raise KernelStop("END APPLICATION",
-                                 f"READ RECORD SFI {entry.sfi} record {rec} answered "
-                                 f"{resp.sw:04X}")
+                raise KernelAbort(f"READ RECORD SFI {entry.sfi} record {rec} answered "
+                                  f"{resp.sw:04X}")
             try:
                 objs = decode(resp.data)
             except TlvError as exc:
-                raise KernelStop("END APPLICATION",
-                                 f"record SFI {entry.sfi}/{rec} is not BER-TLV: {exc}") from exc
+                raise KernelAbort(f"record SFI {entry.sfi}/{rec} is not BER-TLV: {exc}") from exc
             if entry.sfi <= 10 and (len(objs) != 1 or objs[0].tag != 0x70):
-                raise KernelStop("END APPLICATION",
-                                 f"record SFI {entry.sfi}/{rec} is not a 70 template")
+                raise KernelAbort(f"record SFI {entry.sfi}/{rec} is not a 70 template")
             receive_card_data(ctx, objs, f"record SFI {entry.sfi}/{rec}")
             ctx.records[(entry.sfi, rec)] = resp.data
 
@@ -168,11 +180,12 @@ def get_data(ctx: TransactionContext, tag: int) -> bytes | None:
     return obj.value if obj is not None else None
 
 
-#: Book 3, 6.5.5.2 Table 12: reference control parameter by requested cryptogram.
-GENERATE_AC_P1: dict[str, int] = {"AAC": 0x00, "TC": 0x40, "ARQC": 0x80}
+#: Book 3, 6.5.5.2 Table 12: GENERATE AC P1 b5; b8-b7 are the :class:`CryptogramType` itself.
 CDA_SIGNATURE_REQUESTED = 0x10
 
-_CRYPTOGRAM_RANK = {CID.AAC: 0, CID.ARQC: 1, CID.TC: 2}
+#: Book 3, 9.3: a card may answer a lower cryptogram than the one asked for, never a higher.
+_CRYPTOGRAM_RANK: dict[CryptogramType, int] = {
+    CryptogramType.AAC: 0, CryptogramType.ARQC: 1, CryptogramType.TC: 2}
 
 
 @dataclass(frozen=True)
@@ -188,15 +201,16 @@ class GenerateAcResponse:
     raw: bytes
 
     @property
-    def cryptogram_type(self) -> int:
-        return self.cid & CID.TYPE_MASK
+    def cryptogram_type(self) -> CryptogramType:
+        """The type in CID b8-b7 (ValueError for RFU: :func:`generate_ac` never returns one)."""
+        return CryptogramType.of(self.cid)
 
     @property
     def cryptogram_name(self) -> str:
         return CID.type_of(self.cid)
 
 
-def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bool,
+def generate_ac(ctx: TransactionContext, requested: CryptogramType, cdol: bytes, *, cda: bool,
                 values: dict[int, bytes], name: str
                 ) -> tuple[GenerateAcResponse, bytes, dict[int, bytes]]:
     """Book 3, 6.5.5 / 9.3: GENERATE AC for ``requested`` (AAC/TC/ARQC), with the CDA
@@ -208,32 +222,31 @@ def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bo
     answer (Book 3, 10.2: a second 9F4B or 9F36 is not the signed one).
     """
     data, sent = build_dol(cdol, values, "CDOL")
-    p1 = GENERATE_AC_P1[requested] | (CDA_SIGNATURE_REQUESTED if cda else 0)
+    p1 = requested | (CDA_SIGNATURE_REQUESTED if cda else 0)
     resp = ctx.exchange(CommandApdu(0x80, 0xAE, p1, 0x00, data, 0),
                         f"{name} ({requested}{' + CDA' if cda else ''})")
     if resp.sw != SW.OK:
-        raise KernelStop("END APPLICATION", f"{name} answered {resp.sw:04X}")
+        raise KernelAbort(f"{name} answered {resp.sw:04X}")
     try:
         objs = decode(resp.data)
     except TlvError as exc:
-        raise KernelStop("END APPLICATION", f"{name} response is not BER-TLV: {exc}") from exc
+        raise KernelAbort(f"{name} response is not BER-TLV: {exc}") from exc
     if len(objs) != 1 or objs[0].tag not in (0x77, 0x80):
-        raise KernelStop("END APPLICATION", f"{name} response is neither Format 1 nor 2")
+        raise KernelAbort(f"{name} response is neither Format 1 nor 2")
     top = objs[0]
     if top.tag == 0x80:
         v = top.value
         if len(v) < 11:
-            raise KernelStop("END APPLICATION", f"{name} Format 1 response of {len(v)} bytes")
+            raise KernelAbort(f"{name} Format 1 response of {len(v)} bytes")
         parsed = GenerateAcResponse(v[0], v[1:3], v[3:11], v[11:], (
             Tlv.primitive(0x9F27, v[:1]), Tlv.primitive(0x9F36, v[1:3]),
             Tlv.primitive(0x9F26, v[3:11]), *([Tlv.primitive(0x9F10, v[11:])] if v[11:] else [])
         ), resp.data)
     else:
         kids = tuple(top.children or ())
-        try:  # Book 3, 10.2 within the answer: one copy of each data object
-            check_redundancy({}, list(kids), f"{name} answer")
-        except RedundantDataObject as exc:
-            raise KernelStop("END APPLICATION", exc.reason) from exc
+        redundant = check_redundancy({}, list(kids), f"{name} answer")  # Book 3, 10.2
+        if redundant is not None:
+            raise KernelAbort(redundant)
         fields = {t.tag: t.value for t in reversed(kids)}
         missing = [f"{n} ({t:X})" for t, n in ((0x9F27, "CID"), (0x9F36, "ATC"))
                    if t not in fields]
@@ -241,20 +254,17 @@ def generate_ac(ctx: TransactionContext, requested: str, cdol: bytes, *, cda: bo
             missing.append("Application Cryptogram (9F26)")
         if missing:
             ctx.result.set_tvr(TVR.ICC_DATA_MISSING)
-            raise KernelStop("END APPLICATION",
-                             f"ICC data missing in the {name} response: " + ", ".join(missing))
+            raise KernelAbort(f"ICC data missing in the {name} response: " + ", ".join(missing))
         if len(fields[0x9F27]) != 1 or len(fields[0x9F36]) != 2:
-            raise KernelStop("END APPLICATION", f"{name}: CID or ATC of the wrong length")
+            raise KernelAbort(f"{name}: CID or ATC of the wrong length")
         parsed = GenerateAcResponse(fields[0x9F27][0], fields[0x9F36], fields.get(0x9F26),
                                     fields.get(0x9F10, b""), kids, resp.data)
-    returned = parsed.cryptogram_type
-    if returned not in _CRYPTOGRAM_RANK:
-        raise KernelStop("END APPLICATION",
-                         f"{name}: card returned an undefined cryptogram type (CID "
-                         f"{parsed.cid:02X})")
-    wanted = {"AAC": CID.AAC, "ARQC": CID.ARQC, "TC": CID.TC}[requested]
-    if _CRYPTOGRAM_RANK[returned] > _CRYPTOGRAM_RANK[wanted]:
-        raise KernelStop("END APPLICATION",
-                         f"{name}: card returned {parsed.cryptogram_name} when {requested} "
-                         "was requested (a card may only lower the cryptogram)")
+    try:
+        returned = parsed.cryptogram_type
+    except ValueError:
+        raise KernelAbort(f"{name}: card returned an undefined cryptogram type (CID "
+                          f"{parsed.cid:02X})") from None
+    if _CRYPTOGRAM_RANK[returned] > _CRYPTOGRAM_RANK[requested]:
+        raise KernelAbort(f"{name}: card returned {parsed.cryptogram_name} when {requested} "
+                          "was requested (a card may only lower the cryptogram)")
     return parsed, data, sent

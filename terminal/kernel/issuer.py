@@ -1,6 +1,6 @@
 """What the issuer sends back to the card: issuer authentication (ARPC in 91) and issuer
 scripts (templates 71 and 72) with their results (EMV 4.4 Book 3, 10.9-10.10 and 6.5.4; Book 4,
-A5 Issuer Script Results; digest §4).
+A5 Issuer Script Results; docs/emv-notes.md, Issuer scripts).
 
 Used by the full path while the card is still in the field, and by issuer update processing
 when the card is presented again after a quick-path online approval (C-3/C-7).

@@ -1,7 +1,7 @@
 """The kernels this reader runs, as data (EMV Contactless Book B, 3.2.1: Entry Point starts
-the kernel named by the Kernel Identifier), and the one procedure that starts any of them:
-GET PROCESSING OPTIONS, then the quick path when the card answered with a cryptogram, or the
-EMV full path when it answered with AIP/AFL only and the kernel allows it.
+the kernel named by the Kernel Identifier). :func:`terminal.kernel.activation.activate_kernel`
+starts any of them: GET PROCESSING OPTIONS, then the quick path when the card answered with a
+cryptogram, or the EMV full path when it answered with AIP/AFL only and the kernel allows it.
 
 =====  ==========================  ==========  =====================================  =======
 kernel scheme / book                quick path  full path when GPO has no cryptogram   fDDA SDAD
@@ -19,16 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emvtap.bits import TTQ, TVR, Bit, is_set, set_bits
-from emvtap.capk import CapkStore
+from emvtap.bits import TTQ, Bit
 from emvtap.oda import SDAD_FORMAT, VISA_FDDA_SDAD_FORMAT
-from terminal.context import TransactionContext
-from terminal.entry_point import PreProcessingIndicators
-from terminal.kernel.common import KernelStop, initiate_application_processing
-from terminal.kernel.emv import emv_full_path
-from terminal.kernel.quick import quick_path
 
-__all__ = ["KERNEL_PROFILES", "KernelProfile", "run_kernel"]
+__all__ = ["KERNEL_PROFILES", "KernelProfile"]
 
 
 @dataclass(frozen=True)
@@ -53,34 +47,3 @@ KERNEL_PROFILES: dict[int, KernelProfile] = {
     7: KernelProfile(7, "UnionPay QuickPass", "qPBOC quick path", True,
                      TTQ.FULL_PBOC_SUPPORTED, fdda_idn_is_atc=True),
 }
-
-
-def run_kernel(ctx: TransactionContext, profile: KernelProfile,
-               indicators: PreProcessingIndicators, capks: CapkStore) -> None:
-    """Start the kernel after final selection (Book B, 3.5): GPO with the PDOL from the FCI
-    and the combination's TTQ, then the path the card's answer calls for. Ends with
-    KernelStop."""
-    ttq = indicators.ttq
-    if ctx.merchant_forced_online:
-        # Book 4, 6.3.5 / TVR byte 4 b4; on the quick path the card must give an ARQC.
-        ctx.result.set_tvr(TVR.MERCHANT_FORCED_ONLINE)
-        ctx.step("merchant forced the transaction online")
-        ttq = set_bits(ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED)
-    initiate_application_processing(ctx, ctx.card.get(0x9F38, b""), ttq)
-    if 0x9F26 in ctx.card or (profile.quick_path_name and not profile.full_path):
-        if profile.quick_path_name is None:
-            raise KernelStop("END APPLICATION", f"kernel {profile.kernel_id}: the card answered "
-                                                "GPO with a cryptogram; this kernel has no "
-                                                "quick path")
-        if 0x9F26 not in ctx.card and not profile.full_path:
-            ctx.result.path = profile.quick_path_name
-            raise KernelStop("END APPLICATION", f"{profile.name}: the card answered GPO without "
-                                                "a cryptogram (no full path in this kernel)")
-        quick_path(ctx, profile, ttq, capks)
-    elif profile.full_path_ttq_bit is not None and not is_set(ttq, profile.full_path_ttq_bit):
-        raise KernelStop("END APPLICATION", f"{profile.name}: the card asks for the full path "
-                                            f"but the reader's TTQ does not offer it "
-                                            f"({profile.full_path_ttq_bit.name})")
-    else:
-        emv_full_path(ctx, capks, indicators)
-    raise KernelStop("END APPLICATION", "kernel returned without an outcome")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from emvtap.endpoints import READER_KINDS, CardLike, EndpointKind, parse_endpoint, spec_forms
+
 from .base import (
     BaseTransport,
-    CardLike,
     CardRemovedError,
     Exchange,
     NoCardError,
@@ -27,7 +28,6 @@ from .base import (
 
 __all__ = [
     "BaseTransport",
-    "CardLike",
     "CardRemovedError",
     "Exchange",
     "NoCardError",
@@ -37,25 +37,22 @@ __all__ = [
     "transmit_apdu",
 ]
 
-SPEC_FORMS = "pcsc:[INDEX|NAME], loopback:, nfc:usb[:BUS[:DEV]|:VID[:PID]], nfc:udp[:HOST[:PORT]]"
+SPEC_FORMS = spec_forms(READER_KINDS)
 
 
 def open_transport(spec: str, card: CardLike | None = None, **options: Any) -> BaseTransport:
     """The transport for a reader *spec* (see the module docstring). Nothing is opened on the
     radio or in pcscd until ``connect``. ``card`` is the card object of ``loopback:``.
 
-    Raises :class:`ValueError` for a spec of no known form.
+    Raises :class:`ValueError` for a spec of no known form
+    (:func:`emvtap.endpoints.parse_endpoint`).
     """
-    kind, sep, rest = spec.partition(":")
-    if not sep:
-        raise ValueError(f"reader spec {spec!r} has no kind; expected one of: {SPEC_FORMS}")
-    if kind == "pcsc":
+    endpoint = parse_endpoint(spec, READER_KINDS)
+    if endpoint.kind is EndpointKind.PCSC:
         from .pcsc import PcscTransport
 
-        return PcscTransport(rest, **options)
-    if kind == "loopback":
-        if rest:
-            raise ValueError(f"loopback: takes no argument, got {spec!r}")
+        return PcscTransport(endpoint.argument, **options)
+    if endpoint.kind is EndpointKind.LOOPBACK:
         if card is None:
             raise ValueError("loopback: needs the card object (open_transport(spec, card=…))")
         if options:
@@ -63,8 +60,6 @@ def open_transport(spec: str, card: CardLike | None = None, **options: Any) -> B
         from .loopback import LoopbackTransport
 
         return LoopbackTransport(card)
-    if kind == "nfc":
-        from .nfc import NfcTransport
+    from .nfc import NfcTransport
 
-        return NfcTransport(rest, **options)
-    raise ValueError(f"unknown reader kind {kind!r} in {spec!r}; expected one of: {SPEC_FORMS}")
+    return NfcTransport(endpoint.argument, **options)

@@ -25,7 +25,6 @@ __all__ = [
     "MAX_GET_RESPONSE",
     "MAX_RESPONSE_LENGTH",
     "BaseTransport",
-    "CardLike",
     "CardRemovedError",
     "Exchange",
     "NoCardError",
@@ -68,17 +67,6 @@ class Exchange(NamedTuple):
     command: bytes
     response: bytes
     seconds: float
-
-
-@runtime_checkable
-class CardLike(Protocol):
-    """What :class:`~terminal.transport.loopback.LoopbackTransport` needs from a card."""
-
-    atr: bytes
-
-    def process(self, apdu: bytes) -> bytes: ...
-
-    def reset(self) -> None: ...
 
 
 @runtime_checkable

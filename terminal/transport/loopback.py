@@ -8,7 +8,9 @@ loopback as through pcscd.
 
 from __future__ import annotations
 
-from .base import BaseTransport, CardLike, CardRemovedError, NoCardError
+from emvtap.endpoints import CardLike
+
+from .base import BaseTransport, CardRemovedError, NoCardError
 
 __all__ = ["LoopbackTransport"]
 

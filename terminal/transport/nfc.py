@@ -6,7 +6,7 @@ Spec: ``nfc:<nfcpy path>`` - ``nfc:usb[:VID[:PID]]``, ``nfc:usb[:BUS[:DEV]]``,
 
 nfcpy does the reader side of ISO 14443-4 (RATS, chaining, WTX, R(NAK) retries) in
 ``Type4Tag.transceive``; this driver adds what a payment terminal needs
-(shared/spec/hardware-and-virtual-readers.md):
+(docs/architecture.md, Virtual hardware):
 - its own ``on-discover``: nfcpy's default drops every target whose SEL_RES has the NFC-DEP bit
   (0x40), i.e. most phones with P2P on; we take any target that speaks ISO 14443-4 (0x20);
 - no ``beep-on-connect``, and ``tag.ndef`` is never touched (a payment card has no NDEF, and
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import errno
 import logging
-import socket
 import threading
 import time
 from typing import Any
+
+from emvtap.endpoints import nfcpy_path
 
 from .base import BaseTransport, CardRemovedError, NoCardError, TransportError
 
@@ -31,7 +32,6 @@ __all__ = ["NfcTransport", "atr_from_ats"]
 
 log = logging.getLogger(__name__)
 
-NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com")
 #: S(DESELECT) without CID (ISO/IEC 14443-4, 8).
 S_DESELECT = b"\xc2"
 
@@ -50,18 +50,6 @@ def atr_from_ats(ats: bytes) -> bytes:
     for byte in body:
         tck ^= byte
     return b"\x3b" + body + bytes([tck])
-
-
-def _check_udp_port(port: int, spec: str) -> None:
-    """nfcpy 1.0.4's udp driver turns a port number into its /etc/services name (30865 →
-    "csync2") and then fails on ``int()``: refuse such ports with the reason."""
-    _host, service = socket.getnameinfo(("127.0.0.1", port), socket.NI_NUMERICHOST)
-    if service.isdigit():
-        return
-    raise ValueError(
-        f"{spec}: nfcpy's udp driver cannot use port {port}: /etc/services calls it "
-        f"{service!r} and nfcpy turns the number into that name; choose another port"
-    )
 
 
 def _accept_iso_dep(target: Any) -> bool:
@@ -88,19 +76,7 @@ class NfcTransport(BaseTransport):
         poll_interval: float = 0.05,
     ) -> None:
         super().__init__()
-        kind = rest.split(":", 1)[0]
-        if kind not in NFCPY_PATH_KINDS:
-            raise ValueError(
-                f"nfc:{rest}: the nfcpy device path must start with one of {NFCPY_PATH_KINDS} "
-                "(nfc:usb[:VID[:PID]], nfc:udp[:HOST[:PORT]], nfc:tty:PORT:DRIVER)"
-            )
-        if kind == "udp":
-            parts = rest.split(":")
-            if len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
-                raise ValueError(f"nfc:{rest}: expected nfc:udp[:HOST[:PORT]]")
-            if len(parts) == 3:
-                _check_udp_port(int(parts[2]), f"nfc:{rest}")
-        self.path = rest
+        self.path = nfcpy_path(rest, f"nfc:{rest}")
         self.spec = f"nfc:{rest}"
         self.targets = targets
         self.poll_interval = poll_interval

@@ -5,7 +5,7 @@ virtual reader ``vpcd`` in tests.
 Spec: ``pcsc:`` (first reader), ``pcsc:N`` (index into the reader list), ``pcsc:<name>`` (exact
 reader name, or a case-insensitive substring matching exactly one reader).
 
-Facts this driver is built on (see shared/spec/hardware-and-virtual-readers.md):
+Facts this driver is built on (see docs/architecture.md, Virtual hardware):
 - pcscd polls readers every 400 ms, so insertion is reported 30-400 ms after it happens; we wait
   with ``SCardGetStatusChange`` and a timeout, never by polling ``SCardConnect``.
 - Nothing in the PC/SC stack answers ``61xx`` or ``6Cxx`` for us (done in ``base``).

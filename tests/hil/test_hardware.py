@@ -1,4 +1,4 @@
-"""The shipped suite on real readers (issue 7): the terminal reader in
+"""The shipped suite on real readers (docs/hil.md): the terminal reader in
 ``EMVTAP_TERMINAL_READER`` (``pcsc:ACR122U``), the card-emulator reader in
 ``EMVTAP_EMULATOR_READER`` (``nfc:usb:04e6:5591``) laid on it, and a person at the desk for the
 real card (prompts go to the terminal, past pytest's capture)::

@@ -157,7 +157,7 @@ def test_a_pull_that_fails_is_not_swallowed_into_an_outcome() -> None:
 
 
 def test_the_runner_never_imports_the_card_or_the_switch() -> None:
-    """DESIGN.md: the actors meet on the wire - the runner reaches them by command line."""
+    """docs/architecture.md: actors meet on the wire - the runner reaches them by command line."""
     import subprocess
     import sys
 

@@ -28,7 +28,7 @@ from lab.hil.model import (
 
 SUITE = Path(__file__).resolve().parents[2] / "scenarios"
 
-#: The mission of issue 7, scenario by scenario (the shipped suite must cover each).
+#: The HIL mission (docs/hil.md), scenario by scenario (the shipped suite must cover each).
 MISSION = {
     "quick-path-online", "offline-fdda", "cvm-limit-cdcvm", "cvm-limit-online-pin",
     "token-suspend-resume", "device-lost", "card-cancelled", "issuer-script-block",

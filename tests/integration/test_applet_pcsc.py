@@ -1,4 +1,4 @@
-"""The Java Card applets in jcardsim behind vpcd, through the real PC/SC stack (issue 6):
+"""The Java Card applets in jcardsim behind vpcd, through the real PC/SC stack (applets/README.md):
 
 emvtap card run --applet --link vpcd:…  →  vpcd  →  pcscd  →  pyscard / emvtap terminal pay
                                                                  ↓ ISO 8583 over TCP
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.pcsc
 
 EMVTAP = [sys.executable, "-m", "lab.cli"]
 SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
-#: TTQ: qPBOC, online PIN, signature; issuer update; fDDA 01 (digest §2.2)
+#: TTQ: qPBOC, online PIN, signature; issuer update; fDDA 01 (Book C-7, TTQ)
 TTQ_OFFLINE_CAPABLE = "26008080"
 TTQ_ONLINE_REQUIRED = "26808080"
 #: contactless full PBOC only: the card answers GPO with AIP and AFL, GENERATE AC follows

@@ -1,4 +1,4 @@
-"""The shipped HIL suite on the virtual readers, nobody at the desk (issue 7): every scenario on
+"""The shipped HIL suite on the virtual readers, nobody at the desk (docs/hil.md): every scenario on
 pcscd + vpcd (the card process on the vpcd slot this test holds, the terminal on pcscd) and on
 nfcpy's udp radio (the card listening on this test's own UDP port, the terminal polling it), each
 with a switch on a fresh store. Every scenario passes, except the ones that need real hardware

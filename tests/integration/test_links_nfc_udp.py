@@ -229,7 +229,7 @@ def test_the_card_connects_when_it_comes_into_the_field_after_the_reader_polls(
 
 
 def test_a_port_someone_else_holds_is_an_error_not_a_spin(card: EchoCard, udp_port: int) -> None:
-    """nfcpy's udp listen() returns None at once when the port is taken (shared/spec): the
+    """nfcpy's udp listen() returns None at once when the port is taken (docs/architecture.md): the
     link reports it instead of calling listen() in a tight loop."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
         holder.bind(("0.0.0.0", udp_port))

@@ -134,7 +134,7 @@ def _median_round_trip_ms(slot: VpcdSlot, card: EchoCard, quickack: bool, count:
 
 
 def test_quickack_effect_on_the_apdu_round_trip(vpcd_slot: VpcdSlot, card: EchoCard) -> None:
-    """shared/spec: vpcd writes length and payload separately with Nagle on; without
+    """docs/architecture.md: vpcd writes length and payload separately with Nagle on; without
     TCP_QUICKACK after every read each APDU waits for a delayed ACK (~40 ms). Measured and
     printed only: no timed assertion in tests (bench/ is for numbers)."""
     with_quickack = _median_round_trip_ms(vpcd_slot, card, True, 50)

@@ -1,5 +1,5 @@
 """``emvtap switch serve`` as its own process: enroll a profile, serve on an ephemeral port,
-authorise a tap over TCP, stop (issue 2 §6)."""
+authorise a tap over TCP, stop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from click.testing import CliRunner
 
+from emvtap.endpoints import parse_host_port
 from emvtap.iso8583 import exchange
 from switch.cli import switch_group
 from switch.testing import SimCard, make_profile
@@ -31,7 +32,7 @@ def test_serve_process_authorises_an_enrolled_card(tmp_path):
     try:
         line = proc.stdout.readline()
         assert line.startswith("switch: serving 127.0.0.1:"), line
-        port = int(line.split(":")[2].split(",")[0])
+        port = parse_host_port(line.removeprefix("switch: serving ").split(",")[0]).port
         card = SimCard.from_profile(profile)
         assert exchange("127.0.0.1", port, card.request(100))["39"] == "00"
         assert exchange("127.0.0.1", port, card.request(100, tamper=True))["39"] == "05"

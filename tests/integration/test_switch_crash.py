@@ -1,4 +1,4 @@
-"""Crash test (issue 4 "Tests"): kill -9 the switch during a stream of authorizations, restart
+"""Crash test (docs/architecture.md): kill -9 the switch during a stream of authorizations, restart
 it, and prove that every approval a client received is in the store, none is duplicated, and
 the balance moved exactly once per recorded approval."""
 
@@ -15,6 +15,7 @@ import time
 
 from click.testing import CliRunner
 
+from emvtap.endpoints import parse_host_port
 from emvtap.iso8583 import decode_message, encode_message, frame, read_frame
 from switch.cli import switch_group
 from switch.store import Store
@@ -43,7 +44,7 @@ def start_switch(db) -> tuple[subprocess.Popen, int]:
     )
     line = proc.stdout.readline()
     assert line.startswith("switch: serving"), line
-    return proc, int(line.split(":")[2].split(",")[0])
+    return proc, parse_host_port(line.removeprefix("switch: serving ").split(",")[0]).port
 
 
 def stream(port: int, card: SimCard, received: list, in_flight: list, stop: threading.Event):

@@ -1,4 +1,4 @@
-"""End to end over TCP and the admin API (issue 4 "Tests"): a tap is approved, the bank suspends
+"""End to end over TCP and the admin API (switch/README.md): a tap is approved, the bank suspends
 the token and the next tap declines, resumed it approves; the device is reported lost and every
 token on it declines; the physical card is cancelled and every device card of it is deleted."""
 

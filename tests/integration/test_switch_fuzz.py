@@ -1,6 +1,6 @@
-"""Fuzz the server (issue 4 "Tests"; DESIGN.md "Switch: a malformed 8583 message gets a
+"""Fuzz the server (docs/architecture.md, "Failure handling": a malformed 8583 message gets a
 format-error response where the header allows one, else the connection is closed; the server
-keeps serving"): thousands of malformed frames over real TCP."""
+keeps serving): thousands of malformed frames over real TCP."""
 
 from __future__ import annotations
 

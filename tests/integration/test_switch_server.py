@@ -1,5 +1,5 @@
-"""switch.server over real TCP on 127.0.0.1 with a real SQLite file (DESIGN.md "Errors and bad
-input": a malformed message gets DE 39 = 30 where the header allows it, else the connection is
+"""switch.server over real TCP on 127.0.0.1 with a real SQLite file (docs/architecture.md "Failure
+handling": a malformed message gets DE 39 = 30 where the header allows it, else the connection is
 closed; the server keeps serving; restarts lose nothing)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A whole tap over the real PC/SC stack, each actor in its own process (issue 2, section 8):
+"""A whole tap over the real PC/SC stack, each actor in its own process (docs/architecture.md):
 
 emvtap card run --link vpcd:…   →  vpcd  →  pcscd  →  emvtap terminal pay --reader pcsc:…
                                                            ↓ ISO 8583 over TCP

@@ -1,6 +1,6 @@
 """Helpers for tests on the virtual hardware: pcscd with vpcd, and nfcpy's udp driver.
 
-Facts these helpers follow (shared/spec/hardware-and-virtual-readers.md, re-measured here):
+Facts these helpers follow (docs/architecture.md, Virtual hardware; re-measured here):
 - pcscd polls its readers every 400 ms: a card connecting to vpcd is reported 30-400 ms later,
   a card leaving likewise. Never sleep for it: wait for the reader state with
   ``SCardGetStatusChange`` (:func:`wait_for_reader`).
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from hce_card.link.base import CardLike
+from emvtap.endpoints import CardLike
 from hce_card.link.vpcd import VpcdLink
 from terminal.transport.base import TransportError
 from terminal.transport.pcsc import wait_for_card_state

@@ -1,5 +1,5 @@
-"""Bit positions of TTQ, CTQ, AIP, TVR, TSI and CID against the tables of the spec digest
-(../shared/spec/emv-digest.md §2.2 TTQ, §2.3 CTQ, §5 TVR/TSI; Book 3 Annex C1 AIP, 6.5.5.4
+"""Bit positions of TTQ, CTQ, AIP, TVR, TSI and CID against the specs' tables
+(Book C-3 / C-7 TTQ and CTQ; Book 3 Annex C5 TVR, C6 TSI; Book 3 Annex C1 AIP, 6.5.5.4
 CID). Bits are written as the specs write them: byte n, bit b8..b1."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def _rows(table: type, rows: list[tuple[str, int, int]]) -> list:
             for attr, byte, bit in rows]
 
 
-# digest §2.2, TTQ 9F66 (Visa column; qPBOC names the same bits the same way)
+# Book C-3 / C-7, TTQ 9F66 (Visa column; qPBOC names the same bits the same way)
 TTQ_ROWS = [
     ("MSD_SUPPORTED", 1, 8),
     ("FULL_PBOC_SUPPORTED", 1, 7),  # qPBOC: contactless full PBOC supported
@@ -37,7 +37,7 @@ TTQ_ROWS = [
     ("FDDA_V01_SUPPORTED", 4, 8),
 ]
 
-# digest §2.3, CTQ 9F6C
+# Book C-3 / C-7, CTQ 9F6C
 CTQ_ROWS = [
     ("ONLINE_PIN_REQUIRED", 1, 8),
     ("SIGNATURE_REQUIRED", 1, 7),
@@ -50,7 +50,7 @@ CTQ_ROWS = [
     ("ISSUER_UPDATE_SUPPORTED", 2, 7),
 ]
 
-# digest §5, TVR 95
+# Book 3 Annex C5, TVR 95
 TVR_ROWS = [
     ("ODA_NOT_PERFORMED", 1, 8),
     ("SDA_FAILED", 1, 7),
@@ -81,7 +81,7 @@ TVR_ROWS = [
     ("SCRIPT_FAILED_AFTER_FINAL_GENAC", 5, 5),
 ]
 
-# digest §5, TSI 9B
+# Book 3 Annex C6, TSI 9B
 TSI_ROWS = [
     ("ODA_PERFORMED", 1, 8),
     ("CARDHOLDER_VERIFICATION_PERFORMED", 1, 7),
@@ -91,7 +91,7 @@ TSI_ROWS = [
     ("SCRIPT_PROCESSING_PERFORMED", 1, 3),
 ]
 
-# Book 3 Annex C1, AIP 82 (b2 from Kernel 2, digest §5 "on-device cardholder verification")
+# Book 3 Annex C1, AIP 82 (b2 from Kernel 2, Book C-2 "on-device cardholder verification")
 AIP_ROWS = [
     ("SDA_SUPPORTED", 1, 7),
     ("DDA_SUPPORTED", 1, 6),
@@ -136,9 +136,9 @@ def test_every_bit_of_the_table_is_in_the_spec_and_none_is_repeated(
     assert all(1 <= b.byte <= size for b in bits.values())
 
 
-def test_digest_ttq_example_36004000() -> None:
-    # digest §2.2: "36 00 40 00 = qVSDC + online PIN + signature + CDCVM"; 36 also has b5
-    # (EMV contact supported) set, which the digest's summary leaves out.
+def test_ttq_36004000_is_qvsdc_contact_online_pin_signature_cdcvm() -> None:
+    # docs/emv-notes.md: "36 00 40 00" is qVSDC, contact EMV (b5), online PIN, signature
+    # and CDCVM supported.
     ttq = bytes.fromhex("36004000")
     assert names(ttq, TTQ) == [TTQ.QPBOC_SUPPORTED.name, TTQ.CONTACT_SUPPORTED.name,
                                TTQ.ONLINE_PIN_SUPPORTED.name, TTQ.SIGNATURE_SUPPORTED.name,
@@ -156,8 +156,8 @@ def test_apple_pay_trace_ttq_33804000() -> None:
     assert is_set(ttq, TTQ.CDCVM_SUPPORTED) and not is_set(ttq, TTQ.ONLINE_PIN_SUPPORTED)
 
 
-def test_digest_aip_examples() -> None:
-    # digest §1.4: the vectors end with AIP 5C00 (SDA) and 3900 (DDA)
+def test_aip_5c00_is_sda_and_3900_is_dda_with_cda() -> None:
+    # Book 3 10.3: the vectors' static data end with AIP 5C00 (SDA) and 3900 (DDA)
     assert is_set(bytes.fromhex("5C00"), AIP.SDA_SUPPORTED)
     assert not is_set(bytes.fromhex("5C00"), AIP.DDA_SUPPORTED)
     assert is_set(bytes.fromhex("3900"), AIP.DDA_SUPPORTED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from shared_data import public_vectors as _public_vectors
+from data_files import public_vectors as _public_vectors
 
 from emvtap.capk import (
     TEST_CA_INDEX,
@@ -84,7 +84,7 @@ def test_scheme_test_keys_are_flagged_as_test_keys() -> None:
 
 
 def test_production_store_refuses_test_keys_and_keeps_live_keys() -> None:
-    """DESIGN: a terminal in production mode refuses generated and scheme test CAs."""
+    """docs/terminal-config.md: production mode refuses generated and scheme test CAs."""
     store = CapkStore.default(production=True)
     assert store.get(UPI, TEST_CA_INDEX) is None
     assert store.get(MC, 0xEF) is None

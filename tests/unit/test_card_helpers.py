@@ -43,7 +43,7 @@ QPBOC_AID = bytes.fromhex("A000000333010101")
 VISA_AID = bytes.fromhex("A0000000031010")
 MC_AID = bytes.fromhex("A0000000041010")
 
-#: TTQ: qPBOC/qVSDC + online PIN + signature, CDCVM supported (digest §2.2 example)
+#: TTQ: qPBOC/qVSDC + online PIN + signature, CDCVM supported (docs/emv-notes.md example)
 TTQ_QUICK = bytes.fromhex("36004000")
 #: TTQ of a reader that only runs the full path
 TTQ_FULL = bytes.fromhex("46004000")

@@ -3,9 +3,12 @@ JR/T 0025 and M/Chip CVR layouts)."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from emvtap.bits import CID
+from emvtap.bits import CID, CryptogramType
 from hce_card.risk import (
     CvrFacts,
     IssuerOutcome,
@@ -86,6 +89,30 @@ def test_mchip_cvr_layout():
                                       issuer_authentication_performed=True,
                                       upper_consecutive_exceeded=True))
     assert cvr == bytes([0b1010_0000, 0x50, 0x40, 0, 0, 0])
+
+
+def test_cvr_facts_carry_the_last_online_transaction_from_the_state_when_it_began():
+    """VIS CVR byte 3 / byte 4: what the card remembers from its last online transaction is
+    read from the state before this one, the same way for either path."""
+    before = facts(issuer_authentication_failed=True, issuer_authentication_not_performed=True,
+                   last_online_not_completed=True, script_commands=2, script_failed=True)
+    cvr_facts = CvrFacts.for_cryptogram(before, CryptogramType.TC, offline_dda_performed=True)
+    assert cvr_facts == CvrFacts(
+        first_ac=CryptogramType.TC, new_card=True, issuer_authentication_failed_last=True,
+        issuer_authentication_not_performed_last=True, last_online_not_completed=True,
+        script_commands_last=2, script_failed_last=True, offline_dda_performed=True)
+    assert build_cvr("vis", cvr_facts) == bytes([0x03, 0b1001_0000, 0x80 | 0x10 | 0x08 | 0x04,
+                                                 0x20 | 0x08 | 0x02])
+
+
+def test_both_card_paths_build_cvr_facts_the_one_way():
+    """No card path assembles the CVR facts itself: both call CvrFacts.for_cryptogram."""
+    card = Path(__file__).resolve().parents[2] / "hce_card"
+    for name in ("full_path.py", "quick_path.py"):
+        calls = [ast.unparse(n.func) for n in ast.walk(ast.parse((card / name).read_text()))
+                 if isinstance(n, ast.Call)]
+        assert "CvrFacts" not in calls, name
+        assert "CvrFacts.for_cryptogram" in calls, name
 
 
 def test_put_data_values_override_the_profile_limits():

@@ -1,4 +1,4 @@
-"""Robustness (DESIGN.md "Errors and bad input"; issue 5 "Robustness"): tens of thousands of
+"""Robustness (docs/architecture.md, "Failure handling"): tens of thousands of
 random and mutated APDUs, in random sequences with resets. The card never raises, always
 answers a well-formed status word from the set a card uses, never an internal error (6F00),
 and the ATC of each application never goes backwards nor leaves the card twice."""

@@ -135,12 +135,12 @@ def test_internal_error_answers_6f00_and_changes_nothing(tmp_path, monkeypatch):
     _card, term = new_card(store=StateStore(path))
     ok(term.select(QPBOC_AID))
     before = path.read_bytes()
-    import hce_card.qpboc
+    import hce_card.quick_path
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated internal fault")
 
-    monkeypatch.setattr(hce_card.qpboc, "generate_ac", boom)
+    monkeypatch.setattr(hce_card.quick_path, "generate_ac", boom)
     assert term.gpo(transaction()).sw == SW.NO_PRECISE_DIAGNOSIS
     assert path.read_bytes() == before
 

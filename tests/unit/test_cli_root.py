@@ -1,4 +1,4 @@
-"""The root ``emvtap`` command (issue 2, section 1): sub-groups ``terminal``, ``card``,
+"""The root ``emvtap`` command (README.md, "What you get"): sub-groups ``terminal``, ``card``,
 ``switch``, plus ``perso``, ``demo`` and ``doctor``, loaded lazily; click usage errors."""
 
 from __future__ import annotations

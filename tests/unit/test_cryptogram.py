@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from data_files import public_vectors as _public_vectors
 from pyemv import ac as pyemv_ac
-from shared_data import public_vectors as _public_vectors
 
 from emvtap.cryptogram import (
     arpc_method_1,

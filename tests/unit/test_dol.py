@@ -7,7 +7,7 @@ import json
 import random
 
 import pytest
-from shared_data import shared_dir as _shared
+from data_files import trace_path
 
 from emvtap.apdu import CommandApdu
 from emvtap.dol import (
@@ -37,9 +37,7 @@ class Trace:
     """One recorded transaction: its commands and the card's answers (data without SW)."""
 
     def __init__(self, name: str) -> None:
-        path = _shared() / "data/traces" / name
-        assert path.is_file(), f"trace {path} not found (set EMVTAP_SHARED)"
-        apdus = json.loads(path.read_text())["apdus"]
+        apdus = json.loads(trace_path(name).read_text())["apdus"]
         self.commands = [CommandApdu.decode(h(a["c"])) for a in apdus]
         self.answers = [h(a["r"])[:-2] for a in apdus]
         self.card: dict[int, bytes] = {}

@@ -1,4 +1,4 @@
-"""emvtap.iso8583: the field table, codec, framing and DE 48 token data (issue 2 "Bad input":
+"""emvtap.iso8583: the field table, codec, framing and DE 48 token data (docs/architecture.md:
 truncated, oversized and random input each get a specific error, never another exception)."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from test_terminal_doubles import (
     set_tag,
 )
 
-from emvtap.bits import CID, CTQ, TSI, TTQ, TVR, is_set
+from emvtap.bits import CID, CTQ, TSI, TTQ, TVR, CryptogramType, is_set
 from emvtap.capk import TEST_CA_INDEX
 from emvtap.cryptogram import arpc_method_1, script_mac
 from emvtap.keys import derive_pboc_session_key
@@ -31,7 +31,7 @@ from emvtap.tlv import Tlv, decode
 from hce_card.card import HceCard
 from terminal.config import TerminalConfig
 from terminal.kernel.kernels import KERNEL_PROFILES
-from terminal.kernel.quick import cryptogram_information
+from terminal.kernel.quick_path import cryptogram_information
 from terminal.outcome import Cvm, Outcome
 from terminal.pay import perform_issuer_update, perform_transaction
 
@@ -102,7 +102,7 @@ def test_offline_approval_tc_with_fdda_verified() -> None:
     result = tap(hce(), 1234)
     assert result.outcome == Outcome.APPROVED == result.final_outcome
     assert result.reason == "offline approval (TC) with fDDA verified"
-    assert result.cryptogram_type == "TC" and result.oda_method == "fDDA"
+    assert result.cryptogram_type is CryptogramType.TC and result.oda_method == "fDDA"
     assert result.tvr == bytes(5)
     assert result.tsi.hex().upper() == "A000"  # ODA performed, card risk management
     assert result.cvm == Cvm.NO_CVM and result.cvm_results.hex().upper() == "1F0002"
@@ -148,7 +148,7 @@ def test_card_declines_offline_with_an_aac() -> None:
     result = tap(hce(), 15000, config(ttq="6E00C080"))
     assert result.outcome == Outcome.DECLINED
     assert result.reason == "card declined offline (AAC)"
-    assert result.cryptogram_type == "AAC"
+    assert result.cryptogram_type is CryptogramType.AAC
 
 
 # --- CVM ---------------------------------------------------------------------------------------
@@ -399,12 +399,12 @@ def test_kernel_3_takes_the_cryptogram_type_from_the_iad_when_9f27_is_absent() -
     """C-3: without 9F27 the CVR in the IAD (byte 5 b6-b5) gives the cryptogram type;
     Kernel 7 requires 9F27."""
     from terminal.context import TransactionContext
-    from terminal.kernel.common import KernelStop
+    from terminal.kernel.common import KernelAbort
 
     ctx = TransactionContext(loopback(None), config(), 100)
     ctx.card[0x9F10] = bytes.fromhex("06010A03A00000")  # CVR byte 2 = A0: b6-b5 = 10 ARQC
     assert cryptogram_information(ctx, KERNEL_PROFILES[3]) == CID.ARQC
-    with pytest.raises(KernelStop, match=r"Cryptogram Information Data \(9F27\)"):
+    with pytest.raises(KernelAbort, match=r"Cryptogram Information Data \(9F27\)"):
         cryptogram_information(ctx, KERNEL_PROFILES[7])
 
 
@@ -498,7 +498,7 @@ def test_no_issuer_update_when_the_reader_does_not_support_it() -> None:
 
 def _sign_arqc_in_the_last_record(card: HceCard) -> Any:
     """A card that signs its ARQC for fDDA too (C-3 "ODA for online authorisations"): the
-    SDAD travels in the record with 9F69 (the digest allows 9F4B in a record)."""
+    SDAD travels in the record with 9F69 (Book C-7 allows 9F4B in a record)."""
     from emvtap.dol import split_dol_data
     from emvtap.oda import fdda_terminal_data, sign_dynamic_data
 

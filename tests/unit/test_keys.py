@@ -6,8 +6,8 @@ import random
 from typing import Any
 
 import pytest
+from data_files import public_vectors as _public_vectors
 from pyemv import kd
-from shared_data import public_vectors as _public_vectors
 
 from emvtap.keys import (
     derive_emv_common_session_key,

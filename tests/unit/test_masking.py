@@ -1,4 +1,4 @@
-"""Masking of cardholder data in logs and traces (DESIGN "Errors and bad input": PANs masked
+"""Masking of cardholder data in logs and traces (docs/architecture.md: PANs masked
 unless the user asks for clear output; PCI DSS 3.4: at most the first six and last four)."""
 
 from __future__ import annotations

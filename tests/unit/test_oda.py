@@ -1,4 +1,4 @@
-"""Offline data authentication (EMV 4.4 Book 2, 5 and 6; Book 3, 10.3; digest §1): the public
+"""Offline data authentication (EMV 4.4 Book 2, 5 and 6; Book 3, 10.3): the public
 DDA vector, round trips with generated keys, and every rejection the spec requires."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from shared_data import public_vectors as _public_vectors
+from data_files import public_vectors as _public_vectors
 
 from emvtap.capk import TEST_CA_INDEX, CapkStore, CaPublicKey, test_ca_private_key
 from emvtap.oda import (
@@ -230,7 +230,7 @@ def test_sdad_round_trip_for_dda(icc_pk: IccPublicKey, icc: RsaKey) -> None:
 
 def test_fdda_signature_covers_un_amount_currency_and_card_authentication_data(
         icc_pk: IccPublicKey, icc: RsaKey) -> None:
-    """C-3/C-7 fDDA v01: 9F37 || 9F02 || 5F2A || 9F69 (digest §1.6)."""
+    """C-3/C-7 fDDA v01: 9F37 || 9F02 || 5F2A || 9F69 (Book C-3 fDDA)."""
     values = {0x9F37: h("0EB0F616"), 0x9F02: h("000000000100"), 0x5F2A: h("0156"),
               0x9F69: h("0130A7A7880000")}
     terminal = fdda_terminal_data(values)
@@ -559,8 +559,8 @@ def test_create_refuses_a_key_longer_than_its_signer(ca: RsaKey, small_issuer: R
 def test_random_truncated_and_oversized_inputs_to_every_recover_function_raise_oda_error(
         capk: CaPublicKey, ca: RsaKey, issuer: RsaKey, icc: RsaKey,
         issuer_pk: IssuerPublicKey, icc_pk: IccPublicKey) -> None:
-    """Whatever a card sends, recovery ends in OdaError and nothing else (DESIGN: errors and
-    bad input). Besides plain random bytes, correctly signed messages with random fields
+    """Whatever a card sends, recovery ends in OdaError and nothing else (docs/architecture.md,
+    failure handling). Besides plain random bytes, correctly signed messages with random fields
     reach the checks behind the signature."""
     rng = random.Random(20250601)
     tiny_pk = RsaPublicKey(generate_rsa_key(512, 3, b"tiny").n, 3)

@@ -1,4 +1,4 @@
-"""Personalisation (issue 2, section 3): ``emvtap perso --seed N --out card.json`` writes a
+"""Personalisation (docs/architecture.md): ``emvtap perso --seed N --out card.json`` writes a
 complete, self-consistent UnionPay QuickPass device-card profile; same seed, same bytes.
 
 Each test checks one property a terminal, the card or the switch relies on, with the core's

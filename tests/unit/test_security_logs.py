@@ -1,5 +1,5 @@
-"""No clear cardholder data or keys in logs, records and messages (DESIGN "Errors and bad
-input": PANs masked in logs and traces unless the user asks; track 2, cardholder name and PIN
+"""No clear cardholder data or keys in logs, records and messages (docs/architecture.md "Failure
+handling": PANs masked in logs and traces unless the user asks; track 2, cardholder name and PIN
 blocks never in clear; keys never logged)."""
 
 from __future__ import annotations

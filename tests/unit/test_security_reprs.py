@@ -8,11 +8,11 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from emvtap.cryptogram_versions import cryptogram_version
 from emvtap.oda import IccPublicKey
 from emvtap.perso import generate_profile, issuer_keys
 from emvtap.perso_schemes import hce_wallet_profile
 from emvtap.perso_schemes import test_luk_batch as luk_batch
-from hce_card.cvn import cvn_method
 from hce_card.session import Session
 from hce_card.state import LimitedUseKey, LukBatch
 from hce_card.wallet import MasterKeys
@@ -80,7 +80,7 @@ def test_an_hce_profile_shows_no_limited_use_key():
 def test_key_batches_and_card_side_keys():
     batch = LukBatch((LimitedUseKey(1, KEY.hex().upper()),), mpan=MPAN, batch=1)
     assert leaks(batch, KEY, MPAN) == []
-    keys = MasterKeys(PROFILE.application.keys, cvn_method(1))
+    keys = MasterKeys(PROFILE.application.keys, cryptogram_version(1))
     assert leaks(keys, PROFILE.application.keys.ac) == []
     assert leaks(Session(keys=keys), PROFILE.application.keys.ac) == []
 

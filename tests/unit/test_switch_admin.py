@@ -1,4 +1,4 @@
-"""switch.admin: the HTTP JSON admin API on 127.0.0.1 (issue 4 "Admin API and CLI")."""
+"""switch.admin: the HTTP JSON admin API on 127.0.0.1 (switch/README.md)."""
 
 from __future__ import annotations
 

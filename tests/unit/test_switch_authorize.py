@@ -1,5 +1,5 @@
-"""switch.authorize: the authorization host's flow (issue 2 §6, issue 4 "Authorization host";
-emv-digest §2.6 PBOC CVN 01 ARQC/ARPC, §4 issuer scripts)."""
+"""switch.authorize: the authorization host's flow (docs/architecture.md
+"One tap, as data"; JR/T 0025.7 PBOC CVN 01 ARQC/ARPC; Book 3 10.10 issuer scripts)."""
 
 from __future__ import annotations
 

@@ -61,6 +61,23 @@ def test_not_a_profile_is_refused(tmp_path):
     path.write_text("{}")
     result = CliRunner().invoke(switch_group, ["enroll", "--db", str(tmp_path / "s.db"), str(path)])
     assert result.exit_code != 0
+    assert "bad profile:" in result.output and "not an emvtap card profile" in result.output
+
+
+def test_a_malformed_profile_is_refused_naming_the_field(tmp_path):
+    """Enrolment reads the profile with the core's model (CardProfile.from_dict): its message
+    names the field, and nothing reaches the store."""
+    profile = make_profile(5)
+    profile["applications"][0]["keys"]["ac"] = "00" * 8
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(profile))
+    db = tmp_path / "s.db"
+    result = CliRunner().invoke(switch_group, ["enroll", "--db", str(db), str(path)])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "bad profile:" in result.output and "keys: field 'ac'" in result.output
+    with Store(db) as store:
+        assert store.tokens() == []
 
 
 def run(*args):

@@ -1,6 +1,7 @@
-"""switch.arqc: one row per cryptogram version (PBOC CVN 01, Visa CVN 18, Mastercard CVN 16),
+"""emvtap.cryptogram_versions as the switch applies it (switch.arqc): one row per cryptogram
+version (PBOC CVN 01, Visa CVN 18, Mastercard CVN 16),
 the IAD layouts the CVN is read from, each row against the public vectors where they exist
-(emv-digest §2.6, shared/data/vectors/public.json), and each scheme's real HCE card
+(docs/emv-notes.md, tests/data/vectors/public.json), and each scheme's real HCE card
 profile approved by the switch's Authorizer (a tampered ARQC declined)."""
 
 from __future__ import annotations
@@ -11,24 +12,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from shared_data import public_vectors
+from data_files import public_vectors
 
 from emvtap import tlv
 from emvtap.cryptogram import arpc_method_1, arpc_method_2, generate_ac
+from emvtap.cryptogram_versions import (
+    CRYPTOGRAM_VERSIONS,
+    IAD_LAYOUTS,
+    IadError,
+    detect_iad_layout,
+)
 from emvtap.iso8583 import decode_message, encode_message
 from emvtap.keys import derive_icc_master_key, derive_mastercard_session_key
 from emvtap.luhn import luhn_complete
 from emvtap.perso import generate_profile
 from emvtap.perso_schemes import generate_mastercard_profile, generate_visa_profile
 from emvtap.profile import CardProfile, TokenInfo
+from hce_card.application import PaymentApplication
 from hce_card.card import HceCard
-from hce_card.cvn import CVN_TABLE
 from switch.arqc import (
-    CVN_METHODS,
-    IAD_FORMATS,
     IccDataError,
-    cvn_method,
-    detect_iad_format,
+    icc_cryptogram_version,
     issuer_authentication_data,
     parse_icc_data,
     verify_arqc,
@@ -36,6 +40,7 @@ from switch.arqc import (
 from switch.authorize import Authorizer
 from switch.enroll import enroll_profile
 from switch.store import Store
+from switch.testing import make_profile
 from terminal.config import TerminalConfig
 from terminal.outcome import Outcome
 from terminal.pay import perform_transaction
@@ -49,7 +54,7 @@ LIST = ((0x9F02, 6), (0x9F03, 6), (0x9F1A, 2), (0x95, 5), (0x5F2A, 2), (0x9A, 3)
 
 
 def vector(vid: str) -> dict[str, Any]:
-    """One ARQC/ARPC vector of the public vectors (../shared)."""
+    """One ARQC/ARPC vector of the public vectors (tests/data/)."""
     return next(v for v in public_vectors()["arqc_arpc"] if v["id"] == vid)
 
 
@@ -96,7 +101,7 @@ MCHIP_CARD_IAD = mchip_iad(bytes.fromhex("A08003242000"))
     (mchip_iad(bytes(6), cvn=0x14).hex(), "mchip", 0x14),  # M/Chip CVN 20: read, no row
 ])
 def test_iad_layout_and_cvn_are_detected(iad: str, fmt: str, cvn: int) -> None:
-    found = detect_iad_format(bytes.fromhex(iad))
+    found = detect_iad_layout(bytes.fromhex(iad))
     assert found is not None and found.name == fmt
     assert bytes.fromhex(iad)[found.cvn_offset] == cvn
 
@@ -109,7 +114,7 @@ def test_iad_layout_and_cvn_are_detected(iad: str, fmt: str, cvn: int) -> None:
     (mchip_iad(bytes(6)) + b"\x00").hex(),  # M/Chip CVN but 19 bytes
 ])
 def test_iad_in_no_known_layout_has_no_cvn(iad: str) -> None:
-    assert detect_iad_format(bytes.fromhex(iad)) is None
+    assert detect_iad_layout(bytes.fromhex(iad)) is None
 
 
 def test_mchip_cvn_is_byte_2_not_byte_3() -> None:
@@ -127,18 +132,18 @@ AMBIGUOUS = bytes.fromhex("07100103A000000109") + bytes(9)
 
 
 def test_an_iad_valid_in_both_layouts_is_settled_by_the_tokens_cvn() -> None:
-    assert all(f.matches(AMBIGUOUS) for f in IAD_FORMATS.values())
-    assert detect_iad_format(AMBIGUOUS, expected_cvn=0x01).name == "vis"
-    assert detect_iad_format(AMBIGUOUS, expected_cvn=0x10).name == "mchip"
-    with pytest.raises(IccDataError, match="ambiguous"):
-        detect_iad_format(AMBIGUOUS)
-    with pytest.raises(IccDataError, match="ambiguous"):
-        detect_iad_format(AMBIGUOUS, expected_cvn=0x12)
+    assert all(f.matches(AMBIGUOUS) for f in IAD_LAYOUTS.values())
+    assert detect_iad_layout(AMBIGUOUS, expected_cvn=0x01).name == "vis"
+    assert detect_iad_layout(AMBIGUOUS, expected_cvn=0x10).name == "mchip"
+    with pytest.raises(IadError, match="ambiguous"):
+        detect_iad_layout(AMBIGUOUS)
+    with pytest.raises(IadError, match="ambiguous"):
+        detect_iad_layout(AMBIGUOUS, expected_cvn=0x12)
 
 
 def test_an_ambiguous_iad_with_one_supported_reading_takes_it() -> None:
     iad = bytes.fromhex("07100A03A000000109") + bytes(9)  # VIS reading: CVN 0A, no row
-    assert detect_iad_format(iad).name == "mchip"
+    assert detect_iad_layout(iad).name == "mchip"
 
 
 def test_a_cvn_in_another_rows_layout_is_unsupported() -> None:
@@ -146,7 +151,7 @@ def test_a_cvn_in_another_rows_layout_is_unsupported() -> None:
         0x9F10: bytes.fromhex("06011003A00000"), 0x9F26: bytes(8), 0x9F27: b"\x80"}
     icc = parse_icc_data(de55(values))
     assert (icc.iad_format, icc.cvn) == ("vis", 0x10)
-    assert cvn_method(icc) is None
+    assert icc_cryptogram_version(icc) is None
     assert not verify_arqc(icc, bytes(16))
 
 
@@ -157,15 +162,22 @@ def test_short_iad_is_a_format_error() -> None:
         parse_icc_data(de55(values))
 
 
-def test_every_row_names_a_layout_and_agrees_with_the_card() -> None:
-    """The switch's rows and the HCE card's (hce_card.cvn) describe the same cryptograms."""
-    for cvn, row in CVN_METHODS.items():
-        assert row.iad_format in IAD_FORMATS
-        card = CVN_TABLE[cvn]
-        assert row.padding == card.padding
-        assert row.limited_use == card.limited_use
-        assert (row.arpc_key == "icc_mk") == card.arpc_with_master_key
-        assert card.cvr_layout == {"vis": "vis", "mchip": "mchip"}[row.iad_format]
+def test_every_row_names_a_layout_the_core_reads() -> None:
+    for cvn, row in CRYPTOGRAM_VERSIONS.items():
+        assert row.cvn == cvn
+        assert row.iad_layout in IAD_LAYOUTS
+        # the row's own IAD reads back, in its layout, as its CVN
+        iad = row.iad(1, bytes.fromhex("03A00000") if row.iad_layout == "vis" else bytes(6))
+        assert detect_iad_layout(iad, cvn) is IAD_LAYOUTS[row.iad_layout]
+        assert iad[IAD_LAYOUTS[row.iad_layout].cvn_offset] == cvn
+
+
+def test_an_ambiguous_iad_in_de55_is_a_format_error() -> None:
+    values = {t: bytes(n) for t, n in LIST} | {
+        0x9F10: AMBIGUOUS, 0x9F26: bytes(8), 0x9F27: b"\x80"}
+    with pytest.raises(IccDataError, match="ambiguous"):
+        parse_icc_data(de55(values))
+    assert parse_icc_data(de55(values), expected_cvn=0x10).iad_format == "mchip"
 
 
 # --- each row against the public vectors ----------------------------------------------------------
@@ -175,9 +187,9 @@ def test_pboc_cvn_01_row_against_the_public_pboc_vector() -> None:
     v = vector("pboc_unionpay_cvn01")
     mk = derive_icc_master_key(bytes.fromhex(v["imk_ac"]), v["pan"], v["psn"])
     icc = parse_icc_data(de55(vector_icc(v, bytes.fromhex(v["iad_9F10"]))))
-    row = cvn_method(icc)
-    assert row is CVN_METHODS[0x01]
-    sk = row.session_key(mk, icc)
+    row = icc_cryptogram_version(icc)
+    assert row is CRYPTOGRAM_VERSIONS[0x01]
+    sk = row.session_key(mk, icc.atc, icc.values)
     assert sk.hex().upper() == v["sk_derived_here"]
     assert verify_arqc(icc, sk)
     arc = bytes.fromhex(v["arc"]).decode("ascii")
@@ -196,10 +208,10 @@ def test_mastercard_cvn_16_row_against_the_public_jpos_vector() -> None:
     assert len(cvr) == 6
     icc = parse_icc_data(de55(vector_icc(v, mchip_iad(cvr))))
     assert (icc.iad_format, icc.cvn) == ("mchip", 0x10)
-    row = cvn_method(icc)
-    assert row is CVN_METHODS[0x10]
-    assert row.mac_data(icc) == bytes.fromhex(v["data"])
-    sk = row.session_key(mk, icc)
+    row = icc_cryptogram_version(icc)
+    assert row is CRYPTOGRAM_VERSIONS[0x10]
+    assert row.mac_data(icc.values) == bytes.fromhex(v["data"])
+    sk = row.session_key(mk, icc.atc, icc.values)
     assert sk == derive_mastercard_session_key(mk, bytes.fromhex(v["atc"]),
                                                bytes.fromhex(v["un"]))
     assert verify_arqc(icc, sk)
@@ -215,7 +227,7 @@ def test_mastercard_cvn_16_row_against_the_public_jpos_vector() -> None:
                                               flip(bytes.fromhex(v["arqc"])).hex())))
     assert not verify_arqc(tampered, sk)
     other_un = parse_icc_data(de55(vector_icc(v, mchip_iad(cvr)) | {0x9F37: bytes(4)}))
-    assert not verify_arqc(other_un, row.session_key(mk, other_un))
+    assert not verify_arqc(other_un, row.session_key(mk, other_un.atc, other_un.values))
 
 
 def test_visa_cvn_18_row_session_key_against_the_public_csk_vector() -> None:
@@ -224,7 +236,7 @@ def test_visa_cvn_18_row_session_key_against_the_public_csk_vector() -> None:
     v = vector("jpos_emv_csk_zero")
     mk = derive_icc_master_key(bytes.fromhex(v["imk_ac"]), v["pan"], v["psn"], v["mkd"])
     icc = parse_icc_data(de55(vector_icc(v, bytes.fromhex("06011203A00000"))))
-    sk = CVN_METHODS[0x12].session_key(mk, icc)
+    sk = CRYPTOGRAM_VERSIONS[0x12].session_key(mk, icc.atc, icc.values)
     assert generate_ac(sk, bytes.fromhex(v["data"]), 1).hex().upper() == v["arqc"]
     assert arpc_method_2(sk, icc.arqc, bytes.fromhex(v["arpc2_csu"])).hex().upper() == v["arpc2"]
 
@@ -234,15 +246,9 @@ def test_mastercard_public_vector_is_approved_by_the_authorizer(tmp_path) -> Non
     v = vector("jpos_mchip_80")
     mk = derive_icc_master_key(bytes.fromhex(v["imk_ac"]), v["pan"], v["psn"], v["mkd"])
     mpan = luhn_complete(v["pan"][:15])
-    profile = {
-        "format": "emvtap-card-profile/1", "pan": mpan, "psn": v["psn"], "expiry": "301231",
-        "token": {"mpan": mpan, "span": luhn_complete("622848000000077"),
-                  "span_expiry": "3112", "token_expiry": "3012", "device_id": "vector-phone",
-                  "device_type": "handset-se", "token_requestor_id": "50012345678",
-                  "par": "U" + "0" * 28},
-        "applications": [{"aid": "A0000000041010", "cvn": 0x10,
-                          "keys": {"ac": mk.hex(), "smi": mk.hex(), "smc": mk.hex()}}],
-    }
+    profile = make_profile(mpan=mpan, span=luhn_complete("622848000000077"), psn=v["psn"],
+                           device_id="vector-phone", cvn=0x10)
+    profile["applications"][0]["keys"] = {"ac": mk.hex(), "smi": mk.hex(), "smc": mk.hex()}
     cvr = list_values(bytes.fromhex(v["data"]))[0]
     with Store(tmp_path / "switch.db") as store:
         enroll_profile(store, profile, currency="840")
@@ -338,9 +344,12 @@ def test_real_card_arqc_is_approved_and_a_tampered_one_declined(store, scheme) -
     assert record["reason"] == "approved"
     icc = parse_icc_data(request["55"])
     assert icc.cvn == CVNS[scheme]
+    # the card generated with the very row the switch verified with (one table in the core)
+    card_app: PaymentApplication = card.payment_applications[0]
+    assert card_app.method is icc_cryptogram_version(icc) is CRYPTOGRAM_VERSIONS[icc.cvn]
     assert icc.iad_format == ("mchip" if scheme == "mastercard" else "vis")
-    # the ARPC is the one the card's own CVN row accepts (hce_card.cvn)
-    method = CVN_TABLE[icc.cvn]
+    # the ARPC is the one the card's CVN row accepts (the same row of the core table)
+    method = CRYPTOGRAM_VERSIONS[icc.cvn]
     keys = profile.application.keys
     key = keys.ac if method.arpc_with_master_key else method.session_key(
         keys.ac, icc.atc, dict(icc.values))

@@ -1,4 +1,4 @@
-"""switch.lifecycle: one test per row of switch/LIFECYCLE.md (tokens.md "Token card lifecycle"),
+"""switch.lifecycle: one test per row of switch/LIFECYCLE.md (docs/domain.md, "Token lifecycle"),
 plus the rules every row shares (channels, holds, the append-only log)."""
 
 from __future__ import annotations

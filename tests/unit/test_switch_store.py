@@ -1,4 +1,4 @@
-"""switch.store: the vault's rules held by the schema itself (tokens.md "Tokens"), the
+"""switch.store: the vault's rules held by the schema itself (docs/domain.md, "SPAN and MPAN"), the
 append-only event log, durability across reopen."""
 
 from __future__ import annotations

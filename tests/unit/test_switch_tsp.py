@@ -1,5 +1,5 @@
-"""switch.tsp: over-the-air issuance and the mapping rules of tokens.md "Tokens"; HCE limited-use
-keys; the in-app no-password limit (issue 4 "TSP", "In-app (remote) payments")."""
+"""switch.tsp: over-the-air issuance and the mapping rules of docs/domain.md; HCE limited-use
+keys; the in-app no-password limit (docs/domain.md, "Two ways to pay, two limits")."""
 
 from __future__ import annotations
 

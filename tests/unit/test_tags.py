@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from shared_data import shared_dir as _shared
+from data_files import traces_dir
 
 from emvtap.masking import mask_tag_value
 from emvtap.tags import SENSITIVE_TAGS, TAGS, pretty, tag_name
@@ -117,7 +117,7 @@ def _trace_tags() -> set[int]:
             if t.children:
                 walk(list(t.children))
 
-    for path in sorted((_shared() / "data/traces").glob("*.json")):
+    for path in sorted(traces_dir().glob("*.json")):
         for apdu in json.loads(path.read_text())["apdus"]:
             data = h(apdu["r"])[:-2]
             if data:

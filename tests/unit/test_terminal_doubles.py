@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from shared_data import load_trace
+from data_files import load_trace
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
 from emvtap.capk import TEST_CA_INDEX, test_ca_private_key

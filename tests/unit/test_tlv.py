@@ -1,5 +1,5 @@
 """BER-TLV as EMV uses it (EMV 4.4 Book 3, Annex B), against the spec's rules and real card
-answers from the traces in ../shared/data/traces."""
+answers from the recorded traces in tests/data/traces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import random
 
 import pytest
-from shared_data import shared_dir as _shared
+from data_files import trace_path
 
 from emvtap.tlv import (
     BadLength,
@@ -42,9 +42,7 @@ def _responses() -> list[tuple[str, bytes]]:
     """(label, response data without SW) of every card answer in the traces that has data."""
     out: list[tuple[str, bytes]] = []
     for name in TRACE_FILES:
-        path = _shared() / "data/traces" / name
-        assert path.is_file(), f"trace {path} not found (set EMVTAP_SHARED)"
-        for i, apdu in enumerate(json.loads(path.read_text())["apdus"]):
+        for i, apdu in enumerate(json.loads(trace_path(name).read_text())["apdus"]):
             data = h(apdu["r"])[:-2]
             if data:
                 out.append((f"{name[:2]}#{i}", data))
@@ -65,7 +63,7 @@ def _entry(aid: str, label: bytes, priority: int) -> Tlv:
 
 
 def test_ppse_answer_with_three_directory_entries_keeps_all_three_in_order() -> None:
-    # 6F { 84 "2PAY.SYS.DDF01", A5 { BF0C { 61 61 61 } } } - digest 2.1: a parser must keep
+    # 6F { 84 "2PAY.SYS.DDF01", A5 { BF0C { 61 61 61 } } } - Book 3 Annex B: a parser must keep
     # every 61 (the entries are those of the UnionPay PSE records in trace 05).
     raw = (
         "6F6D840E325041592E5359532E4444463031A55BBF0C58"
@@ -96,7 +94,7 @@ def test_ppse_answer_built_from_templates_decodes_to_the_same_objects() -> None:
 
 
 def test_script_template_71_keeps_every_86_command_in_order() -> None:
-    # Book 3 10.10 / digest 4: one 71 template, a 9F18 script ID and three 86 commands.
+    # Book 3 10.10: one 71 template, a 9F18 script ID and three 86 commands.
     commands = [h("841E000004A1B2C3D4"), h("8418000004E5F60718"), h("8424000004DEADBEEF")]
     script = Tlv.template(0x71, [Tlv.primitive(0x9F18, h("00000001")),
                                  *(Tlv.primitive(0x86, c) for c in commands)])

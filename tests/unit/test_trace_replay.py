@@ -19,7 +19,7 @@ from typing import Any
 
 from test_terminal_doubles import Host, ReplayCard, load_trace, loopback, replay_config
 
-from emvtap.bits import TSI, TVR, is_set
+from emvtap.bits import TSI, TVR, CryptogramType, is_set
 from terminal.outcome import Cvm, Outcome
 from terminal.pay import perform_transaction
 
@@ -144,7 +144,7 @@ def test_mastercard_full_path_replays_byte_for_byte_and_cda_verifies_on_generate
     assert result.outcome == Outcome.APPROVED
     assert result.reason == "offline approval (TC in GENERATE AC 1) with CDA verified"
     assert result.oda_method == "CDA" and result.oda_result == "ok"
-    assert result.cryptogram_type == "TC" and result.cryptogram == "D58B731AF5885C06"
+    assert result.cryptogram_type is CryptogramType.TC and result.cryptogram == "D58B731AF5885C06"
     assert result.cvm == Cvm.SIGNATURE and result.cvm_results.hex().upper() == "5E0300"
     assert result.tvr == bytes(5)
     assert result.tsi.hex().upper() == "E800"  # ODA, CV, card and terminal risk management
@@ -245,7 +245,7 @@ def test_unionpay_full_path_dda_velocity_issuer_authentication_and_second_genera
     de55 = host.de55()
     assert de55[0x9F26].hex().upper() == "B04398D218017BF9"  # the recorded ARQC
     assert de55[0x9F10].hex().upper() == "07000103A0A80201"
-    assert result.cryptogram_type == "TC" and result.cryptogram == "E5869B494D460AB4"
+    assert result.cryptogram_type is CryptogramType.TC and result.cryptogram == "E5869B494D460AB4"
     names = [a["name"] for a in result.apdus]
     assert names.index("GET DATA 9F36") < names.index("INTERNAL AUTHENTICATE")
     assert "EXTERNAL AUTHENTICATE" in names

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from shared_data import traces_dir as _traces_dir
+from data_files import traces_dir as _traces_dir
 
 from emvtap.apdu import CommandApdu, ResponseApdu
 from emvtap.capk import CapkStore, CaPublicKey

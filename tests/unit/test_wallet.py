@@ -1,4 +1,4 @@
-"""The HCE wallet (tokens.md "HCE"; issue 5 "HCE wallet: limited-use keys"): no master key on
+"""The HCE wallet (docs/domain.md, Device types: limited-use keys): no master key on
 the card, each limited-use key used for exactly one transaction, "batch low" reported, no key
 left → AAC with a reason, replenishment through the inbox, and cryptograms the switch's TSP
 verifies with the key it issued for that ATC."""
@@ -16,9 +16,8 @@ from emvtap.bits import CID
 from emvtap.cryptogram import arpc_method_1, generate_ac, pboc_arqc_data, script_mac
 from emvtap.perso_schemes import hce_wallet_profile, test_luk_batch
 from hce_card.card import HceCard
-from hce_card.qpboc import NO_KEY_REASON
 from hce_card.state import StateStore
-from hce_card.wallet import LOW_WATER, parse_batch, wallet_status
+from hce_card.wallet import LOW_WATER, NO_KEY_REASON, parse_batch, wallet_status
 
 SE = qpboc_profile()
 

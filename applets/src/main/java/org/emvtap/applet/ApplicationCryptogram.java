@@ -5,7 +5,7 @@ import javacard.framework.Util;
 import javacard.security.DESKey;
 
 /**
- * PBOC / UnionPay CVN 01 application cryptograms (JR/T 0025; digest §2.6) and the Issuer
+ * PBOC / UnionPay CVN 01 application cryptograms (JR/T 0025.7; docs/emv-notes.md, Cryptogram versions) and the Issuer
  * Application Data that carries their CVR.
  *
  * <p>AC = retail MAC (ISO 9797-1 alg 3, padding method 2) under the session key derived from the

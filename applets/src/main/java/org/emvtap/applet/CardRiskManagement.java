@@ -8,7 +8,7 @@ import javacard.framework.Util;
  * Card risk management and card action analysis (EMV 4.4 Book 3, 10.8 and 9.3; C-7 qPBOC card
  * risk management on the quick path), and the Card Verification Results the card reports in its
  * IAD (VIS 1.4 / JR/T 0025.5 layout, 4 bytes with the length 03 first). The rules are those of the
- * HCE card (hce_card/risk.py, hce_card/qpboc.py), so the two forms of the card answer alike.
+ * HCE card (hce_card/risk.py, hce_card/quick_path.py), so the two forms of the card answer alike.
  *
  * <p>Risk data (personalisation DGI B003, updatable by PUT DATA):
  * <ul>
@@ -29,13 +29,13 @@ final class CardRiskManagement {
     static final short TAG_ALLOW_OFFLINE = (short) 0xDF72;
     static final short TAG_CURRENCY = (short) 0x9F51;
 
-    // TTQ 9F66 (digest §2.2)
+    // TTQ 9F66 (EMV Contactless Book C-7 / C-3, data dictionary)
     private static final byte TTQ1_OFFLINE_ONLY_READER = 0x08;
     private static final byte TTQ1_ONLINE_PIN = 0x04;
     private static final byte TTQ1_SIGNATURE = 0x02;
     private static final byte TTQ2_ONLINE_CRYPTOGRAM_REQUIRED = (byte) 0x80;
     private static final byte TTQ2_CVM_REQUIRED = 0x40;
-    // CTQ 9F6C byte 1 (digest §2.3)
+    // CTQ 9F6C byte 1 (EMV Contactless Book C-7 / C-3, data dictionary)
     private static final byte CTQ1_ONLINE_PIN_REQUIRED = (byte) 0x80;
     private static final byte CTQ1_SIGNATURE_REQUIRED = 0x40;
 

@@ -97,7 +97,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
     // AIP byte 1 (Book 3 Annex C1): b6 DDA supported, b1 CDA supported
     private static final byte AIP1_DDA = 0x20;
     private static final byte AIP1_CDA = 0x01;
-    // TTQ byte 1 b6: qPBOC supported (digest §2.2)
+    // TTQ byte 1 b6: qPBOC supported (Book C-7, TTQ)
     private static final byte TTQ1_QPBOC = 0x20;
 
     private final ObjectStore store;
@@ -412,7 +412,7 @@ public final class PaymentApplet extends Applet implements DgiSink {
     }
 
     /**
-     * fDDA (C-3/C-7 fDDA; digest §1.6, §2.4): SDAD over ICC dynamic data {@code 02 ‖ ATC} and
+     * fDDA (C-3/C-7 fDDA; EMV 4.4 Book 2, 6.5): SDAD over ICC dynamic data {@code 02 ‖ ATC} and
      * terminal data 9F37 ‖ 9F02 ‖ 5F2A ‖ 9F69 (version 01), or 9F37 alone (version 00).
      */
     private short putFddaSignature(byte[] out, short p, byte[] pool, short pdolOff, short pdolLen, short atc) {
@@ -430,8 +430,8 @@ public final class PaymentApplet extends Applet implements DgiSink {
     }
 
     /**
-     * 9F69 value: fDDA version ‖ card unpredictable number ‖ CTQ of this transaction (digest
-     * §2.4), {@code len} bytes.
+     * 9F69 value: fDDA version ‖ card unpredictable number ‖ CTQ of this transaction (Book C-7;
+     * docs/emv-notes.md, Kernel 7 / qPBOC), {@code len} bytes.
      */
     private short putCardAuthenticationData(byte[] out, short off, short len) {
         work[0] = fddaVersion;

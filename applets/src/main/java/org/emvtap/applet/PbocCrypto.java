@@ -37,7 +37,7 @@ final class PbocCrypto {
 
     /**
      * Derives the PBOC session key for {@code atc} from {@code masterKey} into the transient
-     * session key (JR/T 0025; digest §2.6).
+     * session key (JR/T 0025.7; docs/emv-notes.md, Cryptogram versions).
      */
     void deriveSessionKey(DESKey masterKey, short atc) {
         Util.arrayFillNonAtomic(block, (short) 0, (short) 16, (byte) 0);

@@ -13,7 +13,7 @@ import java.net.SocketOption;
  * The card side of vsmartcard's vpcd protocol: the card is the TCP client of vpcd; every message
  * is a 2-byte big-endian length and a payload; a 1-byte payload is a control code (0 power off,
  * 1 power on, 2 reset, 4 ATR request, answered with the ATR), anything longer an APDU, answered
- * with the response APDU (spec/hardware-and-virtual-readers.md).
+ * with the response APDU (docs/architecture.md, Virtual hardware).
  *
  * <p>Debian's vpcd writes the length and the payload in two segments with Nagle on: without
  * TCP_QUICKACK after every read the card's delayed ACK costs ~40 ms per APDU. TCP_QUICKACK

@@ -7,7 +7,7 @@ import javacard.security.KeyBuilder;
 import org.junit.jupiter.api.Test;
 
 /**
- * The public PBOC example (shared/data/vectors/public.json, id pboc_unionpay_cvn01): ICC MK
+ * The public PBOC example (tests/data/vectors/public.json, id pboc_unionpay_cvn01): ICC MK
  * 014C986E..., ATC 0240 → SK D5102625...; the 37 data bytes → ARQC 5D016C91005E7CC2; ARC 3031 →
  * ARPC 21415243527CE78F. Checked twice: with the host's JDK DES (independent of the applet) and
  * with the applet's own {@link PbocCrypto} on the jcardsim Java Card API.

@@ -12,7 +12,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * SELECT and GET PROCESSING OPTIONS on the qPBOC quick path (C-7; JR/T 0025 qPBOC; digest §2.5):
+ * SELECT and GET PROCESSING OPTIONS on the qPBOC quick path (C-7; JR/T 0025.12 qPBOC; docs/emv-notes.md, Kernel 7 / qPBOC):
  * the card decides TC / ARQC / AAC in GPO and answers in template 77.
  */
 class QuickPathTest {

@@ -1,6 +1,7 @@
-"""The full path (PBOC debit/credit, VSDC, M/Chip): INTERNAL AUTHENTICATE (DDA), GENERATE AC
-(first and second, with CDA on request) and EXTERNAL AUTHENTICATE (EMV 4.4 Book 3 6.5.4,
-6.5.5, 6.5.9; Book 2 6.5, 6.6, 8.2; JR/T 0025.5).
+"""The full path (PBOC debit/credit, VSDC, M/Chip): GET PROCESSING OPTIONS answering AIP and
+AFL, INTERNAL AUTHENTICATE (DDA), GENERATE AC (first and second, with CDA on request) and
+EXTERNAL AUTHENTICATE (EMV 4.4 Book 3 6.5.4, 6.5.5, 6.5.8, 6.5.9; Book 2 6.5, 6.6, 8.2;
+JR/T 0025.5).
 
 GENERATE AC P1 (Book 3 Table 12): b8-b7 the cryptogram type asked for (00 AAC, 01 TC,
 10 ARQC; 11 is RFU), b5 CDA signature requested; every other bit is RFU and must be 0.
@@ -10,16 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emvtap.apdu import SW, CommandApdu, ResponseApdu
-from emvtap.bits import AIP, CID, is_set
+from emvtap.bits import AIP, CID, CryptogramType, is_set
 from emvtap.cryptogram import generate_ac as compute_ac
+from emvtap.cryptogram_versions import APPROVAL_ARCS, IssuerResponse
 from emvtap.dol import split_dol_data
 from emvtap.oda import cda_transaction_data_hash, sign_dynamic_data
 from emvtap.tlv import Tlv
-from hce_card.cvn import APPROVAL_ARCS, IssuerResponse
-from hce_card.qpboc import NO_KEY_REASON
+from hce_card.application import PaymentApplication
 from hce_card.risk import (
     CvrFacts,
     Decision,
@@ -30,10 +31,8 @@ from hce_card.risk import (
     second_ac_decision,
 )
 from hce_card.session import Phase
-from hce_card.state import OnlineContext
-
-if TYPE_CHECKING:
-    from hce_card.application import PaymentApplication
+from hce_card.state import AtcExhausted, OnlineContext
+from hce_card.wallet import NO_KEY_REASON
 
 log = logging.getLogger("emvtap.card")
 
@@ -41,6 +40,7 @@ __all__ = [
     "P1_CDA",
     "UNABLE_TO_GO_ONLINE_ARCS",
     "external_authenticate",
+    "full_path_gpo",
     "generate_ac",
     "internal_authenticate",
 ]
@@ -57,11 +57,25 @@ def _sw(sw: int) -> ResponseApdu:
     return ResponseApdu(b"", sw)
 
 
-def _signed_response(app: PaymentApplication, objs: list[Tlv], sdad: bytes) -> bytes:
-    """Format 1 (``80``: the SDAD alone) or Format 2 (``77`` with ``9F4B``), per profile."""
-    if app.gac_format == 1:
-        return Tlv.primitive(0x80, sdad).encode()
-    return Tlv.template(0x77, [*objs, Tlv.primitive(0x9F4B, sdad)]).encode()
+# --- GET PROCESSING OPTIONS -----------------------------------------------------------------
+
+
+def full_path_gpo(app: PaymentApplication) -> ResponseApdu:
+    """Book 3 6.5.8.4: the full path's answer to GPO - take the ATC (durable first), then
+    AIP and AFL in Format 1 (``80``) or Format 2 (``77``) as the profile says."""
+    atc, key, changes = app.begin_transaction()
+    try:
+        app.commit_transaction(atc, changes)
+    except AtcExhausted:
+        app.store.update_app(app.aid, application_blocked=True)
+        return _sw(SW.CONDITIONS_NOT_SATISFIED)
+    app.session.atc, app.session.keys = atc, app.keys_for(key)
+    app.session.phase = Phase.INITIATED
+    log.info("GPO: full path, ATC %04X", atc)
+    if int(app.app.extra.get("gpo_format", 2)) == 1:
+        return ResponseApdu(Tlv.primitive(0x80, app.app.aip + app.app.afl).encode(), SW.OK)
+    return ResponseApdu(Tlv.template(0x77, [Tlv.primitive(0x82, app.app.aip),
+                                            Tlv.primitive(0x94, app.app.afl)]).encode(), SW.OK)
 
 
 # --- INTERNAL AUTHENTICATE ------------------------------------------------------------------
@@ -94,9 +108,10 @@ def internal_authenticate(app: PaymentApplication, cmd: CommandApdu) -> Response
 def generate_ac(app: PaymentApplication, cmd: CommandApdu) -> ResponseApdu:
     """Book 3 6.5.5: the first GENERATE AC after GPO (CDOL1 data), the second after an ARQC
     (CDOL2 data, with the issuer's response); anything else answers 6985."""
-    requested, cda = cmd.p1 & CID.TYPE_MASK, bool(cmd.p1 & P1_CDA)
-    if cmd.p2 != 0 or cmd.p1 & _P1_RFU or requested == 0xC0:
-        return _sw(SW.INCORRECT_P1P2)
+    cda = bool(cmd.p1 & P1_CDA)
+    if cmd.p2 != 0 or cmd.p1 & _P1_RFU or cmd.p1 & CID.TYPE_MASK == CID.TYPE_MASK:
+        return _sw(SW.INCORRECT_P1P2)  # Table 12: P1 b8-b7 11 is RFU
+    requested = CryptogramType.of(cmd.p1)
     if cda and (app.app.icc_rsa is None or not is_set(app.app.aip, AIP.CDA_SUPPORTED)):
         return _sw(SW.INCORRECT_P1P2)
     phase = app.session.phase
@@ -108,7 +123,7 @@ def generate_ac(app: PaymentApplication, cmd: CommandApdu) -> ResponseApdu:
         values = split_dol_data(dol, cmd.data)
     except ValueError:
         return _sw(SW.WRONG_LENGTH)
-    if second and requested == CID.ARQC:
+    if second and requested is CryptogramType.ARQC:
         return _sw(SW.INCORRECT_P1P2)  # Book 3 6.5.5.2: no ARQC in the second GENERATE AC
     if second:
         return _second_generate_ac(app, cmd, requested, cda, values)
@@ -122,25 +137,8 @@ def _facts(app: PaymentApplication, values: dict[int, bytes]) -> TransactionFact
                             values.get(0x5F2A, b""), app.session.before or app.state)
 
 
-def _cvr_facts(app: PaymentApplication, facts: TransactionFacts, first: int,
-               second: int | None, cda: bool, **more: Any) -> CvrFacts:
-    before = app.session.before or app.state
-    return CvrFacts(
-        first_ac=first,
-        second_ac=second,
-        new_card=facts.new_card,
-        issuer_authentication_failed_last=before.issuer_authentication_failed,
-        issuer_authentication_not_performed_last=before.issuer_authentication_not_performed,
-        last_online_not_completed=before.last_online_not_completed,
-        script_commands_last=before.script_commands,
-        script_failed_last=before.script_failed,
-        offline_dda_performed=app.session.dda_performed,
-        cda_performed=cda,
-        **more,
-    )
-
-
-def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: int, cda: bool,
+def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: CryptogramType,
+                       cda: bool,
                        values: dict[int, bytes]) -> ResponseApdu:
     """Card risk management and card action analysis, then the cryptogram (Book 3 9.3, 10.8).
     The counters and the online context are durable before the cryptogram leaves."""
@@ -153,12 +151,13 @@ def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: int
     assert session.keys is not None
     key = session.keys.ac_key(atc_b, all_values)
     if key is None:
-        decision = Decision(CID.AAC, NO_KEY_REASON)
+        decision = Decision(CryptogramType.AAC, NO_KEY_REASON)
     cid = decision.cid
-    signs = cda and cid != CID.AAC  # Book 2 6.6.1: no CDA signature on an AAC
+    signs = cda and cid != CryptogramType.AAC  # Book 2 6.6.1: no CDA signature on an AAC
     count = facts.state.consecutive_offline
-    cvr = build_cvr(app.method.cvr_layout, _cvr_facts(
-        app, facts, cid, None, signs, velocity_exceeded=decision.velocity_exceeded,
+    cvr = build_cvr(app.method.cvr_layout, CvrFacts.for_cryptogram(
+        facts, cid, offline_dda_performed=session.dda_performed, cda_performed=signs,
+        velocity_exceeded=decision.velocity_exceeded,
         lower_consecutive_exceeded=count >= risk.lower_consecutive_offline_limit,
         upper_consecutive_exceeded=count >= risk.upper_consecutive_offline_limit))
     iad = app.method.iad(app.app.dki, cvr)
@@ -166,19 +165,19 @@ def _first_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: int
     ac = (compute_ac(key, app.method.mac_input(all_values), app.method.padding)
           if key is not None else bytes(8))
     st = app.state
-    changes: dict[str, Any] = {"last_online_not_completed": cid == CID.ARQC}
-    if cid == CID.TC:
+    changes: dict[str, Any] = {"last_online_not_completed": cid == CryptogramType.ARQC}
+    if cid == CryptogramType.TC:
         changes |= {"consecutive_offline": st.consecutive_offline + 1,
                     "cumulative_offline_amount": st.cumulative_offline_amount + facts.amount}
-    elif cid == CID.ARQC:
+    elif cid == CryptogramType.ARQC:
         changes["online"] = OnlineContext(session.atc, ac.hex().upper(), st.current_key)
     app.store.update_app(app.aid, **changes)
     session.cdol1_data = cmd.data
     session.values = all_values
     session.first_cid, session.first_ac, session.reason = cid, ac, decision.reason
-    session.phase = Phase.ONLINE if cid == CID.ARQC else Phase.COMPLETED
-    log.info("GENERATE AC 1: %s asked, %s (%s), ATC %04X%s", CID.type_of(requested),
-             CID.type_of(cid), decision.reason, session.atc, " with CDA" if signs else "")
+    session.phase = Phase.ONLINE if cid == CryptogramType.ARQC else Phase.COMPLETED
+    log.info("GENERATE AC 1: %s asked, %s (%s), ATC %04X%s", requested,
+             cid, decision.reason, session.atc, " with CDA" if signs else "")
     return _ac_response(app, cid, ac, iad, signs, all_values, None)
 
 
@@ -241,7 +240,8 @@ def _check_arpc(app: PaymentApplication, data: bytes) -> IssuerResponse:
     return IssuerResponse(False, False)
 
 
-def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: int, cda: bool,
+def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: CryptogramType,
+                        cda: bool,
                         values: dict[int, bytes]) -> ResponseApdu:
     """Book 3 9.3 / 10.9: the issuer's answer decides; a failed ARPC is remembered for the
     next transaction (CVR "issuer authentication failure on last online transaction")."""
@@ -250,12 +250,13 @@ def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: in
     risk = app.risk()
     facts = _facts(app, session.values)
     decision = second_ac_decision(requested, risk, facts, outcome)
-    if app.blocked and decision.cid != CID.AAC:
-        decision = Decision(CID.AAC, "application blocked by the issuer")
+    if app.blocked and decision.cid != CryptogramType.AAC:
+        decision = Decision(CryptogramType.AAC, "application blocked by the issuer")
     cid = decision.cid
-    signs = cda and cid != CID.AAC
-    cvr = build_cvr(app.method.cvr_layout, _cvr_facts(
-        app, facts, session.first_cid or CID.ARQC, cid, signs,
+    signs = cda and cid != CryptogramType.AAC
+    cvr = build_cvr(app.method.cvr_layout, CvrFacts.for_cryptogram(
+        facts, session.first_cid or CryptogramType.ARQC, second_ac=cid,
+        offline_dda_performed=session.dda_performed, cda_performed=signs,
         issuer_authentication_failed_now=outcome.authentication is False,
         issuer_authentication_performed=outcome.authentication is not None,
         unable_to_go_online=outcome.unable_to_go_online,
@@ -269,7 +270,7 @@ def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: in
     st = app.state
     changes: dict[str, Any] = {"last_online_not_completed": False}
     if outcome.unable_to_go_online:
-        if cid == CID.TC:
+        if cid == CryptogramType.TC:
             changes |= {"consecutive_offline": st.consecutive_offline + 1,
                         "cumulative_offline_amount":
                             st.cumulative_offline_amount + facts.amount}
@@ -287,8 +288,8 @@ def _second_generate_ac(app: PaymentApplication, cmd: CommandApdu, requested: in
     if response is not None and response.card_block:
         app.store.update(card_blocked=True)
     session.phase, session.reason = Phase.COMPLETED, decision.reason
-    log.info("GENERATE AC 2: %s asked, %s (%s), ATC %04X", CID.type_of(requested),
-             CID.type_of(cid), decision.reason, session.atc)
+    log.info("GENERATE AC 2: %s asked, %s (%s), ATC %04X", requested,
+             cid, decision.reason, session.atc)
     return _ac_response(app, cid, ac, iad, signs, all_values, cmd.data)
 
 

@@ -2,20 +2,21 @@
 qVSDC (Visa, Book C-3). The card decides in GET PROCESSING OPTIONS: it reads the reader's TTQ
 and the transaction from the PDOL data, applies its own risk parameters, and answers with an
 ARQC (go online), a TC (offline approval, signed for fDDA) or an AAC (decline), all in one
-Format 2 response (digest §2.5).
+Format 2 response (Book C-7; docs/emv-notes.md, Kernel 7 / qPBOC).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emvtap.apdu import SW, ResponseApdu
-from emvtap.bits import CID, CTQ, TTQ, is_set, set_bits
+from emvtap.bits import CTQ, TTQ, CryptogramType, is_set, set_bits
 from emvtap.cryptogram import generate_ac
 from emvtap.oda import SDAD_FORMAT, fdda_terminal_data, sign_dynamic_data
 from emvtap.tlv import Tlv
+from hce_card.application import PaymentApplication
 from hce_card.risk import (
     CvrFacts,
     RiskParameters,
@@ -26,20 +27,16 @@ from hce_card.risk import (
 )
 from hce_card.session import Phase
 from hce_card.state import AtcExhausted, OnlineContext
-
-if TYPE_CHECKING:
-    from hce_card.application import PaymentApplication
+from hce_card.wallet import NO_KEY_REASON
 
 log = logging.getLogger("emvtap.card")
 
-__all__ = ["NO_KEY_REASON", "QuickDecision", "decide_cryptogram", "quick_path"]
-
-NO_KEY_REASON = "no limited-use key left: the wallet must replenish through the TSP"
+__all__ = ["QuickDecision", "decide_cryptogram", "quick_path"]
 
 
 @dataclass(frozen=True)
 class QuickDecision:
-    cid: int
+    cid: CryptogramType
     reason: str
     ctq: bytes
     cdcvm: bool = False
@@ -80,11 +77,11 @@ def decide_cryptogram(
         elif by_reader and not by_wallet and is_set(ttq, TTQ.SIGNATURE_SUPPORTED):
             ctq = set_bits(ctq, CTQ.SIGNATURE_REQUIRED)
         elif by_wallet:
-            return QuickDecision(CID.AAC, "amount above the in-app limit: the user must "
+            return QuickDecision(CryptogramType.AAC, "amount above the in-app limit: the user must "
                                  "authenticate on the device and tap again", ctq)
         else:
-            return QuickDecision(CID.AAC, "CVM required and no CVM the card and reader share",
-                                 ctq)
+            return QuickDecision(CryptogramType.AAC,
+                                 "CVM required and no CVM the card and reader share", ctq)
     if is_set(ttq, TTQ.ONLINE_CRYPTOGRAM_REQUIRED):
         online.append("reader requires an online cryptogram")
     online += offline_reasons(risk, facts)
@@ -94,11 +91,11 @@ def decide_cryptogram(
         if risk.ecash_single_limit is not None and facts.amount > risk.ecash_single_limit:
             online.append("above the e-cash single transaction limit")
     if not online:
-        return QuickDecision(CID.TC, "offline approval within card limits", ctq, cdcvm)
+        return QuickDecision(CryptogramType.TC, "offline approval within card limits", ctq, cdcvm)
     if is_set(ttq, TTQ.OFFLINE_ONLY_READER):
-        return QuickDecision(CID.AAC, "must go online but the reader is offline-only: "
+        return QuickDecision(CryptogramType.AAC, "must go online but the reader is offline-only: "
                              + "; ".join(online), ctq, cdcvm)
-    return QuickDecision(CID.ARQC, "; ".join(online), ctq, cdcvm)
+    return QuickDecision(CryptogramType.ARQC, "; ".join(online), ctq, cdcvm)
 
 
 def quick_path(app: PaymentApplication, values: dict[int, bytes], ttq: bytes) -> ResponseApdu:
@@ -116,21 +113,13 @@ def quick_path(app: PaymentApplication, values: dict[int, bytes], ttq: bytes) ->
     session_key = keys.ac_key(atc_b, values)
     reason = decision.reason
     if session_key is None:
-        decision = QuickDecision(CID.AAC, NO_KEY_REASON, decision.ctq)
+        decision = QuickDecision(CryptogramType.AAC, NO_KEY_REASON, decision.ctq)
         reason = NO_KEY_REASON
     cid = decision.cid
-    signs = cid == CID.TC and app.app.icc_rsa is not None
-    cvr = build_cvr(app.method.cvr_layout, CvrFacts(
-        first_ac=cid,
-        new_card=facts.new_card,
-        issuer_authentication_failed_last=before.issuer_authentication_failed,
-        issuer_authentication_not_performed_last=before.issuer_authentication_not_performed,
-        last_online_not_completed=before.last_online_not_completed,
-        script_commands_last=before.script_commands,
-        script_failed_last=before.script_failed,
-        velocity_exceeded=cid != CID.TC and velocity_exceeded(risk, facts),
-        offline_dda_performed=signs,
-    ))
+    signs = cid == CryptogramType.TC and app.app.icc_rsa is not None
+    cvr = build_cvr(app.method.cvr_layout, CvrFacts.for_cryptogram(
+        facts, cid, offline_dda_performed=signs,
+        velocity_exceeded=cid is not CryptogramType.TC and velocity_exceeded(risk, facts)))
     iad = app.method.iad(app.app.dki, cvr)
     values |= {0x82: app.app.aip, 0x9F36: atc_b, 0x9F10: iad}
     ac = (generate_ac(session_key, app.method.mac_input(values), app.method.padding)
@@ -160,27 +149,28 @@ def quick_path(app: PaymentApplication, values: dict[int, bytes], ttq: bytes) ->
         Tlv.primitive(0x9F6C, decision.ctq),
     ]
     if risk.ecash_balance is not None:
-        left = risk.ecash_balance - (amount if cid == CID.TC else 0)
+        left = risk.ecash_balance - (amount if cid == CryptogramType.TC else 0)
         objs.append(Tlv.primitive(0x9F5D, bytes.fromhex(f"{left:012d}")))
     if signs:
         objs.append(Tlv.primitive(0x9F4B, _fdda_signature(app, values, atc_b, card_auth_data)))
-    log.info("GPO: %s (%s), ATC %04X", CID.type_of(cid), reason, atc)
+    log.info("GPO: %s (%s), ATC %04X", cid, reason, atc)
     return ResponseApdu(Tlv.template(0x77, objs).encode(), SW.OK)
 
 
-def _state_changes(app: PaymentApplication, cid: int, decision: QuickDecision, amount: int,
-                   atc: int, ac: bytes, key: Any, risk: RiskParameters) -> dict[str, Any]:
+def _state_changes(app: PaymentApplication, cid: CryptogramType, decision: QuickDecision,
+                   amount: int, atc: int, ac: bytes, key: Any, risk: RiskParameters
+                   ) -> dict[str, Any]:
     """What the quick path's outcome changes, written with the ATC: an offline approval counts
     against the offline limits (and debits e-cash); an ARQC is remembered for issuer update
     processing and, since the issuer now sees the account, ends the offline run."""
     st = app.state
     changes: dict[str, Any] = {"last_online_not_completed": False}
-    if cid == CID.TC:
+    if cid == CryptogramType.TC:
         changes |= {"consecutive_offline": st.consecutive_offline + 1,
                     "cumulative_offline_amount": st.cumulative_offline_amount + amount}
         if risk.ecash_balance is not None:
             changes["data"] = st.data | {"9F79": f"{risk.ecash_balance - amount:012d}"}
-    elif cid == CID.ARQC:
+    elif cid == CryptogramType.ARQC:
         changes |= {"online": OnlineContext(atc, ac.hex().upper(), key),
                     "last_online_atc": atc, "consecutive_offline": 0,
                     "cumulative_offline_amount": 0}
@@ -190,7 +180,7 @@ def _state_changes(app: PaymentApplication, cid: int, decision: QuickDecision, a
 def _fdda_signature(app: PaymentApplication, values: dict[int, bytes], atc: bytes,
                     card_auth_data: bytes) -> bytes:
     """C-7 / C-3 fDDA: sign ICC dynamic data (IDN = ATC) over 9F37‖9F02‖5F2A‖9F69 (Book 2 6.5;
-    digest §1.6); Visa profiles sign with format 95."""
+    docs/emv-notes.md); Visa profiles sign with format 95."""
     assert app.app.icc_rsa is not None
     terminal_data = fdda_terminal_data(values | {0x9F69: card_auth_data},
                                        version=app.app.fdda_version)

@@ -10,21 +10,15 @@ the fDDA signature formats, whether the CID may be missing, the path names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from emvtap.bits import CID, CTQ, TSI, TTQ, TVR, is_set
+from emvtap.bits import CTQ, TSI, TTQ, TVR, CryptogramType, is_set
 from emvtap.capk import CapkStore
 from emvtap.masking import mask_pan
 from terminal.context import TransactionContext
 from terminal.kernel.binding import fdda_atc_binding, fdda_ctq_binding, pan_binding
-from terminal.kernel.common import KernelStop, read_application_data
-from terminal.kernel.emv import parse_date
+from terminal.kernel.common import KernelAbort, parse_date, read_application_data
+from terminal.kernel.kernels import KernelProfile
 from terminal.kernel.oda import OdaFailure, fast_dynamic_data_authentication
-from terminal.online import CVM_RESULTS
-from terminal.outcome import Cvm
-
-if TYPE_CHECKING:
-    from terminal.kernel.kernels import KernelProfile
+from terminal.outcome import CVM_RESULTS, Cvm, KernelOutcome, Outcome
 
 __all__ = [
     "QUICK_PATH_MANDATORY",
@@ -78,16 +72,17 @@ def cryptogram_information(ctx: TransactionContext, profile: KernelProfile) -> i
     if profile.cid_from_iad and len(iad) >= 5 and iad[0] in (0x06, 0x07) and iad[3] == 0x03:
         kind = (iad[4] >> 4) & 0x03
         ctx.step("no CID (9F27): cryptogram type taken from the CVR in the IAD")
-        return {0: CID.AAC, 1: CID.TC, 2: CID.ARQC}.get(kind, 0xC0)
+        return {0: CryptogramType.AAC, 1: CryptogramType.TC, 2: CryptogramType.ARQC}.get(kind, 0xC0)
     ctx.result.set_tvr(TVR.ICC_DATA_MISSING)
-    raise KernelStop("END APPLICATION", "ICC data missing: Cryptogram Information Data (9F27)")
+    raise KernelAbort("ICC data missing: Cryptogram Information Data (9F27)")
 
 
 def contactless_cardholder_verification(ctx: TransactionContext, ttq: bytes, ctq: bytes
-                                        ) -> Cvm:
+                                        ) -> Cvm | None:
     """C-7 / C-3 CVM: the card's CTQ says what it did or requires - CDCVM performed, online
-    PIN, signature - among what the reader's TTQ supports; CVM required (TTQ byte 2 b7) with
-    none of them is a decline (TVR "cardholder verification was not successful")."""
+    PIN, signature - among what the reader's TTQ supports. ``None`` when a CVM is required
+    (TTQ byte 2 b7) and none of them applies: the kernel declines (TVR "cardholder
+    verification was not successful")."""
     if is_set(ctq, CTQ.CDCVM_PERFORMED) and is_set(ttq, TTQ.CDCVM_SUPPORTED):
         cvm = Cvm.CDCVM
     elif is_set(ctq, CTQ.ONLINE_PIN_REQUIRED) and is_set(ttq, TTQ.ONLINE_PIN_SUPPORTED):
@@ -97,8 +92,7 @@ def contactless_cardholder_verification(ctx: TransactionContext, ttq: bytes, ctq
     elif is_set(ttq, TTQ.CVM_REQUIRED):
         ctx.result.set_tvr(TVR.CARDHOLDER_VERIFICATION_FAILED)
         ctx.result.cvm_results = bytes.fromhex("3F0001")
-        raise KernelStop("DECLINED", "CVM required but the card asked for no CVM this "
-                                     "reader supports (CTQ " + ctq.hex().upper() + ")")
+        return None
     else:
         cvm = Cvm.NO_CVM
     ctx.result.cvm_results = CVM_RESULTS[cvm]
@@ -130,16 +124,18 @@ def _fdda(ctx: TransactionContext, capks: CapkStore, profile: KernelProfile) -> 
 
 
 def quick_path(ctx: TransactionContext, profile: KernelProfile, ttq: bytes,
-               capks: CapkStore) -> None:
-    """Run the quick path to an outcome, filling ``ctx.result``. Ends with KernelStop."""
+               capks: CapkStore) -> KernelOutcome:
+    """Run the quick path to its outcome, filling ``ctx.result`` (Book A, 6.2; C-3 / C-7
+    outcome processing). Raises :class:`KernelAbort` only when the card's data cannot be
+    used."""
     res = ctx.result
-    res.path = profile.quick_path_name
+    res.path = profile.quick_path_name or ""
     read_application_data(ctx)
     missing = [f"{name} ({tag:X})" for tag, name in QUICK_PATH_MANDATORY.items()
                if tag not in ctx.card]
     if missing:
         res.set_tvr(TVR.ICC_DATA_MISSING)
-        raise KernelStop("END APPLICATION", "ICC data missing: " + ", ".join(missing))
+        raise KernelAbort("ICC data missing: " + ", ".join(missing))
     pan_binding(ctx)
 
     pan = ctx.pan()
@@ -147,54 +143,75 @@ def quick_path(ctx: TransactionContext, profile: KernelProfile, ttq: bytes,
     ctq = ctx.card.get(0x9F6C, b"\x00\x00")
     res.ctq = ctq.hex().upper()
     cid = cryptogram_information(ctx, profile)
-    kind = cid & CID.TYPE_MASK
-    if kind not in (CID.AAC, CID.TC, CID.ARQC):
-        raise KernelStop("END APPLICATION", f"cryptogram type {cid:02X} is not defined")
-    res.cryptogram_type = CID.type_of(cid)
+    try:
+        kind = CryptogramType.of(cid)
+    except ValueError:
+        raise KernelAbort(f"cryptogram type {cid:02X} is not defined") from None
+    res.cryptogram_type = kind
     res.cryptogram = ctx.card[0x9F26].hex().upper()
     res.atc = ctx.card[0x9F36].hex().upper()
     res.set_tsi(TSI.CARD_RISK_MANAGEMENT_PERFORMED)
     online_capable = ctx.config.online_capable and not is_set(ttq, TTQ.OFFLINE_ONLY_READER)
 
-    if kind == CID.AAC:
-        raise KernelStop("DECLINED", "card declined offline (AAC)")
+    if kind is CryptogramType.AAC:
+        return KernelOutcome(Outcome.DECLINED, "card declined offline (AAC)")
     if ctx.transaction_type == CASH and is_set(ctq, CTQ.SWITCH_INTERFACE_FOR_CASH):
-        raise KernelStop("TRY ANOTHER INTERFACE", "the card asks to switch interface for cash")
+        return KernelOutcome(Outcome.TRY_ANOTHER_INTERFACE,
+                             "the card asks to switch interface for cash")
     if ctx.transaction_type == CASHBACK and is_set(ctq, CTQ.SWITCH_INTERFACE_FOR_CASHBACK):
-        raise KernelStop("TRY ANOTHER INTERFACE",
-                         "the card asks to switch interface for cashback")
-    res.cvm = contactless_cardholder_verification(ctx, ttq, ctq)
+        return KernelOutcome(Outcome.TRY_ANOTHER_INTERFACE,
+                             "the card asks to switch interface for cashback")
+    cvm = contactless_cardholder_verification(ctx, ttq, ctq)
+    if cvm is None:
+        return KernelOutcome(Outcome.DECLINED, "CVM required but the card asked for no CVM "
+                                               f"this reader supports (CTQ {res.ctq})")
+    res.cvm = cvm
     expired = application_expired(ctx)
     if expired:
         res.set_tvr(TVR.EXPIRED_APPLICATION)
+    if kind is CryptogramType.ARQC:
+        return _online_request(ctx, profile, ttq, capks, expired)
+    return _offline_approval(ctx, profile, ctq, capks, expired, online_capable)
 
-    if kind == CID.ARQC:
-        reason = "card requested online authorisation (ARQC)"
-        if 0x9F4B in ctx.card and is_set(ttq, TTQ.ODA_FOR_ONLINE_SUPPORTED):
-            failure = _fdda(ctx, capks, profile)
-            reason += (f"; fDDA failed ({failure}), the issuer sees it in the TVR" if failure
-                       else "; fDDA verified (ODA for online authorisations)")
-        else:
-            res.set_tvr(TVR.ODA_NOT_PERFORMED)
-            res.oda_result = "not performed (online authorisation)"
-        if expired:
-            reason += "; application expired"
-        raise KernelStop("ONLINE REQUEST", reason)
 
-    # TC: an offline approval stands only with a good fDDA and an unexpired application.
+def _online_request(ctx: TransactionContext, profile: KernelProfile, ttq: bytes,
+                    capks: CapkStore, expired: bool) -> KernelOutcome:
+    """The card answered an ARQC: ONLINE REQUEST, with fDDA first when the reader supports
+    "ODA for online authorisations" (TTQ byte 1 b1) and the card signed."""
+    res = ctx.result
+    reason = "card requested online authorisation (ARQC)"
+    if 0x9F4B in ctx.card and is_set(ttq, TTQ.ODA_FOR_ONLINE_SUPPORTED):
+        failure = _fdda(ctx, capks, profile)
+        reason += (f"; fDDA failed ({failure}), the issuer sees it in the TVR" if failure
+                   else "; fDDA verified (ODA for online authorisations)")
+    else:
+        res.set_tvr(TVR.ODA_NOT_PERFORMED)
+        res.oda_result = "not performed (online authorisation)"
+    if expired:
+        reason += "; application expired"
+    return KernelOutcome(Outcome.ONLINE_REQUEST, reason)
+
+
+def _offline_approval(ctx: TransactionContext, profile: KernelProfile, ctq: bytes,
+                      capks: CapkStore, expired: bool, online_capable: bool) -> KernelOutcome:
+    """The card answered a TC: an offline approval stands only with a good fDDA and an
+    unexpired application; otherwise the CTQ says whether to go online, switch interface or
+    decline."""
     failure = _fdda(ctx, capks, profile)
     if failure is not None:
         if is_set(ctq, CTQ.GO_ONLINE_IF_ODA_FAILS) and online_capable:
-            raise KernelStop("ONLINE REQUEST", f"fDDA failed ({failure}); the card asks to "
-                                               "go online")
+            return KernelOutcome(Outcome.ONLINE_REQUEST,
+                                 f"fDDA failed ({failure}); the card asks to go online")
         if is_set(ctq, CTQ.SWITCH_INTERFACE_IF_ODA_FAILS):
-            raise KernelStop("TRY ANOTHER INTERFACE",
-                             f"fDDA failed ({failure}); the card asks to switch interface")
-        raise KernelStop("DECLINED", f"fDDA failed: {failure}")
+            return KernelOutcome(Outcome.TRY_ANOTHER_INTERFACE,
+                                 f"fDDA failed ({failure}); the card asks to switch interface")
+        return KernelOutcome(Outcome.DECLINED, f"fDDA failed: {failure}")
     if expired:
         if is_set(ctq, CTQ.GO_ONLINE_IF_EXPIRED) and online_capable:
-            raise KernelStop("ONLINE REQUEST", "application expired; the card asks to go online")
-        raise KernelStop("DECLINED", "application expired")
-    if res.cvm == Cvm.ONLINE_PIN:
-        raise KernelStop("DECLINED", "the card asks for online PIN on an offline approval (TC)")
-    raise KernelStop("APPROVED", "offline approval (TC) with fDDA verified")
+            return KernelOutcome(Outcome.ONLINE_REQUEST,
+                                 "application expired; the card asks to go online")
+        return KernelOutcome(Outcome.DECLINED, "application expired")
+    if ctx.result.cvm == Cvm.ONLINE_PIN:
+        return KernelOutcome(Outcome.DECLINED,
+                             "the card asks for online PIN on an offline approval (TC)")
+    return KernelOutcome(Outcome.APPROVED, "offline approval (TC) with fDDA verified")

@@ -16,9 +16,8 @@ does.) The card stays in the field while the host answers, as on a contact termi
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 
-from emvtap.bits import AIP, CID, TSI, TTQ, TVR, Bit, is_set, names
+from emvtap.bits import AIP, TSI, TTQ, TVR, Bit, CryptogramType, is_set, names
 from emvtap.capk import CapkStore
 from emvtap.dol import parse_dol
 from emvtap.masking import mask_pan
@@ -30,10 +29,11 @@ from terminal.entry_point import PreProcessingIndicators
 from terminal.kernel.binding import cda_atc_binding, pan_binding
 from terminal.kernel.common import (
     GenerateAcResponse,
-    KernelStop,
+    KernelAbort,
     build_dol,
     generate_ac,
     get_data,
+    parse_date,
     read_application_data,
 )
 from terminal.kernel.cvm import cardholder_verification
@@ -47,17 +47,15 @@ from terminal.kernel.oda import (
     static_data_authentication,
 )
 from terminal.online import OnlineResponse, OnlineUnavailable, request_online_authorisation
-from terminal.outcome import Cvm
+from terminal.outcome import Cvm, KernelOutcome, Outcome
 
 __all__ = [
     "FULL_PATH_MANDATORY",
-    "FullPathStop",
     "card_action_analysis",
     "completion",
-    "emv_full_path",
+    "full_path",
     "offline_data_authentication",
     "online_processing",
-    "parse_date",
     "processing_restrictions",
     "terminal_action_analysis",
     "terminal_risk_management",
@@ -96,28 +94,6 @@ AUC_BY_TRANSACTION_TYPE: dict[int, tuple[tuple[Bit, ...], tuple[Bit, ...]]] = {
 #: could not go online (approved / declined offline by the default action codes).
 ARC_UNABLE_ONLINE_APPROVED = b"Y3"
 ARC_UNABLE_ONLINE_DECLINED = b"Z3"
-
-
-class FullPathStop(KernelStop):
-    """The full path ends here after going online: ``outcome`` is the kernel's (ONLINE
-    REQUEST) and ``final_outcome`` what GENERATE AC 2 made of the host's answer."""
-
-    def __init__(self, outcome: str, reason: str, final_outcome: str) -> None:
-        super().__init__(outcome, reason)
-        self.final_outcome = final_outcome
-
-
-def parse_date(value: bytes) -> date | None:
-    """Book 3, Annex A: a YYMMDD date (n 6); YY 00-49 is 20YY, 50-99 is 19YY. ``None`` when
-    the bytes are not a valid date."""
-    text = value.hex()
-    if len(value) != 3 or not text.isdigit():
-        return None
-    yy, mm, dd = int(text[0:2]), int(text[2:4]), int(text[4:6])
-    try:
-        return date(2000 + yy if yy < 50 else 1900 + yy, mm, dd)
-    except ValueError:
-        return None
 
 
 def processing_restrictions(ctx: TransactionContext) -> None:
@@ -299,7 +275,8 @@ def _online_capable(ctx: TransactionContext) -> bool:
     return ctx.config.online_capable and ctx.config.terminal_type[0] & 0x0F not in (3, 6)
 
 
-def terminal_action_analysis(ctx: TransactionContext, force_online: bool = False) -> str:
+def terminal_action_analysis(ctx: TransactionContext, force_online: bool = False
+                             ) -> CryptogramType:
     """Book 3, 10.7: TVR against Issuer and Terminal Action Codes - Denial (→ AAC), then
     Online (→ ARQC, if the terminal can go online), else Default for an offline-only
     terminal (→ AAC); otherwise TC. A zero amount or a status check (Entry Point) goes
@@ -310,31 +287,31 @@ def terminal_action_analysis(ctx: TransactionContext, force_online: bool = False
     hit = _matches(tvr, tac.denial, iac["denial"])
     if any(hit):
         ctx.step("terminal action analysis: denial codes match " + ", ".join(names(hit, TVR)))
-        return "AAC"
+        return CryptogramType.AAC
     if _online_capable(ctx):
         hit = _matches(tvr, tac.online, iac["online"])
         if any(hit) or force_online:
             why = ", ".join(names(hit, TVR)) or "online cryptogram required by Entry Point"
             ctx.step("terminal action analysis: go online (" + why + ")")
-            return "ARQC"
-        return "TC"
+            return CryptogramType.ARQC
+        return CryptogramType.TC
     hit = _matches(tvr, tac.default, iac["default"])
     if any(hit):
         ctx.step("terminal action analysis (offline-only): default codes match "
                  + ", ".join(names(hit, TVR)))
-        return "AAC"
-    return "TC"
+        return CryptogramType.AAC
+    return CryptogramType.TC
 
 
-def _default_action_after_failed_online(ctx: TransactionContext) -> str:
+def _default_action_after_failed_online(ctx: TransactionContext) -> CryptogramType:
     """Book 3, 10.7 last step / Book 4, 6.3.8: unable to go online - the Default codes
     decide between an offline approval (TC) and a decline (AAC)."""
     tac, iac = _action_codes(ctx)
     hit = _matches(ctx.result.tvr, tac.default, iac["default"])
     if any(hit):
         ctx.step("unable to go online: default codes match " + ", ".join(names(hit, TVR)))
-        return "AAC"
-    return "TC"
+        return CryptogramType.AAC
+    return CryptogramType.TC
 
 
 def _tc_hash_value(ctx: TransactionContext, cdol: bytes) -> None:
@@ -361,7 +338,7 @@ def _record_cryptogram(ctx: TransactionContext, resp: GenerateAcResponse, ac: by
     ctx.card[0x9F26] = ac
     if resp.iad:
         ctx.card[0x9F10] = resp.iad
-    res.cryptogram_type = resp.cryptogram_name
+    res.cryptogram_type = resp.cryptogram_type
     res.cryptogram = ac.hex().upper()
     res.atc = resp.atc.hex().upper()
 
@@ -378,11 +355,10 @@ def _cda_checked(ctx: TransactionContext, icc_pk: IccPublicKey | None, resp: Gen
                  cdol1_data: bytes, cdol2_data: bytes | None, name: str) -> bytes | None:
     """The AC to use: from the CDA signature when one was requested (None when it failed)."""
     res = ctx.result
-    if icc_pk is None or resp.cryptogram_type == CID.AAC:
+    if icc_pk is None or resp.cryptogram_type is CryptogramType.AAC:
         if resp.ac is None:
             res.set_tvr(TVR.ICC_DATA_MISSING)
-            raise KernelStop("END APPLICATION",
-                             f"{name}: no Application Cryptogram (9F26) in the response")
+            raise KernelAbort(f"{name}: no Application Cryptogram (9F26) in the response")
         return resp.ac
     try:
         cda = combined_dda_ac_verification(ctx, icc_pk, resp.raw, cdol1_data, cdol2_data)
@@ -402,14 +378,14 @@ def _oda_reason(ctx: TransactionContext) -> str:
     return ctx.result.oda_result.removeprefix("failed: ")
 
 
-def card_action_analysis(ctx: TransactionContext, requested: str,
-                         icc_pk: IccPublicKey | None) -> GenerateAcResponse:
+def card_action_analysis(ctx: TransactionContext, requested: CryptogramType,
+                         icc_pk: IccPublicKey | None) -> GenerateAcResponse | None:
     """Book 3, 10.8: GENERATE AC 1 with the CDOL1 data, asking for CDA when it is the ODA
     method and the request is not an AAC (Book 4, 6.3.2). Sets TSI "card risk management
-    performed". A TC or ARQC whose CDA signature fails ends declined (Book 2, 6.6.2; an ARQC
-    is first answered with GENERATE AC 2 for an AAC)."""
+    performed". ``None`` when the CDA signature of a TC or ARQC failed: the transaction is
+    declined (Book 2, 6.6.2; an ARQC is first answered with GENERATE AC 2 for an AAC)."""
     res = ctx.result
-    cda = icc_pk is not None and requested != "AAC"
+    cda = icc_pk is not None and requested is not CryptogramType.AAC
     _tc_hash_value(ctx, ctx.card[0x8C])
     first, data, ctx.cdol1_values = generate_ac(ctx, requested, ctx.card[0x8C], cda=cda,
                                                values=ctx.dol_values(), name="GENERATE AC 1")
@@ -421,39 +397,40 @@ def card_action_analysis(ctx: TransactionContext, requested: str,
         ctx.step(f"card reports: {CID_REASONS[reason_code]}")
     if ac is None:
         _record_cryptogram(ctx, first, first.ac or bytes(8))
-        if first.cryptogram_type == CID.ARQC:
-            completion(ctx, "AAC", None, arc=ARC_UNABLE_ONLINE_DECLINED)
-        raise KernelStop("DECLINED", f"CDA failed on GENERATE AC 1: {_oda_reason(ctx)}")
+        if first.cryptogram_type is CryptogramType.ARQC:
+            completion(ctx, CryptogramType.AAC, None, arc=ARC_UNABLE_ONLINE_DECLINED)
+        return None
     _record_cryptogram(ctx, first, ac)
     return first
 
 
-def completion(ctx: TransactionContext, requested: str, icc_pk: IccPublicKey | None,
-               arc: bytes) -> GenerateAcResponse:
+def completion(ctx: TransactionContext, requested: CryptogramType, icc_pk: IccPublicKey | None,
+               arc: bytes) -> GenerateAcResponse | None:
     """Book 3, 10.11: GENERATE AC 2 with the CDOL2 data (8A, 91, TVR ...), asking for TC or
-    AAC; the CDA signature of a TC is checked over PDOL ‖ CDOL1 ‖ CDOL2 data."""
+    AAC; the CDA signature of a TC is checked over PDOL ‖ CDOL1 ‖ CDOL2 data (``None`` when
+    it failed: the transaction is declined)."""
     ctx.kernel_data[0x8A] = arc
     cdol2 = ctx.card[0x8D]
     _tc_hash_value(ctx, cdol2)
-    cda = icc_pk is not None and requested == "TC"
+    cda = icc_pk is not None and requested is CryptogramType.TC
     second, data, _ = generate_ac(ctx, requested, cdol2, cda=cda, values=ctx.dol_values(),
                                   name="GENERATE AC 2")
     ac = _cda_checked(ctx, icc_pk if cda else None, second, ctx.cdol1_data, data,
                       "GENERATE AC 2")
     _record_cryptogram(ctx, second, ac or second.ac or bytes(8))
     if ac is None and cda:
-        raise FullPathStop("ONLINE REQUEST", f"CDA failed on GENERATE AC 2: {_oda_reason(ctx)}",
-                           "DECLINED")
+        return None
     return second
 
 
-def online_processing(ctx: TransactionContext, icc_pk: IccPublicKey | None) -> None:
+def online_processing(ctx: TransactionContext, icc_pk: IccPublicKey | None) -> KernelOutcome:
     """Book 3, 10.8-10.11 after an ARQC: send it to the host; deliver the issuer's answer to
     the card - 91 by EXTERNAL AUTHENTICATE when the AIP supports issuer authentication and
     CDOL2 does not carry it (Book 3, 10.9), scripts 71 before and 72 after GENERATE AC 2 - and
-    let GENERATE AC 2 decide. Unable to go online: the Default codes decide. Always ends with
-    :class:`FullPathStop`."""
+    let GENERATE AC 2 decide. Unable to go online: the Default codes decide. The outcome is
+    ONLINE REQUEST with the final outcome GENERATE AC 2 gave."""
     res = ctx.result
+    asked = "card requested online authorisation (ARQC)"
     try:
         response: OnlineResponse | None = request_online_authorisation(ctx)
     except OnlineUnavailable as exc:
@@ -461,14 +438,17 @@ def online_processing(ctx: TransactionContext, icc_pk: IccPublicKey | None) -> N
         unavailable = str(exc)
     if response is None:
         requested = _default_action_after_failed_online(ctx)
-        arc = ARC_UNABLE_ONLINE_APPROVED if requested == "TC" else ARC_UNABLE_ONLINE_DECLINED
+        arc = (ARC_UNABLE_ONLINE_APPROVED if requested is CryptogramType.TC
+               else ARC_UNABLE_ONLINE_DECLINED)
         second = completion(ctx, requested, icc_pk, arc)
-        final = "APPROVED" if second.cryptogram_type == CID.TC else "DECLINED"
-        raise FullPathStop("ONLINE REQUEST",
-                           f"card requested online authorisation (ARQC); unable to go online "
-                           f"({unavailable}); {'approved' if final == 'APPROVED' else 'declined'}"
-                           f" offline by the default action codes ({second.cryptogram_name} in "
-                           "GENERATE AC 2)", final)
+        if second is None:
+            return _cda_failed_on_second_generate_ac(ctx)
+        approved = second.cryptogram_type is CryptogramType.TC
+        return KernelOutcome(Outcome.ONLINE_REQUEST,
+                             f"{asked}; unable to go online ({unavailable}); "
+                             f"{'approved' if approved else 'declined'} offline by the default "
+                             f"action codes ({second.cryptogram_name} in GENERATE AC 2)",
+                             Outcome.APPROVED if approved else Outcome.DECLINED)
     issuer_data = response.issuer_authentication_data
     if issuer_data:
         ctx.kernel_data[0x91] = issuer_data
@@ -480,22 +460,28 @@ def online_processing(ctx: TransactionContext, icc_pk: IccPublicKey | None) -> N
         else:
             ctx.step("card supports no issuer authentication: 91 not delivered")
     issuer_script_processing(ctx, response.scripts_71, before_final_generate_ac=True)
-    requested = "TC" if response.approved else "AAC"
+    requested = CryptogramType.TC if response.approved else CryptogramType.AAC
     second = completion(ctx, requested, icc_pk, response.authorisation_response_code)
+    if second is None:
+        return _cda_failed_on_second_generate_ac(ctx)
     issuer_script_processing(ctx, response.scripts_72, before_final_generate_ac=False)
     host = f"issuer {'approved' if response.approved else 'declined'} ({response.response_code})"
-    if second.cryptogram_type == CID.TC:
+    if second.cryptogram_type is CryptogramType.TC:
         if issuer_data and 0x91 in _dol_tags(ctx.card[0x8D]):
             res.online["arpc_verified"] = True
-        raise FullPathStop("ONLINE REQUEST", f"card requested online authorisation (ARQC); "
-                                             f"{host}; card accepted (TC in GENERATE AC 2)",
-                           "APPROVED")
+        return KernelOutcome(Outcome.ONLINE_REQUEST,
+                             f"{asked}; {host}; card accepted (TC in GENERATE AC 2)",
+                             Outcome.APPROVED)
     why = (f"{host}; card declined (AAC in GENERATE AC 2)" if response.approved
            else f"{host}; card confirmed the decline (AAC)")
     if response.approved and issuer_data and 0x91 in _dol_tags(ctx.card[0x8D]):
         res.online["arpc_verified"] = False
-    raise FullPathStop("ONLINE REQUEST", f"card requested online authorisation (ARQC); {why}",
-                       "DECLINED")
+    return KernelOutcome(Outcome.ONLINE_REQUEST, f"{asked}; {why}", Outcome.DECLINED)
+
+
+def _cda_failed_on_second_generate_ac(ctx: TransactionContext) -> KernelOutcome:
+    return KernelOutcome(Outcome.ONLINE_REQUEST,
+                         f"CDA failed on GENERATE AC 2: {_oda_reason(ctx)}", Outcome.DECLINED)
 
 
 def _dol_tags(dol: bytes) -> set[int]:
@@ -505,9 +491,10 @@ def _dol_tags(dol: bytes) -> set[int]:
         return set()
 
 
-def emv_full_path(ctx: TransactionContext, capks: CapkStore,
-                  indicators: PreProcessingIndicators) -> None:
-    """Run the full path after GET PROCESSING OPTIONS answered AIP/AFL; ends with KernelStop."""
+def full_path(ctx: TransactionContext, capks: CapkStore,
+              indicators: PreProcessingIndicators) -> KernelOutcome:
+    """Run the full path after GET PROCESSING OPTIONS answered AIP/AFL to its outcome (Book 3,
+    10.2-10.11). Raises :class:`KernelAbort` only when the card's data cannot be used."""
     res = ctx.result
     res.path = "EMV full path"
     read_application_data(ctx)
@@ -515,7 +502,7 @@ def emv_full_path(ctx: TransactionContext, capks: CapkStore,
                if tag not in ctx.card]
     if missing:
         res.set_tvr(TVR.ICC_DATA_MISSING)
-        raise KernelStop("END APPLICATION", "ICC data missing: " + ", ".join(missing))
+        raise KernelAbort("ICC data missing: " + ", ".join(missing))
     pan_binding(ctx)
     pan = ctx.pan()
     res.pan_masked = pan if ctx.clear_pan else mask_pan(pan)
@@ -540,12 +527,15 @@ def emv_full_path(ctx: TransactionContext, capks: CapkStore,
     force_online = indicators.status_check_requested or indicators.zero_amount
     requested = terminal_action_analysis(ctx, force_online)
     first = card_action_analysis(ctx, requested, icc_pk)
+    if first is None:
+        return KernelOutcome(Outcome.DECLINED, f"CDA failed on GENERATE AC 1: {_oda_reason(ctx)}")
     method = res.oda_method if res.oda_method in ("SDA", "DDA", "CDA") else ""
     oda_note = (f" with {method} verified" if method and res.oda_result == "ok"
                 else f" ({method} {res.oda_result})" if method else "")
-    if first.cryptogram_type == CID.AAC:
-        raise KernelStop("DECLINED", f"card declined (AAC in GENERATE AC 1, {requested} "
-                                     "requested)")
-    if first.cryptogram_type == CID.TC:
-        raise KernelStop("APPROVED", f"offline approval (TC in GENERATE AC 1){oda_note}")
-    online_processing(ctx, icc_pk)
+    if first.cryptogram_type is CryptogramType.AAC:
+        return KernelOutcome(Outcome.DECLINED,
+                             f"card declined (AAC in GENERATE AC 1, {requested} requested)")
+    if first.cryptogram_type is CryptogramType.TC:
+        return KernelOutcome(Outcome.APPROVED,
+                             f"offline approval (TC in GENERATE AC 1){oda_note}")
+    return online_processing(ctx, icc_pk)
