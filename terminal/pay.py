@@ -235,7 +235,7 @@ def start_d(ctx: TransactionContext, cand: Candidate, fci: list[Tlv],
     res.aid = cand.adf_name.hex().upper()
     res.label = cand.label
     res.kernel_id = cand.kernel_id
-    receive_card_data(ctx, fci, "FCI")
+    receive_card_data(ctx, fci or [], "FCI")
     profile = KERNEL_PROFILES.get(cand.kernel_id)
     if profile is None:
         raise EntryPointError(Outcome.END_APPLICATION,

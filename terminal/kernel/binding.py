@@ -50,8 +50,8 @@ def pan_binding(ctx: TransactionContext) -> None:
     if track2 is None or pan is None:
         return
     if track2_pan(track2) != pan.hex().upper().rstrip("F"):
-        raise KernelAbort("the PAN in track 2 equivalent data (57) is not the "
-                                            "application PAN (5A)")
+        raise KernelAbort("the PAN in track 2 equivalent data (57) is not the application PAN "
+                          "(5A)")
 
 
 def fdda_atc_binding(ctx: TransactionContext, icc_dynamic_data: bytes) -> None:

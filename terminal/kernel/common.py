@@ -18,7 +18,7 @@ from emvtap.bits import CID, TVR, CryptogramType
 from emvtap.dol import AflError, build_dol_data, parse_afl, parse_dol
 from emvtap.tlv import Tlv, TlvError, decode, find
 from terminal.context import TransactionContext
-from terminal.kernel.redundancy import RedundantDataObject, check_redundancy
+from terminal.kernel.redundancy import check_redundancy
 
 __all__ = [
     "CDA_SIGNATURE_REQUESTED",
@@ -43,6 +43,23 @@ class KernelAbort(Exception):
         self.reason = reason
 
 
+def receive_card_data(ctx: TransactionContext, objs: list[Tlv], source: str, *,
+                      requested: int | None = None) -> None:
+    """Take the data objects of one card answer into the transaction (``ctx.learn``) after
+    the redundancy rule of Book 3, 10.2 (:func:`~terminal.kernel.redundancy.check_redundancy`):
+    a data object met twice in the FCI, the GPO answer, the records and the GET DATA answers
+    ends the application."""
+    redundant = check_redundancy(ctx.received, objs, source, requested=requested)
+    if redundant is not None:
+        raise KernelAbort(redundant)
+    ctx.learn(objs)
+
+
+#: Book 3, 5.4 / 6.5: the most DOL data each command carries in a short APDU - GET
+#: PROCESSING OPTIONS wraps the PDOL data in 83 (tag, and a length of up to 2 bytes).
+DOL_DATA_LIMITS: dict[str, int] = {"PDOL": 252, "CDOL": 255, "DDOL": 255, "TDOL": 4096}
+
+
 def parse_date(value: bytes) -> date | None:
     """Book 3, Annex A: a YYMMDD date (n 6); YY 00-49 is 20YY, 50-99 is 19YY. ``None`` when
     the bytes are not a valid date."""
@@ -54,22 +71,6 @@ def parse_date(value: bytes) -> date | None:
         return date(2000 + yy if yy < 50 else 1900 + yy, mm, dd)
     except ValueError:
         return None
-def receive_card_data(ctx: TransactionContext, objs: list[Tlv], source: str, *,
-                      requested: int | None = None) -> None:
-    """Take the data objects of one card answer into the transaction (``ctx.learn``) after
-    the redundancy rule of Book 3, 10.2 (:func:`~terminal.kernel.redundancy.check_redundancy`):
-    a data object met twice in the FCI, the GPO answer, the records and the GET DATA answers
-    ends the application."""
-    try:
-        check_redundancy(ctx.received, objs, source, requested=requested)
-    except RedundantDataObject as exc:
-        raise KernelAbort(exc.reason) from exc
-    ctx.learn(objs)
-
-
-#: Book 3, 5.4 / 6.5: the most DOL data each command carries in a short APDU - GET
-#: PROCESSING OPTIONS wraps the PDOL data in 83 (tag, and a length of up to 2 bytes).
-DOL_DATA_LIMITS: dict[str, int] = {"PDOL": 252, "CDOL": 255, "DDOL": 255, "TDOL": 4096}
 
 
 def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, dict[int, bytes]]:
@@ -83,8 +84,8 @@ def build_dol(dol: bytes, values: dict[int, bytes], what: str) -> tuple[bytes, d
         raise KernelAbort(f"{what} from the card is malformed: {exc}") from exc
     limit = DOL_DATA_LIMITS.get(what, 255)
     if len(data) > limit:
-        raise KernelAbort(f"{what} from the card asks for {len(data)} bytes of "
-                                            f"data, more than its command carries ({limit})")
+        raise KernelAbort(f"{what} from the card asks for {len(data)} bytes of data, more than "
+                          f"its command carries ({limit})")
     sent: dict[int, bytes] = {}
     pos = 0
     for e in entries:
@@ -252,10 +253,9 @@ def generate_ac(ctx: TransactionContext, requested: CryptogramType, cdol: bytes,
         ), resp.data)
     else:
         kids = tuple(top.children or ())
-        try:  # Book 3, 10.2 within the answer: one copy of each data object
-            check_redundancy({}, list(kids), f"{name} answer")
-        except RedundantDataObject as exc:
-            raise KernelAbort(exc.reason) from exc
+        redundant = check_redundancy({}, list(kids), f"{name} answer")  # Book 3, 10.2
+        if redundant is not None:
+            raise KernelAbort(redundant)
         fields = {t.tag: t.value for t in reversed(kids)}
         missing = [f"{n} ({t:X})" for t, n in ((0x9F27, "CID"), (0x9F36, "ATC"))
                    if t not in fields]

@@ -26,21 +26,13 @@ from collections import Counter
 
 from emvtap.tlv import Tlv
 
-__all__ = ["SAME_VALUE_REPEATS", "RedundantDataObject", "check_redundancy", "primitive_objects"]
+__all__ = ["SAME_VALUE_REPEATS", "check_redundancy", "primitive_objects"]
 
 #: C-3 / C-7: the PAN Sequence Number is returned in the GPO answer of the quick path, and
 #: personalisation keeps it in the first record as well (Book 3, Annex A: 5F34 in 70).
 SAME_VALUE_REPEATS: dict[int, str] = {
     0x5F34: "PAN Sequence Number",
 }
-
-
-class RedundantDataObject(Exception):
-    """A data object the card gave twice; ``reason`` says which and where."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def primitive_objects(objs: list[Tlv]) -> list[Tlv]:
@@ -55,16 +47,16 @@ def primitive_objects(objs: list[Tlv]) -> list[Tlv]:
 
 
 def check_redundancy(received: dict[int, tuple[str, bytes]], objs: list[Tlv], source: str,
-                     *, requested: int | None = None) -> None:
+                     *, requested: int | None = None) -> str | None:
     """Book 3, 10.2: check the data objects of one card answer (``source``: "FCI", "GPO
     answer", "record SFI 1/1", "GET DATA 9F36 answer" ...) against each other and against
     ``received`` (tag → where it came from and its value), then add them to ``received``.
-    A data object met twice raises :class:`RedundantDataObject` - the kernel ends the
-    transaction. ``requested`` is the tag a GET DATA asked for."""
+    Returns why a data object is redundant - the kernel ends the transaction with it - or
+    ``None``. ``requested`` is the tag a GET DATA asked for."""
     prims = primitive_objects(objs)
     for tag, count in Counter(t.tag for t in prims).items():
         if count > 1:
-            raise RedundantDataObject(f"redundant data object {tag:X} in {source}")
+            return f"redundant data object {tag:X} in {source}"
     for t in prims:
         earlier = received.get(t.tag)
         if earlier is None:
@@ -73,7 +65,8 @@ def check_redundancy(received: dict[int, tuple[str, bytes]], objs: list[Tlv], so
         same = value == t.value
         if same and (t.tag in SAME_VALUE_REPEATS or t.tag == requested):
             continue
-        raise RedundantDataObject(f"redundant data object {t.tag:X} in {source}, already in "
-                                  f"{where}" + ("" if same else " with another value"))
+        return (f"redundant data object {t.tag:X} in {source}, already in {where}"
+                + ("" if same else " with another value"))
     for t in prims:
         received.setdefault(t.tag, (source, t.value))
+    return None

@@ -25,9 +25,9 @@ from terminal.pay import perform_transaction
 
 KERNEL = Path(__file__).resolve().parents[2] / "terminal" / "kernel"
 PATH_MODULES = ("activation.py", "quick_path.py", "full_path.py")
-#: the kernel's only exceptions; RedundantDataObject never leaves terminal/kernel/common.py,
-#: which turns it into a KernelAbort (END APPLICATION)
-ABORTS = {"KernelAbort", "OdaFailure", "RedundantDataObject"}
+#: The only exceptions kernel code raises: aborts, and ODA failures its callers turn into TVR
+#: bits.
+ABORTS = {"KernelAbort", "OdaFailure"}
 
 
 def test_the_kernel_outcome_is_the_outcome_enum() -> None:
