@@ -4,7 +4,9 @@ card side of :mod:`.isodep` on ``clf.listen(LocalTarget('106A'))`` and ``clf.exc
 Spec: ``nfc:<nfcpy path>`` -
 ``nfc:udp[:HOST[:PORT]]`` (nfcpy's UDP radio simulation; the card binds HOST:PORT, HOST
 127.0.0.1 by default),
-``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``.
+``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``,
+``nfc:sim:CHIP[:HOST[:PORT]]`` (nfcpy's driver on a simulated chip, :mod:`emvtap.chipsim`;
+the card binds HOST:PORT).
 
 Devices (docs/architecture.md, Virtual hardware):
 - ``udp``: the reader's RATS reaches us; we answer the ATS.
@@ -46,7 +48,7 @@ log = logging.getLogger("emvtap.link.nfc")
 SENS_RES = bytes.fromhex("0400")
 #: SEL_RES (SAK): ISO/IEC 14443-4 compliant (b6), not an NFC-DEP target.
 SEL_RES = bytes.fromhex("20")
-NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com")
+NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com", "sim")
 
 
 def nfcpy_path(rest: str, spec: str) -> str:
@@ -63,6 +65,14 @@ def nfcpy_path(rest: str, spec: str) -> str:
             raise ValueError(f"{spec!r}: expected nfc:udp[:HOST[:PORT]]")
         if len(parts) == 3:
             check_udp_port(int(parts[2]), spec)
+    if kind == "sim":  # a simulated chip under nfcpy's own driver (emvtap.chipsim)
+        from emvtap.chipsim import parse_sim_path
+
+        path = parse_sim_path(rest, spec)
+        from emvtap.chipsim import CHIPS
+
+        if not CHIPS[path.chip][1]:
+            raise ValueError(f"{spec!r}: the {path.chip} cannot emulate a card")
     return rest
 
 
@@ -235,6 +245,10 @@ class NfcTargetLink:
         import nfc
 
         try:
+            if self.path.startswith("sim:"):
+                from emvtap.chipsim import open_frontend, parse_sim_path
+
+                return open_frontend(parse_sim_path(self.path), "target")
             clf = nfc.ContactlessFrontend()
             if not clf.open(self.path):
                 raise LinkError(f"{self.name}: no nfcpy device at {self.path!r}")

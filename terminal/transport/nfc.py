@@ -2,7 +2,8 @@
 not hold it), and nfcpy's ``udp`` radio simulation for tests.
 
 Spec: ``nfc:<nfcpy path>`` - ``nfc:usb[:VID[:PID]]``, ``nfc:usb[:BUS[:DEV]]``,
-``nfc:tty:PORT:DRIVER``, ``nfc:udp[:HOST[:PORT]]`` (the card side binds PORT).
+``nfc:tty:PORT:DRIVER``, ``nfc:udp[:HOST[:PORT]]`` (the card side binds PORT),
+``nfc:sim:CHIP[:HOST[:PORT]]`` (nfcpy's driver on a simulated chip, :mod:`emvtap.chipsim`).
 
 nfcpy does the reader side of ISO 14443-4 (RATS, chaining, WTX, R(NAK) retries) in
 ``Type4Tag.transceive``; this driver adds what a payment terminal needs
@@ -31,7 +32,7 @@ __all__ = ["NfcTransport", "atr_from_ats"]
 
 log = logging.getLogger(__name__)
 
-NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com")
+NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com", "sim")
 #: S(DESELECT) without CID (ISO/IEC 14443-4, 8).
 S_DESELECT = b"\xc2"
 
@@ -100,6 +101,10 @@ class NfcTransport(BaseTransport):
                 raise ValueError(f"nfc:{rest}: expected nfc:udp[:HOST[:PORT]]")
             if len(parts) == 3:
                 _check_udp_port(int(parts[2]), f"nfc:{rest}")
+        if kind == "sim":  # a simulated chip under nfcpy's own driver (emvtap.chipsim)
+            from emvtap.chipsim import parse_sim_path
+
+            parse_sim_path(rest)
         self.path = rest
         self.spec = f"nfc:{rest}"
         self.targets = targets
@@ -117,7 +122,13 @@ class NfcTransport(BaseTransport):
 
             clf = nfc.ContactlessFrontend()
             try:
-                found = clf.open(self.path)
+                if self.path.startswith("sim:"):
+                    from emvtap.chipsim import open_frontend, parse_sim_path
+
+                    clf = open_frontend(parse_sim_path(self.path), "initiator")
+                    found = True
+                else:
+                    found = clf.open(self.path)
             except OSError as exc:
                 raise TransportError(f"{self.spec}: cannot open the reader: {exc}") from exc
             if not found:
