@@ -25,7 +25,8 @@ def card_group() -> None:
 @click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Card profile JSON (emvtap perso).")
 @click.option("--link", default="vpcd:127.0.0.1:35963", show_default=True,
-              help="loopback | vpcd:HOST:PORT | nfc:udp:HOST:PORT | nfc:usb[:...]")
+              help="loopback | vpcd:HOST:PORT | nfc:udp:HOST:PORT | nfc:usb[:...] | "
+                   "nfc:sim:CHIP:HOST:PORT")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Card state file (ATC, counters); default: next to the profile.")
 @click.option("--cdcvm", is_flag=True,

@@ -5,6 +5,7 @@
 ``vpcd`` / ``vpcd:HOST:PORT``  client of pcscd's virtual reader (:class:`~.vpcd.VpcdLink`)
 ``nfc:udp[:HOST[:PORT]]``      ISO 14443-4 card side on nfcpy's ``udp`` driver
 ``nfc:usb[:…]``                ISO 14443-4 card side on a PN53x or RC-S380 (nfcpy)
+``nfc:sim:CHIP:HOST:PORT``    the same on nfcpy's CHIP driver on a simulated chip
 =============================  =========================================================
 """
 
@@ -24,7 +25,8 @@ __all__ = [
     "process_guarded",
 ]
 
-SPEC_FORMS = "loopback, vpcd[:HOST[:PORT]], nfc:udp[:HOST[:PORT]], nfc:usb[:BUS[:DEV]|:VID[:PID]]"
+SPEC_FORMS = ("loopback, vpcd[:HOST[:PORT]], nfc:udp[:HOST[:PORT]], nfc:usb[:BUS[:DEV]|:VID[:PID]]"
+              ", nfc:sim:CHIP[:HOST[:PORT]]")
 
 
 def parse_host_port(rest: str, default_host: str, default_port: int, spec: str) -> tuple[str, int]:

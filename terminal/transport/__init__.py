@@ -7,6 +7,7 @@ kind of reader, chosen by a spec string.
 ``loopback:``               an in-process card object (``card=`` argument)
 ``nfc:usb[:…]``             nfcpy reader on USB (PN53x, ACR122U raw, RC-S380)
 ``nfc:udp:HOST:PORT``       nfcpy's ``udp`` driver (virtual radio on loopback)
+``nfc:sim:CHIP:HOST:PORT``  nfcpy's CHIP driver on a simulated chip (``emvtap.chipsim``)
 ==========================  =====================================================
 """
 
@@ -37,7 +38,8 @@ __all__ = [
     "transmit_apdu",
 ]
 
-SPEC_FORMS = "pcsc:[INDEX|NAME], loopback:, nfc:usb[:BUS[:DEV]|:VID[:PID]], nfc:udp[:HOST[:PORT]]"
+SPEC_FORMS = ("pcsc:[INDEX|NAME], loopback:, nfc:usb[:BUS[:DEV]|:VID[:PID]], nfc:udp[:HOST[:PORT]]"
+              ", nfc:sim:CHIP[:HOST[:PORT]]")
 
 
 def open_transport(spec: str, card: CardLike | None = None, **options: Any) -> BaseTransport:
