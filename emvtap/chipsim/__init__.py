@@ -24,6 +24,8 @@ __all__ = ["CHIPS", "SimPath", "open_frontend", "parse_sim_path"]
 #: chip name → (nfcpy driver module, can emulate a card)
 CHIPS: dict[str, tuple[str, bool]] = {
     "pn533": ("nfc.clf.pn533", True),
+    "rcs380": ("nfc.clf.rcs380", True),
+    "acr122": ("nfc.clf.acr122", False),  # PN532 behind the ACR122U's CCID escape
 }
 
 
@@ -67,6 +69,14 @@ def make_chip(path: SimPath, role: str) -> Any:
         raise ValueError(f"role must be initiator or target, not {role!r}")
     from .pn53x import Pn53xChip
 
+    if path.chip == "rcs380":
+        from .rcs380 import Port100Chip
+
+        return Port100Chip(field)
+    if path.chip == "acr122":
+        from .acr122 import Acr122Chip
+
+        return Acr122Chip(Pn53xChip("pn532", field))
     return Pn53xChip(path.chip, field)
 
 

@@ -43,8 +43,8 @@ STATUS = {
     "parameter": 0x10,
 }
 
-#: GetFirmwareVersion answers (IC, Ver, Rev, Support): PN533 v2.7, PN532 v1.6.
-FIRMWARE = {"pn533": bytes.fromhex("33020707"), "pn532": bytes.fromhex("32010607")}
+#: GetFirmwareVersion answers (IC, Ver, Rev, Support): PN533 v2.7, PN532 v1.4 (as in the ACR122U).
+FIRMWARE = {"pn533": bytes.fromhex("33020707"), "pn532": bytes.fromhex("32010407")}
 #: The register that holds the last byte sent: REQA (26) when no Type A target answered.
 CIU_FIFO_DATA = 0x6339
 #: The PN533's EEPROM (0xA000-0xA0FF): USB string descriptors as TLVs (3: product,
@@ -105,6 +105,7 @@ class Pn53xChip:
             0x08: self._write_register,
             0x12: lambda params: b"",
             0x14: lambda params: b"",  # SAMConfiguration (PN532)
+            0x16: lambda params: b"\x00",  # PowerDown (PN532)
             0x32: self._rf_configuration,
             0x4A: self._in_list_passive_target,
             0x42: self._in_communicate_thru,

@@ -16,12 +16,17 @@ import pytest
 from data_files import DATA_DIR
 
 from emvtap.chipsim import hostframe
+from emvtap.chipsim.acr122 import Acr122Chip, led_state
 from emvtap.chipsim.field import RELEASED, FieldInitiator, FieldTarget, TargetInfo
 from emvtap.chipsim.pn53x import Pn53xChip
+from emvtap.chipsim.rcs380 import ACK as PORT100_ACK
+from emvtap.chipsim.rcs380 import Port100Chip, decode_frame, encode_frame
 
 pytestmark = pytest.mark.timeout(30)
 
 FRAMES = json.loads((DATA_DIR / "nfcpy_frames" / "pn533.json").read_text())
+ACR122 = json.loads((DATA_DIR / "nfcpy_frames" / "acr122.json").read_text())
+RCS380 = json.loads((DATA_DIR / "nfcpy_frames" / "rcs380.json").read_text())
 
 
 def unhex(text: str) -> bytes:
@@ -53,7 +58,7 @@ def test_ack_nack_and_error_frames_are_nfcpys() -> None:
     assert raw["error frame"] == hostframe.ERROR_FRAME
 
 
-def _peer(field: dict[str, Any] | None, chip: Pn53xChip, stop: threading.Event) -> Any:
+def _peer(field: dict[str, Any] | None, chip: Any, stop: threading.Event) -> Any:
     """The other end of the RF field for a case, running in a thread; returns what to close."""
     if field is None:
         return None
@@ -184,3 +189,65 @@ def test_the_sim_path_defaults_to_loopback() -> None:
 
     path = parse_sim_path("sim:pn533")
     assert (path.chip, path.host, path.port) == ("pn533", "127.0.0.1", 54533)
+
+
+def _rf_chip(chip: Any) -> Any:
+    """The chip whose ``field`` the peer is attached to (the ACR122U's is its PN532)."""
+    return chip.controller.pn532 if isinstance(chip, Acr122Chip) else chip
+
+
+@pytest.mark.parametrize("case", ACR122["cases"], ids=lambda c: c["name"])
+def test_the_simulated_acr122u_answers_nfcpys_ccid_messages(case: dict,
+                                                             stop: threading.Event) -> None:
+    chip = Acr122Chip(Pn53xChip("pn532"))
+    chip.powered = case.get("powered", False)
+    peer = _peer(case["field"], _rf_chip(chip), stop)
+    try:
+        for command, response in case["exchanges"]:
+            chip.write(unhex(command))
+            assert bytes(chip.read(3000)).hex() == unhex(response).hex(), command
+    finally:
+        stop.set()
+        chip.close()
+        if peer is not None:
+            peer.close()
+
+
+@pytest.mark.parametrize("case", RCS380["cases"], ids=lambda c: c["name"])
+def test_the_simulated_rcs380_answers_nfcpys_frames(case: dict, stop: threading.Event) -> None:
+    chip = Port100Chip()
+    peer = _peer(case["field"], chip, stop)
+    try:
+        for command, response in case["exchanges"]:
+            chip.write(encode_frame(unhex(command)))
+            assert bytes(chip.read(100)) == PORT100_ACK
+            answer = decode_frame(bytes(chip.read(5000)))
+            assert answer is not None
+            assert answer.hex() == unhex(response).hex(), command
+    finally:
+        stop.set()
+        chip.close()
+        if peer is not None:
+            peer.close()
+
+
+@pytest.mark.parametrize("p2, before, after", [
+    (0x0E, 0x01, 0x02),  # green on, red off (nfcpy's default)
+    (0x0D, 0x02, 0x01),  # red on, green off (nfcpy's "active")
+    (0x0C, 0x03, 0x00),  # both off (nfcpy's close)
+    (0x05, 0x02, 0x03),  # red on, green untouched (not in the mask)
+    (0x00, 0x03, 0x03),  # nothing masked: nothing changes
+])
+def test_the_acr122u_led_state_follows_the_api_manuals_mask_and_final_state_bits(
+    p2: int, before: int, after: int,
+) -> None:
+    assert led_state(p2, before) == after
+
+
+def test_the_acr122u_cannot_be_the_card_emulators_reader() -> None:
+    """nfcpy's acr122 driver refuses every listen: the ACR122U's controller does not let its
+    PN532 act as a target. The card link says so before opening anything."""
+    from hce_card.link import open_link
+
+    with pytest.raises(ValueError, match="the acr122 cannot emulate a card"):
+        open_link("nfc:sim:acr122:127.0.0.1:54533", card=object())  # type: ignore[arg-type]
