@@ -24,7 +24,9 @@ from lab.hil.results import RigError, ScenarioResult, Status, StepResult
 __all__ = ["hil"]
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 3
-VIRTUAL_RIGS = ("pcsc", "nfc")
+VIRTUAL_RIGS = ("pcsc", "nfc", "sim")
+#: What --virtual runs without --via (sim, nfcpy's drivers on simulated chips, on request).
+DEFAULT_VIRTUAL_RIGS = ("pcsc", "nfc")
 MARKS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.ERROR: "[magenta]![/]",
          Status.UNSUPPORTED: "[yellow]–[/]", Status.NOT_RUN: "[dim]·[/]"}
 
@@ -83,7 +85,12 @@ def _progress(console):  # type: ignore[no-untyped-def]
 @click.option("--virtual", is_flag=True,
               help="Virtual readers, nobody at the desk (--terminal/--emulator are ignored).")
 @click.option("--via", "vias", multiple=True, type=click.Choice(VIRTUAL_RIGS),
-              help="With --virtual: pcsc (pcscd + vpcd) and/or nfc (nfcpy udp); default both.")
+              help="With --virtual: pcsc (pcscd + vpcd), nfc (nfcpy udp) and/or sim (nfcpy's "
+                   "reader drivers on simulated chips); default pcsc and nfc.")
+@click.option("--sim-chips", default="acr122:pn533", show_default=True,
+              metavar="READER:EMULATOR",
+              help="With --via sim: the simulated terminal reader and card-emulator reader "
+                   "(pn533, rcs380, acr122; the ACR122U cannot emulate).")
 @click.option("--vpcd", default=None, metavar="READER=PORT",
               help="With --via pcsc: a vpcd slot the caller holds (default: lock a free one).")
 @click.option("--udp-port", type=int, default=None,
@@ -100,14 +107,15 @@ def _progress(console):  # type: ignore[no-untyped-def]
               help="Over-budget taps fail (default: reported and flagged only).")
 @click.option("--details", is_flag=True, help="A table of every step of every scenario.")
 def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virtual: bool,
-        vias: tuple[str, ...], vpcd: str | None, udp_port: int | None, select: tuple[str, ...],
+        vias: tuple[str, ...], sim_chips: str, vpcd: str | None, udp_port: int | None,
+        select: tuple[str, ...],
         junit: Path | None, json_path: Path | None, workdir: Path | None, keep: bool,
         strict_timing: bool, details: bool) -> None:
     """Run the scenarios in PATHS (files, or directories of *.yaml)."""
     from rich.console import Console
 
     from lab.hil.report import console_report, tap_table, write_reports
-    from lab.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig
+    from lab.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig, VirtualSimRig
     from lab.hil.runner import RunOptions, run_scenarios
 
     if not virtual and not terminal:
@@ -118,9 +126,13 @@ def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virt
     logging.getLogger("nfc").setLevel(max(logging.getLogger().level, logging.WARNING))
     rigs: list[Rig]
     if virtual:
-        vias = vias or VIRTUAL_RIGS
-        rigs = [VirtualPcscRig(_vpcd_slot(vpcd)) if via == "pcsc" else VirtualNfcRig(udp_port)
-                for via in vias]
+        vias = vias or DEFAULT_VIRTUAL_RIGS
+        try:
+            rigs = [VirtualPcscRig(_vpcd_slot(vpcd)) if via == "pcsc" else
+                    VirtualSimRig.from_chips(sim_chips) if via == "sim" else
+                    VirtualNfcRig(udp_port) for via in vias]
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sim-chips") from exc
     else:
         rigs = [HardwareRig(str(terminal), emulator or "")]
     options = RunOptions(workdir=workdir, keep=keep, strict_timing=strict_timing,
