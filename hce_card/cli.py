@@ -32,7 +32,11 @@ def card_group() -> None:
 @click.option("--cdcvm", is_flag=True,
               help="The wallet user has authenticated on the device: transactions that need a "
                    "CVM are marked device-verified (CTQ byte 2 b8).")
-def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> None:
+@click.option("--personality", type=click.Choice(["acr122u"]), default=None,
+              help="With --link vpcd:…: look like this reader with the card in its field "
+                   "(ATR, UID, LED/buzzer and direct-transmit pseudo-APDUs).")
+def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool,
+        personality: str | None) -> None:
     """Serve the card tap after tap until Ctrl-C (each command logged, PAN masked)."""
     from hce_card.card import HceCard
     from hce_card.link import open_link
@@ -44,8 +48,15 @@ def run(profile_path: str, link: str, state_path: Path | None, cdcvm: bool) -> N
         raise click.UsageError(f"cannot load the card: {exc}") from exc
     for aid, status in card.wallet_status().items():
         click.echo(f"HCE wallet {aid}: {status}", err=True)
+    served = card
+    if personality is not None:
+        if not link.startswith("vpcd"):
+            raise click.UsageError("--personality is a PC/SC reader's: use it with --link vpcd:…")
+        from hce_card.link.acr122u import with_personality
+
+        served = with_personality(card, personality)
     try:
-        card_link = open_link(link, card)
+        card_link = open_link(link, served)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     signal.signal(signal.SIGTERM, lambda *_: card_link.stop())
