@@ -77,6 +77,51 @@ def _progress(console):  # type: ignore[no-untyped-def]
 
 
 @hil.command()
+@click.option("--reader", required=True, help="The terminal reader (pcsc:…, nfc:usb:…, nfc:sim:…).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the trace (JSON, the format of tests/data/traces).")
+@click.option("--card", "card_text", default="a card or phone recorded on a bench",
+              help="What the card is (scheme, form, test or live) for the trace's 'card' field.")
+@click.option("--amount", default="1.00", show_default=True, help="Amount in major units.")
+@click.option("--switch", default="none", show_default=True,
+              help="HOST:PORT of the switch, or 'none' (the tap stays offline).")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the card.")
+def record(reader: str, out: Path, card_text: str, amount: str, switch: str,
+           timeout: float) -> None:
+    """Tap a card once and save the session as a redacted trace (PAN, tracks, name)."""
+    import json
+
+    from lab.hil.record import trace_of
+    from terminal.cli import parse_amount
+    from terminal.config import TerminalConfig
+    from terminal.pay import perform_transaction
+    from terminal.transport import open_transport
+
+    config = TerminalConfig.load(None)
+    try:
+        minor = parse_amount(amount, config.transaction_currency_exponent)
+        transport = open_transport(reader)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"present a card to {reader} …", err=True)
+    try:
+        result = perform_transaction(transport, config, minor, switch=switch,
+                                     card_timeout=timeout)
+        exchanges = [(e.command, e.response) for e in transport.exchanges]
+    finally:
+        transport.close()
+    if not exchanges:
+        raise click.ClickException(f"nothing recorded: {result.reason}")
+    outcome = str(getattr(result.final_outcome, "value", result.final_outcome))
+    trace = trace_of(exchanges, reader=reader, card=card_text, outcome=outcome,
+                     reason=result.reason)
+    out.write_text(json.dumps(trace, indent=1) + "\n")
+    click.echo(f"{len(exchanges)} APDUs recorded ({outcome}); redacted: "
+               f"{trace['notes'][1].split(';')[0].removeprefix('redacted before writing: ')}"
+               f"; written to {out}")
+
+@hil.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--terminal", envvar="EMVTAP_TERMINAL_READER", default=None,
               help="Terminal reader (pcsc:NAME|INDEX, nfc:usb:…); $EMVTAP_TERMINAL_READER.")
