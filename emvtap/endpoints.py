@@ -107,7 +107,7 @@ def parse_host_port(text: str, *, default_host: str | None = None,
 # --- nfcpy device paths ---------------------------------------------------------------------------
 
 #: the device path kinds nfcpy's ``ContactlessFrontend.open`` takes.
-NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com")
+NFCPY_PATH_KINDS = ("usb", "udp", "tty", "com", "sim")
 #: nfcpy's udp driver defaults (``nfc:udp``).
 NFCPY_UDP_DEFAULT = HostPort("localhost", 54321)
 
@@ -132,7 +132,8 @@ def nfcpy_path(rest: str, spec: str, *, check_port: bool = True) -> str:
     if kind not in NFCPY_PATH_KINDS:
         raise SpecError(
             f"{spec!r}: the nfcpy device path must start with one of {NFCPY_PATH_KINDS} "
-            "(nfc:usb[:VID[:PID]], nfc:udp[:HOST[:PORT]], nfc:tty:PORT:DRIVER)"
+            "(nfc:usb[:VID[:PID]], nfc:udp[:HOST[:PORT]], nfc:tty:PORT:DRIVER, "
+            "nfc:sim:CHIP[:HOST[:PORT]])"
         )
     if kind == "udp" and address:
         try:
@@ -142,6 +143,13 @@ def nfcpy_path(rest: str, spec: str, *, check_port: bool = True) -> str:
             raise SpecError(f"{spec!r}: expected nfc:udp[:HOST[:PORT]] ({exc})") from None
         if check_port and ":" in address:
             check_udp_port(host_port.port, spec)
+    if kind == "sim":  # a simulated chip under nfcpy's own driver (emvtap.chipsim)
+        from emvtap.chipsim import parse_sim_path
+
+        try:
+            parse_sim_path(rest, spec)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     return rest
 
 
@@ -164,7 +172,8 @@ _FORMS = {
     EndpointKind.PCSC: "pcsc:[INDEX|NAME]",
     EndpointKind.LOOPBACK: "loopback:",
     EndpointKind.VPCD: "vpcd[:HOST[:PORT]]",
-    EndpointKind.NFC: "nfc:usb[:BUS[:DEV]|:VID[:PID]], nfc:udp[:HOST[:PORT]]",
+    EndpointKind.NFC: "nfc:usb[:BUS[:DEV]|:VID[:PID]], nfc:udp[:HOST[:PORT]], "
+                      "nfc:sim:CHIP[:HOST[:PORT]]",
 }
 #: the kinds a terminal reader spec may be, and those of a card link.
 READER_KINDS = (EndpointKind.PCSC, EndpointKind.LOOPBACK, EndpointKind.NFC)

@@ -41,7 +41,8 @@ Exit 4 when the link cannot be opened (udp port taken by another card, no reader
 @click.option("--link", default="vpcd:127.0.0.1:35963", show_default=True,
               help="Where the card is tapped: vpcd:HOST:PORT (pcscd's vpcd reader), "
                    "nfc:udp:HOST:PORT (nfcpy's virtual radio), nfc:usb[:VID:PID] (a reader "
-                   "in card-emulation mode).")
+                   "in card-emulation mode), nfc:sim:CHIP:HOST:PORT (nfcpy's driver on a "
+                   "simulated chip).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Card state file (ATC, counters); default: next to the profile.")
 @click.option("--cdcvm", is_flag=True,
@@ -52,9 +53,12 @@ Exit 4 when the link cannot be opened (udp port taken by another card, no reader
                    "--list`); 'all' is refused, pick them.")
 @click.option("--attack-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML attack file (catalogue ids and/or attacks of your own).")
+@click.option("--personality", type=click.Choice(["acr122u"]), default=None,
+              help="With --link vpcd:…: look like this reader with the card in its field "
+                   "(ATR, UID, LED/buzzer and direct-transmit pseudo-APDUs).")
 def run(profile_path: str | None, recording_path: str | None, link: str,
         state_path: Path | None, cdcvm: bool, attack_names: str | None,
-        attack_file: str | None) -> None:
+        attack_file: str | None, personality: str | None) -> None:
     """Serve the card tap after tap until Ctrl-C (each command logged, PAN masked).
 
     \b
@@ -92,6 +96,12 @@ def run(profile_path: str | None, recording_path: str | None, link: str,
 
         served = AttackCard(card, attacks)
         click.echo("attacks armed: " + ", ".join(a.id for a in attacks), err=True)
+    if personality is not None:
+        if not link.startswith("vpcd"):
+            raise click.UsageError("--personality is a PC/SC reader's: use it with --link vpcd:…")
+        from hce_card.link.acr122u import with_personality
+
+        served = with_personality(served, personality)
     # an attacking card on ISO-DEP keeps asking for time (S(WTX)) as long as its attack says
     options = {"max_command_seconds": 3600.0} if attacks and link.startswith("nfc:") else {}
     from hce_card.link.base import LinkError

@@ -26,7 +26,9 @@ from lab.hil.results import RigError, ScenarioResult, Status, StepResult
 __all__ = ["hil"]
 
 EXIT_FAILED, EXIT_BAD_INPUT = int(ExitCode.DECLINED), int(ExitCode.USAGE)
-VIRTUAL_RIGS = ("pcsc", "nfc")
+VIRTUAL_RIGS = ("pcsc", "nfc", "sim")
+#: What --virtual runs without --via (sim, nfcpy's drivers on simulated chips, on request).
+DEFAULT_VIRTUAL_RIGS = ("pcsc", "nfc")
 MARKS = {Status.PASSED: "[green]✓[/]", Status.FAILED: "[red]✗[/]", Status.ERROR: "[magenta]![/]",
          Status.UNSUPPORTED: "[yellow]–[/]", Status.NOT_RUN: "[dim]·[/]"}
 
@@ -81,6 +83,55 @@ def _progress(console):  # type: ignore[no-untyped-def]
 
 
 @hil.command(epilog="""\b
+Example:
+  emvtap hil record --reader pcsc:ACR122U --out my-card.json --card "a Visa debit test card"
+Exit codes: 0 recorded, 2 a bad option (docs/exit-codes.md).""")
+@click.option("--reader", required=True, help="The terminal reader (pcsc:…, nfc:usb:…, nfc:sim:…).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the trace (JSON, the format of tests/data/traces).")
+@click.option("--card", "card_text", default="a card or phone recorded on a bench",
+              help="What the card is (scheme, form, test or live) for the trace's 'card' field.")
+@click.option("--amount", default="1.00", show_default=True, help="Amount in major units.")
+@click.option("--switch", default="none", show_default=True,
+              help="HOST:PORT of the switch, or 'none' (the tap stays offline).")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the card.")
+def record(reader: str, out: Path, card_text: str, amount: str, switch: str,
+           timeout: float) -> None:
+    """Tap a card once and save the session as a redacted trace (PAN, tracks, name)."""
+    import json
+
+    from lab.hil.record import trace_of
+    from terminal.cli import parse_amount
+    from terminal.config import TerminalConfig
+    from terminal.pay import perform_transaction
+    from terminal.transport import open_transport
+
+    config = TerminalConfig.load(None)
+    try:
+        minor = parse_amount(amount, config.transaction_currency_exponent)
+        transport = open_transport(reader)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"present a card to {reader} …", err=True)
+    try:
+        result = perform_transaction(transport, config, minor, switch=switch,
+                                     card_timeout=timeout)
+        exchanges = [(e.command, e.response) for e in transport.exchanges]
+    finally:
+        transport.close()
+    if not exchanges:
+        raise click.ClickException(f"nothing recorded: {result.reason}")
+    outcome = str(getattr(result.final_outcome, "value", result.final_outcome))
+    trace = trace_of(exchanges, reader=reader, card=card_text, outcome=outcome,
+                     reason=result.reason)
+    out.write_text(json.dumps(trace, indent=1) + "\n")
+    click.echo(f"{len(exchanges)} APDUs recorded ({outcome}); redacted: "
+               f"{trace['notes'][1].split(';')[0].removeprefix('redacted before writing: ')}"
+               f"; written to {out}")
+
+
+@hil.command(epilog="""\b
 Examples:
   emvtap hil run scenarios/ --virtual
   emvtap hil run scenarios/ --virtual --via nfc -k offline --json report.json
@@ -95,7 +146,12 @@ wrong (docs/exit-codes.md).""")
 @click.option("--virtual", is_flag=True,
               help="Virtual readers, nobody at the desk (--terminal/--emulator are ignored).")
 @click.option("--via", "vias", multiple=True, type=click.Choice(VIRTUAL_RIGS),
-              help="With --virtual: pcsc (pcscd + vpcd) and/or nfc (nfcpy udp); default both.")
+              help="With --virtual: pcsc (pcscd + vpcd), nfc (nfcpy udp) and/or sim (nfcpy's "
+                   "reader drivers on simulated chips); default pcsc and nfc.")
+@click.option("--sim-chips", default="acr122:pn533", show_default=True,
+              metavar="READER:EMULATOR",
+              help="With --via sim: the simulated terminal reader and card-emulator reader "
+                   "(pn533, rcs380, acr122; the ACR122U cannot emulate).")
 @click.option("--vpcd", default=None, metavar="READER=PORT",
               help="With --via pcsc: a vpcd slot the caller holds (default: lock a free one).")
 @click.option("--udp-port", type=int, default=None,
@@ -112,14 +168,15 @@ wrong (docs/exit-codes.md).""")
               help="Over-budget taps fail (default: reported and flagged only).")
 @click.option("--details", is_flag=True, help="A table of every step of every scenario.")
 def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virtual: bool,
-        vias: tuple[str, ...], vpcd: str | None, udp_port: int | None, select: tuple[str, ...],
+        vias: tuple[str, ...], sim_chips: str, vpcd: str | None, udp_port: int | None,
+        select: tuple[str, ...],
         junit: Path | None, json_path: Path | None, workdir: Path | None, keep: bool,
         strict_timing: bool, details: bool) -> None:
     """Run the scenarios in PATHS (files, or directories of *.yaml)."""
     from rich.console import Console
 
     from lab.hil.report import console_report, tap_table, write_reports
-    from lab.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig
+    from lab.hil.rigs import HardwareRig, Rig, VirtualNfcRig, VirtualPcscRig, VirtualSimRig
     from lab.hil.runner import RunOptions, run_scenarios
 
     if not virtual and not terminal:
@@ -128,9 +185,13 @@ def run(paths: tuple[str, ...], terminal: str | None, emulator: str | None, virt
     console = Console(stderr=True)
     rigs: list[Rig]
     if virtual:
-        vias = vias or VIRTUAL_RIGS
-        rigs = [VirtualPcscRig(_vpcd_slot(vpcd)) if via == "pcsc" else VirtualNfcRig(udp_port)
-                for via in vias]
+        vias = vias or DEFAULT_VIRTUAL_RIGS
+        try:
+            rigs = [VirtualPcscRig(_vpcd_slot(vpcd)) if via == "pcsc" else
+                    VirtualSimRig.from_chips(sim_chips) if via == "sim" else
+                    VirtualNfcRig(udp_port) for via in vias]
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sim-chips") from exc
     else:
         rigs = [HardwareRig(str(terminal), emulator or "")]
     options = RunOptions(workdir=workdir, keep=keep, strict_timing=strict_timing,

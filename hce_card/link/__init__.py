@@ -5,6 +5,7 @@
 ``vpcd`` / ``vpcd:HOST:PORT``  client of pcscd's virtual reader (:class:`~.vpcd.VpcdLink`)
 ``nfc:udp[:HOST[:PORT]]``      ISO 14443-4 card side on nfcpy's ``udp`` driver
 ``nfc:usb[:…]``                ISO 14443-4 card side on a PN53x or RC-S380 (nfcpy)
+``nfc:sim:CHIP:HOST:PORT``    the same on nfcpy's CHIP driver on a simulated chip
 =============================  =========================================================
 """
 

@@ -4,7 +4,9 @@ card side of :mod:`.isodep` on ``clf.listen(LocalTarget('106A'))`` and ``clf.exc
 Spec: ``nfc:<nfcpy path>`` -
 ``nfc:udp[:HOST[:PORT]]`` (nfcpy's UDP radio simulation; the card binds HOST:PORT, HOST
 127.0.0.1 by default),
-``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``.
+``nfc:usb[:VID[:PID]]`` / ``nfc:usb[:BUS[:DEV]]`` / ``nfc:tty:PORT:DRIVER``,
+``nfc:sim:CHIP[:HOST[:PORT]]`` (nfcpy's driver on a simulated chip, :mod:`emvtap.chipsim`;
+the card binds HOST:PORT).
 
 Devices (docs/architecture.md, Virtual hardware):
 - ``udp``: the reader's RATS reaches us; we answer the ATS.
@@ -105,6 +107,12 @@ class NfcTargetLink:
     ) -> None:
         self.card = card
         self.path = nfcpy_path(rest, f"nfc:{rest}")
+        if self.path.startswith("sim:"):
+            from emvtap.chipsim import CHIPS, parse_sim_path
+
+            chip = parse_sim_path(self.path).chip
+            if not CHIPS[chip][1]:
+                raise ValueError(f"'nfc:{rest}': the {chip} cannot emulate a card")
         self.name = f"nfc:{self.path}"
         self.ats = bytes(ats)
         self.is_udp = self.path.split(":", 1)[0] == "udp"
@@ -208,6 +216,10 @@ class NfcTargetLink:
         import nfc
 
         try:
+            if self.path.startswith("sim:"):
+                from emvtap.chipsim import open_frontend, parse_sim_path
+
+                return open_frontend(parse_sim_path(self.path), "target")
             clf = nfc.ContactlessFrontend()
             if not clf.open(self.path):
                 raise LinkError(f"{self.name}: no nfcpy device at {self.path!r}")

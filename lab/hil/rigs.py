@@ -6,6 +6,9 @@ rig                 terminal reader                   emulated cards served on
 ``hardware``        ``--terminal`` (``pcsc:ACR122U``)  ``--emulator`` (``nfc:usb:04e6:5591``)
 ``virtual-pcsc``    pcscd's vpcd reader               ``vpcd:127.0.0.1:PORT`` (same slot)
 ``virtual-nfc``     ``nfc:udp:127.0.0.1:PORT``        the same udp port, a new one per scenario
+``virtual-sim``     ``nfc:sim:acr122:127.0.0.1:PORT``  ``nfc:sim:pn533:127.0.0.1:PORT``: nfcpy's
+                                                      drivers on simulated chips (a new PORT
+                                                      per scenario; the chips are choosable)
 ==================  ================================  =======================================
 
 A vpcd slot serves one card at a time for the whole machine: the virtual-pcsc rig holds it with
@@ -38,6 +41,7 @@ __all__ = [
     "Rig",
     "VirtualNfcRig",
     "VirtualPcscRig",
+    "VirtualSimRig",
     "VpcdSlot",
     "free_udp_port",
     "vpcd_lock_path",
@@ -186,6 +190,59 @@ class VirtualNfcRig:
 
     def card_gone(self, readers: Readers) -> None:
         return None  # the card process has exited: nothing answers on the port any more
+
+    def prepare_emulator(self) -> None:
+        return None
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class VirtualSimRig:
+    """nfcpy's own reader drivers on simulated chips (``emvtap.chipsim``): the terminal's
+    reader and the card emulator's reader meet in a simulated field on a loopback port."""
+
+    reader_chip: str = "acr122"
+    emulator_chip: str = "pn533"
+    name: str = "virtual-sim"
+    person: Person = field(default_factory=NoPerson)
+
+    @classmethod
+    def from_chips(cls, chips: str) -> VirtualSimRig:
+        """``READER:EMULATOR`` (``acr122:pn533``); :class:`ValueError` for other chips."""
+        from emvtap.chipsim import CHIPS
+
+        reader, _, emulator = chips.partition(":")
+        for chip in (reader, emulator):
+            if chip not in CHIPS:
+                raise ValueError(f"unknown simulated chip {chip!r} in {chips!r}; expected "
+                                 f"READER:EMULATOR, each one of {', '.join(CHIPS)}")
+        if not CHIPS[emulator][1]:
+            raise ValueError(f"the {emulator} cannot emulate a card (use pn533 or rcs380)")
+        return cls(reader, emulator)
+
+    def open(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def readers(self) -> Readers:
+        port = free_tcp_port()
+        return Readers(f"nfc:sim:{self.reader_chip}:127.0.0.1:{port}",
+                       f"nfc:sim:{self.emulator_chip}:127.0.0.1:{port}")
+
+    def unavailable(self, scenario: Scenario) -> str | None:
+        if scenario.hardware_only:
+            return "needs real readers and a person (a real card or phone)"
+        return None
+
+    def card_gone(self, readers: Readers) -> None:
+        return None  # the card process has exited: nothing listens on the port any more
 
     def prepare_emulator(self) -> None:
         return None

@@ -7,6 +7,7 @@ kind of reader, chosen by a spec string.
 ``loopback:``               an in-process card object (``card=`` argument)
 ``nfc:usb[:…]``             nfcpy reader on USB (PN53x, ACR122U raw, RC-S380)
 ``nfc:udp:HOST:PORT``       nfcpy's ``udp`` driver (virtual radio on loopback)
+``nfc:sim:CHIP:HOST:PORT``  nfcpy's CHIP driver on a simulated chip (``emvtap.chipsim``)
 ==========================  =====================================================
 """
 

@@ -2,7 +2,8 @@
 not hold it), and nfcpy's ``udp`` radio simulation for tests.
 
 Spec: ``nfc:<nfcpy path>`` - ``nfc:usb[:VID[:PID]]``, ``nfc:usb[:BUS[:DEV]]``,
-``nfc:tty:PORT:DRIVER``, ``nfc:udp[:HOST[:PORT]]`` (the card side binds PORT).
+``nfc:tty:PORT:DRIVER``, ``nfc:udp[:HOST[:PORT]]`` (the card side binds PORT),
+``nfc:sim:CHIP[:HOST[:PORT]]`` (nfcpy's driver on a simulated chip, :mod:`emvtap.chipsim`).
 
 nfcpy does the reader side of ISO 14443-4 (RATS, chaining, WTX, R(NAK) retries) in
 ``Type4Tag.transceive``; this driver adds what a payment terminal needs
@@ -102,7 +103,13 @@ class NfcTransport(BaseTransport):
 
             clf = nfc.ContactlessFrontend()
             try:
-                found = clf.open(self.path)
+                if self.path.startswith("sim:"):
+                    from emvtap.chipsim import open_frontend, parse_sim_path
+
+                    clf = open_frontend(parse_sim_path(self.path), "initiator")
+                    found = True
+                else:
+                    found = clf.open(self.path)
             except OSError as exc:
                 raise TransportError(f"{self.spec}: cannot open the reader: {exc}") from exc
             if not found:

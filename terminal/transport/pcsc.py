@@ -132,6 +132,9 @@ DISPOSITIONS = {
 #: PC/SC Part 3, 3.2.2.1.3 GET DATA: the UID of a contactless card, answered by the reader.
 GET_UID = bytes.fromhex("FFCA000000")
 
+#: ACR122U API manual 5.1: the reader's firmware version ("ACR122U2xx"), answered by the reader.
+GET_FIRMWARE_VERSION = bytes.fromhex("FF00480000")
+
 #: ACR122U "Bi-color LED and Buzzer Control" pseudo-APDUs (FF 00 40 P2 04 T1 T2 N BUZZER),
 #: by outcome. P2 bits: 0 final red, 1 final green, 2 red mask, 3 green mask, 4 initial red
 #: blink state, 5 initial green blink state, 6 red blink, 7 green blink; T1/T2 in 100 ms.
@@ -266,6 +269,7 @@ class PcscTransport(BaseTransport):
         self._card: int | None = None
         self._worker: _Worker | None = None
         self._lost = False  # the last card was lost mid-tap and must be presented again
+        self._firmware: bytes | None = None  # FF 00 48 00 00 answer of the connected card's reader
 
     # -- context ------------------------------------------------------------------------
 
@@ -374,6 +378,7 @@ class PcscTransport(BaseTransport):
                 return None
             raise TransportError(_error("SCardStatus", hresult))
         self._card, self.protocol, self.atr = card, protocol, bytes(atr)
+        self._firmware = None
         self.exchanges = []
         log.debug("%s: card connected, T=%d, ATR %s", self.reader, protocol - 1, self.atr.hex())
         return self.atr
@@ -422,7 +427,22 @@ class PcscTransport(BaseTransport):
 
     @property
     def is_acr122u(self) -> bool:
-        return self.reader is not None and "ACR122" in self.reader.upper()
+        """An ACR122U by its PC/SC name; on pcscd's virtual reader (vpcd, whose name says
+        nothing), by the firmware version pseudo-APDU ``FF 00 48 00 00`` (ACR122U API manual,
+        5.1) that an ACR122U personality of the card side answers, asked once per card. Other
+        readers are never sent it."""
+        if self.reader is None:
+            return False
+        if "ACR122" in self.reader.upper():
+            return True
+        if "VIRTUAL PCD" not in self.reader.upper():
+            return False
+        if self._card is not None and self._firmware is None:
+            try:
+                self._firmware = self._send(GET_FIRMWARE_VERSION)
+            except TransportError:
+                self._firmware = b""
+        return bool(self._firmware and self._firmware.startswith(b"ACR122U"))
 
     def uid(self) -> bytes | None:
         """The card's UID through the reader's GET DATA pseudo-APDU (``FF CA 00 00 00``,
