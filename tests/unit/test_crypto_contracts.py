@@ -204,3 +204,145 @@ def test_pins_of_4_and_12_digits_round_trip(pin: str) -> None:
 def test_a_pin_block_is_8_bytes() -> None:
     with _raises(PinBlockError, "a PIN block is 8 bytes"):
         pin_from_block(K, bytes(7), "4451234567890129")
+
+
+# --- the CVN table ---------------------------------------------------------------------------
+
+
+def test_a_vis_iad_shorter_than_its_own_length_byte_is_no_vis_layout() -> None:
+    """VIS IAD byte 1 is the length of the VIS part: 07 needs at least 8 bytes."""
+    from emvtap.cryptogram_versions import IAD_LAYOUTS, detect_iad_layout
+
+    seven = bytes.fromhex("07010103A00000")  # says 07, carries 6 after it
+    assert IAD_LAYOUTS["vis"].matches(seven) is False
+    assert detect_iad_layout(seven) is None
+    assert detect_iad_layout(seven + b"\x01").name == "vis"
+
+
+@pytest.mark.parametrize(("cvn", "mchip"), [(0x10, True), (0x11, True), (0x17, True),
+                                             (0x18, False), (0x20, False), (0x0F, False)])
+def test_the_mchip_layout_takes_cvn_10_to_17(cvn: int, mchip: bool) -> None:
+    from emvtap.cryptogram_versions import IAD_LAYOUTS
+
+    iad = bytes([0x01, cvn]) + bytes(16)
+    assert IAD_LAYOUTS["mchip"].matches(iad) is mchip
+    assert IAD_LAYOUTS["mchip"].matches(iad + b"\x00") is False
+
+
+def test_an_ambiguous_iad_names_both_readings() -> None:
+    """18 bytes reading as PBOC CVN 01 (vis) and as an M/Chip CVN 10 (mchip) at once."""
+    from emvtap.cryptogram_versions import IadError, detect_iad_layout
+
+    iad = bytes.fromhex("07100103A00000010A") + bytes(9)
+    assert len(iad) == 18
+    with _raises(IadError, "9F10 is ambiguous: it reads as vis CVN 01, mchip CVN 10"):
+        detect_iad_layout(iad)
+    assert detect_iad_layout(iad, expected_cvn=0x01).name == "vis"
+    assert detect_iad_layout(iad, expected_cvn=0x10).name == "mchip"
+
+
+def test_the_ac_input_list_zero_fills_and_cuts_each_tag() -> None:
+    from emvtap.cryptogram_versions import ac_input_list
+
+    data = ac_input_list({0x9F02: b"\x01", 0x9F03: bytes(7) + b"\xff"})
+    assert data[:12] == b"\x01" + bytes(5) + bytes(6)
+    assert len(data) == 6 + 6 + 2 + 5 + 2 + 3 + 1 + 4 + 2 + 2
+
+
+@pytest.mark.parametrize("cvn", [0x01, 0x12, 0x10])
+def test_a_wrong_arpc_is_not_valid_and_not_approved(cvn: int) -> None:
+    from emvtap.cryptogram_versions import IssuerResponse, cryptogram_version
+
+    row = cryptogram_version(cvn)
+    good = row.issuer_authentication(K, ARQC, b"00")
+    bad = bytes([good[0] ^ 1]) + good[1:]
+    assert row.check_arpc(K, ARQC, bad) == IssuerResponse(False, False, False, False)
+    assert row.check_arpc(K, ARQC, good) == IssuerResponse(True, True, False, False)
+
+
+@pytest.mark.parametrize(("csu2", "expected"), [
+    (0x80, (True, True, False, False)), (0x40, (True, False, True, False)),
+    (0x20, (True, False, False, True)), (0xE0, (True, True, True, True)),
+    (0x00, (True, False, False, False))])
+def test_the_csu_bits_reach_the_card(csu2: int, expected: tuple[bool, ...]) -> None:
+    """Book 2 8.2.2 / VIS: CSU byte 2 b8 approved, b7 card block, b6 application block."""
+    from emvtap.cryptogram_versions import IssuerResponse, cryptogram_version
+
+    row = cryptogram_version(0x12)
+    csu = bytes([0x00, csu2, 0x00, 0x00])
+    data = arpc_method_2(K, ARQC, csu) + csu
+    assert row.check_arpc(K, ARQC, data) == IssuerResponse(*expected)
+
+
+def test_an_unknown_cvn_is_named_with_the_known_ones() -> None:
+    from emvtap.cryptogram_versions import cryptogram_version, version_in_layout
+
+    with _raises(ValueError, "CVN 22 is not implemented (known: 01, 12, 10)"):
+        cryptogram_version(0x22)
+    assert version_in_layout("vis", 0x10) is None
+    assert version_in_layout("mchip", 0x10).cvn == 0x10
+    assert version_in_layout(None, None) is None
+
+
+# --- more of ISO 9564 and option B -----------------------------------------------------------
+
+
+def test_a_pan_shorter_than_13_digits_is_zero_filled_in_the_pan_field() -> None:
+    """ISO 9564-1 format 0: fewer than 12 digits before the check digit are left-padded with
+    zeros: PAN 12345678903 → PAN field 0000 0012 3456 7890."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    block = encipher_pin_block(K, "1234", "12345678903")
+    dec = Cipher(TripleDES(K + K[:8]), modes.ECB()).decryptor()
+    clear = dec.update(block) + dec.finalize()
+    pan_field = bytes.fromhex("0000001234567890")
+    assert bytes(a ^ b for a, b in zip(clear, pan_field, strict=True)).hex().upper() == (
+        "041234FFFFFFFFFF")
+    assert pin_from_block(K, block, "12345678903") == "1234"
+
+
+@pytest.mark.parametrize(("clear", "message"), [
+    ("041234FFFFFFFFF0", "PIN digits or padding malformed"),
+    ("0412A4FFFFFFFFFF", "PIN digits or padding malformed"),
+    ("141234FFFFFFFFFF", "not an ISO 9564 format 0 block"),
+    ("031234FFFFFFFFFF", "not an ISO 9564 format 0 block"),
+    ("0D1234FFFFFFFFFF", "not an ISO 9564 format 0 block"),
+])
+def test_malformed_format_0_blocks_are_refused_with_the_reason(clear: str, message: str) -> None:
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    pan = "4451234567890129"
+    pan_field = bytes.fromhex("0000123456789012")
+    plain = bytes(a ^ b for a, b in zip(bytes.fromhex(clear), pan_field, strict=True))
+    enc = Cipher(TripleDES(K + K[:8]), modes.ECB()).encryptor()
+    with _raises(PinBlockError, message):
+        pin_from_block(K, enc.update(plain) + enc.finalize(), pan)
+
+
+def _option_b_y_from_the_book(pan: str, psn: str) -> bytes:
+    """Book 2 A1.4.2 written out again here: SHA-1 of PAN ‖ PSN (odd count: a leading 0),
+    decimal digits of the hex digest left to right, then A-F as 0-5, the first 16."""
+    import hashlib
+
+    x = pan + psn
+    x = "0" + x if len(x) % 2 else x
+    digest = hashlib.sha1(bytes.fromhex(x)).hexdigest().upper()
+    decimal = [c for c in digest if c in "0123456789"]
+    letters = [str(ord(c) - ord("A")) for c in digest if c in "ABCDEF"]
+    return bytes.fromhex("".join((decimal + letters)[:16]))
+
+
+def test_option_b_decimalises_with_the_letters_when_the_digest_has_few_digits() -> None:
+    """A 19-digit PAN whose SHA-1 has fewer than 16 decimal digits exercises the A-F step."""
+    import hashlib
+
+    from emvtap.des import adjust_parity, des3_encrypt
+
+    pan = next(p for p in (f"5{n:018d}" for n in range(200000))
+               if sum(c.isdigit() for c in hashlib.sha1(bytes.fromhex("0" + p + "00"))
+                      .hexdigest()) < 16)
+    y = _option_b_y_from_the_book(pan, "00")
+    expected = adjust_parity(des3_encrypt(K, y + bytes(b ^ 0xFF for b in y)))
+    assert derive_icc_master_key(K, pan, "00", "B") == expected
