@@ -86,9 +86,9 @@ def test_pboc_arqc_data_names_the_missing_or_short_tag() -> None:
     values = {t: bytes(n) for t, n in ((0x9F02, 6), (0x9F03, 6), (0x9F1A, 2), (0x95, 5),
                                         (0x5F2A, 2), (0x9A, 3), (0x9C, 1), (0x9F37, 4),
                                         (0x82, 2), (0x9F36, 2))}
-    with pytest.raises(KeyError, match=re.escape("tag 9F10 is missing for the PBOC AC data")):
+    with pytest.raises(KeyError, match="^'tag 9F10 is missing for the PBOC AC data'$"):
         pboc_arqc_data(values)
-    with pytest.raises(KeyError, match=re.escape("tag 9F37 is missing for the PBOC AC data")):
+    with pytest.raises(KeyError, match="^'tag 9F37 is missing for the PBOC AC data'$"):
         pboc_arqc_data({t: v for t, v in values.items() if t != 0x9F37})
     with _raises(ValueError, "tag 9A is 2 bytes, PBOC AC data needs 3"):
         pboc_arqc_data(values | {0x9A: bytes(2)})
@@ -104,6 +104,7 @@ def test_pboc_iad_layout_and_its_parse() -> None:
         0x11, 0x01, bytes.fromhex("03A01020"), 4, b"\xAA\xBB")
     assert pboc_iad(b"\x11", bytes.fromhex("03A01020")) == bytes.fromhex("07110103A0102001")
     assert pboc_iad(1, bytes.fromhex("03A01020"), 0, bytes(15))[-16:] == b"\x0f" + bytes(15)
+    assert pboc_iad(1, bytes.fromhex("03A01020"), 0xFF)[-1] == 0xFF  # the largest algorithm ID
     assert parse_pboc_iad(bytes.fromhex("07110103A0102001")).discretionary == b""
 
 
@@ -159,6 +160,8 @@ def test_script_mac_lengths_4_to_8_verify_and_9_does_not(length: int) -> None:
     (lambda: derive_pboc_session_key(K[:15], b"\x00\x01"),
      "ICC master key must be a 16-byte (double length) DES key, not 15 bytes"),
     (lambda: derive_pboc_session_key(K, b"\x01"), "ATC must be 2 bytes, not 1"),
+    (lambda: derive_emv_common_session_key(K[:8], bytes(8)),
+     "ICC master key must be a 16-byte (double length) DES key, not 8 bytes"),
     (lambda: derive_emv_common_session_key(K, bytes(7)),
      "diversification value R must be 8 bytes, not 7"),
     (lambda: derive_mastercard_session_key(K, b"\x00\x01", bytes(3)),
@@ -182,6 +185,9 @@ def test_option_b_on_a_short_pan_is_option_a() -> None:
     long_pan = "1234567890123456789"
     assert derive_icc_master_key(K, long_pan, "01") == derive_icc_master_key(K, long_pan, "01",
                                                                               "B")
+    pan17 = "12345678901234567"  # 17 digits: option B by default
+    assert derive_icc_master_key(K, pan17, "01") == derive_icc_master_key(K, pan17, "01", "B")
+    assert derive_icc_master_key(K, pan17, "01") != derive_icc_master_key(K, pan17, "01", "A")
     assert derive_icc_master_key(K, long_pan, "01", "A") != derive_icc_master_key(
         K, long_pan, "01", "B")
 
@@ -304,6 +310,7 @@ def test_a_pan_shorter_than_13_digits_is_zero_filled_in_the_pan_field() -> None:
 
 @pytest.mark.parametrize(("clear", "message"), [
     ("041234FFFFFFFFF0", "PIN digits or padding malformed"),
+    ("0412340FFFFFFFFF", "PIN digits or padding malformed"),  # the first pad nibble
     ("0412A4FFFFFFFFFF", "PIN digits or padding malformed"),
     ("141234FFFFFFFFFF", "not an ISO 9564 format 0 block"),
     ("031234FFFFFFFFFF", "not an ISO 9564 format 0 block"),
