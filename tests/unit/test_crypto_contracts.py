@@ -86,9 +86,9 @@ def test_pboc_arqc_data_names_the_missing_or_short_tag() -> None:
     values = {t: bytes(n) for t, n in ((0x9F02, 6), (0x9F03, 6), (0x9F1A, 2), (0x95, 5),
                                         (0x5F2A, 2), (0x9A, 3), (0x9C, 1), (0x9F37, 4),
                                         (0x82, 2), (0x9F36, 2))}
-    with pytest.raises(KeyError, match="^'tag 9F10 is missing for the PBOC AC data'$"):
+    with pytest.raises(KeyError, match=r"^'tag 9F10 is missing for the PBOC AC data'$"):
         pboc_arqc_data(values)
-    with pytest.raises(KeyError, match="^'tag 9F37 is missing for the PBOC AC data'$"):
+    with pytest.raises(KeyError, match=r"^'tag 9F37 is missing for the PBOC AC data'$"):
         pboc_arqc_data({t: v for t, v in values.items() if t != 0x9F37})
     with _raises(ValueError, "tag 9A is 2 bytes, PBOC AC data needs 3"):
         pboc_arqc_data(values | {0x9A: bytes(2)})
