@@ -70,10 +70,3 @@ def test_every_tvr_bit_is_set_by_a_rule_or_listed_as_never_set() -> None:
     assert _bits(TVR) - named == never & _bits(TVR)
     assert named & never == set()
 
-
-def test_a_script_command_succeeds_on_9000_and_the_warnings_62_and_63_only() -> None:
-    """Book 3 10.10 (rule FP-22): SW1 90, 62, 63 succeed; any other SW1 ends the script."""
-    from terminal.kernel.issuer import script_command_succeeded
-
-    succeeded = [sw1 for sw1 in range(0x100) if script_command_succeeded(sw1 << 8 | 0x01)]
-    assert succeeded == [0x62, 0x63, 0x90]
