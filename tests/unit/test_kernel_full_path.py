@@ -789,3 +789,11 @@ def test_the_test_card_spec_defaults_are_a_clean_card() -> None:
     rec = decode(EmvCard(spec).records[(1, 1)])[0]
     assert {t.tag for t in rec.children or ()} >= {0x5A, 0x5F24, 0x8C, 0x8D, 0x8E}
     assert datetime(2026, 3, 16) == TODAY.replace(hour=0, minute=0)
+
+
+def test_a_script_command_succeeds_on_9000_and_the_warnings_62_and_63_only() -> None:
+    """Book 3 10.10: SW1 90, 62, 63 succeed; any other SW1 ends the script."""
+    from terminal.kernel.issuer import script_command_succeeded
+
+    succeeded = [sw1 for sw1 in range(0x100) if script_command_succeeded(sw1 << 8 | 0x01)]
+    assert succeeded == [0x62, 0x63, 0x90]

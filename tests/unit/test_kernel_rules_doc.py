@@ -69,3 +69,4 @@ def test_every_tvr_bit_is_set_by_a_rule_or_listed_as_never_set() -> None:
     never = set(re.findall(r"`(\w+)`", DOC.split("TVR bits no rule above sets", 1)[1]))
     assert _bits(TVR) - named == never & _bits(TVR)
     assert named & never == set()
+
