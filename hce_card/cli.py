@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from emvtap.device_types import DEVICE_TYPE_NAMES, DeviceType
 from emvtap.masking import mask_pan
 from emvtap.profile import ProfileError
 
@@ -72,8 +73,13 @@ _SCHEMES = ("quickpass", "visa", "mastercard", "multi")
 @click.option("--hce", "hce_keys", type=click.IntRange(0, 1000), default=None,
               help="Write the HCE form: no master key, this many limited-use keys computed "
                    "locally as a test TSP would (use `emvtap card replenish` with a switch).")
-def perso(scheme: str, seed: int, out: Path, ecash: int | None, hce_keys: int | None) -> None:
-    """Write a test card profile of another scheme, or with several applications."""
+@click.option("--device-type", type=click.Choice(DEVICE_TYPE_NAMES), default=None,
+              help="The device the card is on (default: handset-se, or hce with --hce).")
+@click.option("--device-id", default=None, help="The device id of its token (default: seeded).")
+def perso(scheme: str, seed: int, out: Path, ecash: int | None, hce_keys: int | None,
+          device_type: str | None, device_id: str | None) -> None:
+    """Write a test device card of another scheme, or with several applications: a token
+    (MPAN, SPAN, device) comes with it, so `emvtap switch enroll` can register it."""
     from dataclasses import replace
 
     from emvtap.perso import generate_profile
@@ -83,6 +89,7 @@ def perso(scheme: str, seed: int, out: Path, ecash: int | None, hce_keys: int | 
         generate_visa_profile,
         hce_wallet_profile,
         test_luk_batch,
+        with_device_token,
     )
 
     if scheme == "multi":
@@ -96,15 +103,21 @@ def perso(scheme: str, seed: int, out: Path, ecash: int | None, hce_keys: int | 
     else:
         profile = (generate_visa_profile if scheme == "visa" else generate_mastercard_profile)(
             seed)
+    device_type = device_type or ("hce" if hce_keys is not None else "handset-se")
+    if profile.token is not None:
+        profile = replace(profile, token=replace(profile.token, device_type=DeviceType(
+            device_type), device_id=device_id or profile.token.device_id))
+    profile = with_device_token(profile, seed, device_type=device_type, device_id=device_id)
     if hce_keys is not None:
-        if profile.applications[0].cvn != 0x01:
-            raise click.UsageError("the HCE form needs a PBOC (quickpass or multi) card")
         batch = test_luk_batch(profile.applications[0], 1, hce_keys) if hce_keys else None
         profile = hce_wallet_profile(profile, batch)
     profile.save(out)
     apps = ", ".join(f"{a.label} ({a.aid.hex().upper()}, kernel {a.kernel_id:02X})"
                      for a in profile.applications)
-    click.echo(f"wrote {out}: {mask_pan(profile.pan)}: {apps}")
+    token = profile.token
+    assert token is not None
+    click.echo(f"wrote {out}: {mask_pan(profile.pan)}: {apps}; token for card "
+               f"{mask_pan(token.span)} on {token.device_type} {token.device_id}")
 
 
 @card_group.command()

@@ -212,6 +212,7 @@ class _Api:
             purpose=str(body.get("purpose", "contactless")),
             assurance_level=str(body.get("assurance_level", "00")),
             config=self.config,
+            scheme=str(body.get("scheme", "quickpass")),
         )
         return {
             "mpan": result.mpan,

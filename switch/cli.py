@@ -24,7 +24,13 @@ from emvtap.private_files import write_private_text
 from switch.enroll import EnrollError, enroll_profile, load_profile
 from switch.lifecycle import CHANNELS, LIFECYCLE, LifecycleError, Policy, apply_event
 from switch.store import Store, StoreError
-from switch.tsp import ProvisioningError, TspConfig, provision, replenish_limited_use_keys
+from switch.tsp import (
+    SCHEME_NAMES,
+    ProvisioningError,
+    TspConfig,
+    provision,
+    replenish_limited_use_keys,
+)
 
 __all__ = ["main", "switch_group"]
 
@@ -298,6 +304,13 @@ def card(
     default="contactless",
     show_default=True,
 )
+@click.option(
+    "--scheme",
+    type=click.Choice(SCHEME_NAMES),
+    default="quickpass",
+    show_default=True,
+    help="the device card's scheme (docs/domain.md, Keys of the cloud-based cards)",
+)
 @click.option("--seed", type=int, default=None, help="MPAN choice (deterministic for tests)")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="profile JSON")
 @click.option("--keys-out", type=click.Path(dir_okay=False), help="HCE: the first key batch")
@@ -309,6 +322,7 @@ def provision_cmd(
     token_requestor_id: str,
     channel: str,
     purpose: str,
+    scheme: str,
     seed: int | None,
     out: str,
     keys_out: str | None,
@@ -327,13 +341,14 @@ def provision_cmd(
                 rng=random.Random(seed) if seed is not None else None,
                 out=out,
                 config=TspConfig(),
+                scheme=scheme,
             )
     except ProvisioningError as exc:
         raise click.ClickException(f"{exc} [{exc.reason}]") from None
     if keys_out and result.limited_use_keys is not None:
         write_private_text(keys_out, json.dumps(result.limited_use_keys, indent=1) + "\n")
     click.echo(
-        f"provisioned {mask_pan(result.mpan)} for card {mask_pan(span)} on {device_id}"
+        f"provisioned {scheme} {mask_pan(result.mpan)} for card {mask_pan(span)} on {device_id}"
         f"{' (default)' if result.is_default else ''}; profile {out}"
     )
 
