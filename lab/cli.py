@@ -27,6 +27,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "doctor": "lab.doctor_cli:doctor",
     "hil": "lab.hil_cli:hil",
     "demo": "lab.demo:demo",
+    "wallet": "lab.wallet.cli:wallet_group",
+    "merchant": "lab.merchant.cli:merchant_group",
 }
 
 

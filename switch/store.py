@@ -191,7 +191,12 @@ SCHEMA = _SCHEMA.substitute(
 
 
 #: (table, column, declaration) added after the first schema; applied by :meth:`Store._migrate`.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("cards", "par", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("cards", "par", "TEXT"),
+    # how the card was presented: DE 22, and the channel (contactless / in-app, docs/domain.md)
+    ("authorizations", "entry_mode", "TEXT"),
+    ("authorizations", "channel", "TEXT"),
+)
 
 
 class StoreError(RuntimeError):
@@ -744,7 +749,7 @@ class Store:
         sql = (
             "SELECT id, received_at, mti, terminal_id, stan, rrn, mpan, span, account_id, atc,"
             " amount, currency, response_code, reason, auth_code, posted, original_id,"
-            " reversed_by FROM authorizations"
+            " reversed_by, entry_mode, channel FROM authorizations"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -1,0 +1,205 @@
+"""``emvtap wallet``: the wallet on a device and the wallet server (docs/domain.md: over-the-air
+issuance, the device channel's lifecycle, the network's pushes, in-app payment)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from emvtap.masking import mask_pan
+from switch.cli import AMOUNT
+from switch.tsp import SCHEME_NAMES
+
+__all__ = ["wallet_group"]
+
+WALLET = click.option("--wallet", "wallet_dir", type=click.Path(file_okay=False, path_type=Path),
+                      default=Path("wallet"), show_default=True, help="The wallet directory.")
+CARD = click.option("--card", "card", default=None,
+                    help="The card: its MPAN or last digits (default: the default card).")
+
+
+def _open(wallet_dir: Path):  # type: ignore[no-untyped-def]
+    from lab.wallet.device import Wallet, WalletError
+
+    try:
+        return Wallet.open(wallet_dir)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("wallet")
+def wallet_group() -> None:
+    """The wallet on a device, and the wallet server between it and the token service."""
+
+
+@wallet_group.command("server")
+@click.option("--port", type=int, default=8590, show_default=True)
+@click.option("--switch-admin", default="127.0.0.1:8584", show_default=True,
+              help="HOST:PORT of the switch's admin API (the token service).")
+@click.option("--admin-token-file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="The admin API's bearer token file (DB.admin-token).")
+def server(port: int, switch_admin: str, admin_token_file: str | None) -> None:
+    """Run the wallet server (HTTP on 127.0.0.1) until Ctrl-C."""
+    from emvtap.endpoints import parse_host_port
+    from lab.wallet.server import WalletServer
+
+    token = os.environ.get("EMVTAP_SWITCH_ADMIN_TOKEN")
+    if admin_token_file:
+        token = Path(admin_token_file).read_text().strip()
+    if not token:
+        raise click.UsageError("the admin API needs a token: --admin-token-file or "
+                               "$EMVTAP_SWITCH_ADMIN_TOKEN")
+    try:
+        host, admin_port = parse_host_port(switch_admin, default_host="127.0.0.1")
+        wallet_server = WalletServer(f"http://{host}:{admin_port}", token, port=port)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot start the wallet server: {exc}") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    click.echo(f"wallet server: serving http://127.0.0.1:{wallet_server.port}/ "
+               f"(token service {host}:{admin_port})", err=True)
+    try:
+        wallet_server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        wallet_server.httpd.server_close()
+
+
+@wallet_group.command("init")
+@WALLET
+@click.option("--device-id", required=True)
+@click.option("--form", "device_type", type=click.Choice(["handset-se", "wearable-se", "hce"]),
+              required=True, help="Where the device cards' secrets live (docs/domain.md).")
+@click.option("--passcode", required=True, help="The device passcode (4-12 digits).")
+@click.option("--server", "server_url", default="http://127.0.0.1:8590", show_default=True,
+              help="The wallet server's URL.")
+@click.option("--se-reader", default="", help="SE forms: the secure element's reader "
+                                              "(pcsc:NAME).")
+def init(wallet_dir: Path, device_id: str, device_type: str, passcode: str, server_url: str,
+         se_reader: str) -> None:
+    """Set up the wallet of a device."""
+    from lab.wallet.device import Wallet, WalletError
+
+    try:
+        Wallet.create(wallet_dir, device_id, device_type, passcode, server_url, se_reader)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wallet {wallet_dir}: device {device_id} ({device_type})")
+
+
+@wallet_group.command("add-card")
+@WALLET
+@click.option("--span", required=True, help="The physical card's number.")
+@click.option("--scheme", type=click.Choice(SCHEME_NAMES), default="quickpass",
+              show_default=True)
+@click.option("--purpose", type=click.Choice(["any", "contactless", "in-app"]), default="any",
+              show_default=True, help="The token's domain: contactless, in-app, or both.")
+@click.option("--se-reader", default=None, help="SE forms: the secure element's reader.")
+@click.option("--device", "device_id", default=None,
+              help="The device id (checked against the wallet's).")
+@click.option("--form", "device_type", default=None,
+              type=click.Choice(["handset-se", "wearable-se", "hce"]),
+              help="The device form (checked against the wallet's).")
+def add_card(wallet_dir: Path, span: str, scheme: str, purpose: str, se_reader: str | None,
+             device_id: str | None, device_type: str | None) -> None:
+    """Add a card to the device: over-the-air issuance through the wallet server."""
+    from lab.wallet.device import WalletError
+
+    wallet = _open(wallet_dir)
+    if device_id and device_id != wallet.device_id:
+        raise click.UsageError(f"this wallet is on device {wallet.device_id}, not {device_id}")
+    if device_type and device_type != wallet.device_type:
+        raise click.UsageError(f"this wallet's device is {wallet.device_type}, not {device_type}")
+    try:
+        entry = wallet.add_card(span, scheme, purpose, se_reader=se_reader)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = (f"secure element on {entry['reader']} ({entry['script_apdus']} STORE DATA "
+             "commands)" if "reader" in entry else f"HCE app ({wallet_dir}/cards)")
+    click.echo(f"added {scheme} card {mask_pan(entry['mpan'])} for {mask_pan(span)} to "
+               f"{wallet.device_id}: {where}{', default' if entry['default'] else ''}")
+
+
+@wallet_group.command("cards")
+@WALLET
+def cards(wallet_dir: Path) -> None:
+    """List the device cards in the wallet."""
+    wallet = _open(wallet_dir)
+    for c in wallet.cards():
+        click.echo(f"{mask_pan(c['mpan'])} {c['scheme']} {c['form']} {c['status']}"
+                   f"{' default' if c.get('default') else ''} no-password limit "
+                   f"{int(c.get('no_password_limit') or 0) / 100:.2f}")
+
+
+def _lifecycle(action: str):  # type: ignore[no-untyped-def]
+    @WALLET
+    @CARD
+    def command(wallet_dir: Path, card: str | None) -> None:
+        from lab.wallet.device import WalletError
+
+        wallet = _open(wallet_dir)
+        try:
+            answer = wallet.lifecycle(action, card)
+        except WalletError as exc:
+            raise click.ClickException(str(exc)) from None
+        for change in answer.get("changes", []):
+            click.echo(f"{action}: {mask_pan(change['mpan'])} {change['from_state']} → "
+                       f"{change['to_state']}")
+
+    command.__doc__ = f"{action.capitalize()} a card through the device channel."
+    return wallet_group.command(action)(command)
+
+
+for _action in ("suspend", "resume", "delete", "set-default"):
+    _lifecycle(_action)
+
+
+@wallet_group.command("sync")
+@WALLET
+def sync(wallet_dir: Path) -> None:
+    """Fetch the network's pushes (limit, suspension, deletion) and apply them to the cards."""
+    from lab.wallet.device import WalletError
+
+    wallet = _open(wallet_dir)
+    try:
+        changes = wallet.sync()
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in changes or ["nothing new"]:
+        click.echo(line)
+
+
+@wallet_group.command("pay-in-app")
+@WALLET
+@CARD
+@click.option("--amount", type=AMOUNT, required=True, help="e.g. 88.00")
+@click.option("--merchant", "order_file", type=click.Path(exists=True, dir_okay=False),
+              required=True, help="The merchant's order (emvtap merchant checkout).")
+@click.option("--passcode", default=None, help="The device passcode (cardholder verification).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the payment token for the merchant.")
+def pay_in_app(wallet_dir: Path, card: str | None, amount: int, order_file: str,
+               passcode: str | None, out: Path) -> None:
+    """Pay a merchant's order inside an app: the device card's cryptogram over the order,
+    encrypted to the merchant."""
+    from lab.wallet.device import WalletError
+
+    wallet = _open(wallet_dir)
+    try:
+        order = json.loads(Path(order_file).read_text())
+        token = wallet.pay_in_app(order, amount, passcode, card)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{order_file} is not a merchant order: {exc}") from None
+    except WalletError as exc:
+        raise click.ClickException(f"the device refused: {exc}") from None
+    out.write_text(json.dumps(token, indent=1) + "\n")
+    click.echo(f"payment token for order {order.get('order_id')} "
+               f"({amount / 100:.2f}, {'passcode verified' if passcode else 'no passcode'})"
+               f" → {out}")
