@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -42,8 +43,9 @@ def wallet_group() -> None:
 @click.option("--port", type=int, default=8590, show_default=True)
 @click.option("--switch-admin", default="127.0.0.1:8584", show_default=True,
               help="HOST:PORT of the switch's admin API (the token service).")
-@click.option("--admin-token-file", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="The admin API's bearer token file (DB.admin-token).")
+@click.option("--admin-token-file", type=click.Path(dir_okay=False), default=None,
+              help="The admin API's bearer token file (DB.admin-token; waited for up to 10 s "
+                   "while the switch starts).")
 def server(port: int, switch_admin: str, admin_token_file: str | None) -> None:
     """Run the wallet server (HTTP on 127.0.0.1) until Ctrl-C."""
     from emvtap.endpoints import parse_host_port
@@ -51,7 +53,13 @@ def server(port: int, switch_admin: str, admin_token_file: str | None) -> None:
 
     token = os.environ.get("EMVTAP_SWITCH_ADMIN_TOKEN")
     if admin_token_file:
-        token = Path(admin_token_file).read_text().strip()
+        token_path = Path(admin_token_file)
+        deadline = time.monotonic() + 10
+        while not token_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # `emvtap switch serve` writes it when it starts
+        if not token_path.exists():
+            raise click.UsageError(f"no admin token file {admin_token_file}")
+        token = token_path.read_text().strip()
     if not token:
         raise click.UsageError("the admin API needs a token: --admin-token-file or "
                                "$EMVTAP_SWITCH_ADMIN_TOKEN")
