@@ -135,6 +135,25 @@ def add_card(wallet_dir: Path, span: str, scheme: str, purpose: str, se_reader: 
                f"{wallet.device_id}: {where}{', default' if entry['default'] else ''}")
 
 
+@wallet_group.command("import")
+@WALLET
+@click.option("--profile", "profile_path", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), required=True, help="The HCE device card's profile.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Its state file (default: next to the profile).")
+def import_card(wallet_dir: Path, profile_path: Path, state_path: Path | None) -> None:
+    """Take an HCE device card already issued to this device into the wallet."""
+    from lab.wallet.device import WalletError
+
+    wallet = _open(wallet_dir)
+    try:
+        entry = wallet.import_card(profile_path,
+                                   state_path or profile_path.with_suffix(".state.json"))
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"imported {mask_pan(entry['mpan'])} into {wallet_dir}")
+
+
 @wallet_group.command("cards")
 @WALLET
 def cards(wallet_dir: Path) -> None:

@@ -240,6 +240,36 @@ class Wallet:
         self.save()
         return entry
 
+    def import_card(self, profile_path: Path, state_path: Path) -> dict[str, Any]:
+        """Take an HCE device card the token service already issued to this device (its
+        profile and state files, e.g. from ``emvtap switch provision``) into the wallet."""
+        from emvtap.perso_schemes import SCHEMES
+        from emvtap.profile import CardProfile, ProfileError
+
+        if self.device_type != "hce":
+            raise WalletError("only an HCE card can be imported: an SE card lives in its "
+                              "secure element (emvtap wallet add-card)")
+        try:
+            profile = CardProfile.load(profile_path)
+        except (ProfileError, OSError) as exc:
+            raise WalletError(f"cannot read the card: {exc}") from None
+        token = profile.token
+        if token is None or token.device_id != self.device_id:
+            raise WalletError(f"the card is not a device card of {self.device_id}")
+        if any(c["mpan"] == profile.pan for c in self.data["cards"]):
+            raise WalletError("the card is already in the wallet")
+        app = profile.applications[0]
+        scheme = next((n for n, s in SCHEMES.items() if s.aid == app.aid), "quickpass")
+        entry = {"mpan": profile.pan, "scheme": scheme, "form": "hce", "status": "active",
+                 "default": not any(c["status"] != "deleted" for c in self.data["cards"]),
+                 "purpose": app.extra.get("purpose", ""),
+                 "no_password_limit": int(app.extra.get("no_password_limit") or 0),
+                 "events_seen": 0, "profile": str(Path(profile_path).resolve()),
+                 "state": str(Path(state_path).resolve())}
+        self.data["cards"].append(entry)
+        self.save()
+        return entry
+
     # --- lifecycle through the device channel ----------------------------------------------
 
     def lifecycle(self, action: str, mpan_or_suffix: str | None) -> dict[str, Any]:
