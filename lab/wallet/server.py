@@ -46,6 +46,8 @@ ACTIONS = {
     "set-default": "token.set_default",
 }
 MAX_BODY = 1 << 16
+#: schemes the Java Card applet can be personalised for (it computes PBOC CVN 01 only)
+SE_SCHEMES = ("quickpass",)
 _CARD_ACTION = re.compile(r"^/v1/cards/(?P<mpan>\d{12,19})/(?P<action>[a-z-]+)$")
 _CARD_UPDATES = re.compile(r"^/v1/cards/(?P<mpan>\d{12,19})/updates$")
 
@@ -112,11 +114,17 @@ class WalletServer:
         for name in ("span", "device_id", "device_type"):
             if not isinstance(body.get(name), str) or not body[name]:
                 raise TspError(HTTPStatus.BAD_REQUEST, f"missing {name}")
+        scheme = str(body.get("scheme") or "quickpass")
+        if body["device_type"] != "hce" and scheme not in SE_SCHEMES:
+            # asked before the TSP issues a token that could never be installed
+            raise TspError(HTTPStatus.BAD_REQUEST,
+                           f"the secure element's applet (applets/) runs {', '.join(SE_SCHEMES)}"
+                           f" only, not {scheme}: add it in the hce form")
         answer = self.tsp("POST", "/api/provision", {
             "span": body["span"], "device_id": body["device_id"],
             "device_type": body["device_type"], "channel": "device",
             "token_requestor_id": str(body.get("token_requestor_id") or "50012345678"),
-            "scheme": str(body.get("scheme") or "quickpass"),
+            "scheme": scheme,
             "purpose": str(body.get("purpose") or "any"),
         })
         profile = answer["profile"]

@@ -94,6 +94,10 @@ def test_the_wallet_server_answers_bad_requests_with_a_reason(wallet_server):
     assert status == 400 and "not JSON" in body["error"]
     status, body = request(wallet_server + "/v1/cards", "POST", b"{}")
     assert (status, body) == (400, {"error": "missing span"})
+    status, body = request(wallet_server + "/v1/cards", "POST", json.dumps(
+        {"span": "6228480000000018", "device_id": "p1", "device_type": "handset-se",
+         "scheme": "visa"}).encode())
+    assert status == 400 and "add it in the hce form" in body["error"]
     status, body = request(wallet_server + "/v1/cards/6250940000000001/updates?since=x")
     assert (status, body) == (400, {"error": "since is a number"})
     status, body = request(wallet_server + "/v1/cards/6250940000000001/updates")
