@@ -323,13 +323,33 @@ class Wallet:
             out.append(f"{name}: {len(batch.get('keys', []))} limited-use keys")
         return out
 
-    def _hce_inbox(self, card: dict[str, Any], document: dict[str, Any]) -> None:
+    def replenish_if_low(self, card: dict[str, Any]) -> int:
+        """HCE: when the card holds few limited-use keys (``hce_card.wallet.LOW_WATER``), ask
+        the token service for the next batch, as the network's SDK does; the number of keys
+        fetched (the card imports them at its next start)."""
+        from emvtap.profile import CardProfile
+        from hce_card.state import StateStore
+        from hce_card.wallet import LOW_WATER, wallet_status
+
+        profile = CardProfile.load(self.dir / "cards" / card["profile"])
+        store = StateStore(self.dir / "cards" / card["state"])
+        pending = list(store.inbox.glob("*.json")) if store.inbox and store.inbox.is_dir() else []
+        held = wallet_status(store, profile.applications[0].aid).unused
+        if held > LOW_WATER or any(p.name.startswith("keys-") for p in pending):
+            return 0
+        batch = self._server("POST", f"/v1/cards/{card['mpan']}/keys",
+                             {"device_id": self.device_id})
+        self._hce_inbox(card, batch, prefix="keys")
+        return len(batch.get("keys", []))
+
+    def _hce_inbox(self, card: dict[str, Any], document: dict[str, Any], prefix: str = "push"
+                   ) -> None:
         from hce_card.state import StateStore
 
         store = StateStore(self.dir / "cards" / card["state"])
         assert store.inbox is not None
         store.inbox.mkdir(parents=True, exist_ok=True)
-        name = f"push-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{secrets.token_hex(2)}.json"
+        name = f"{prefix}-{datetime.now(UTC):%Y%m%d%H%M%S%f}-{secrets.token_hex(2)}.json"
         write_private_text(store.inbox / name, json.dumps(document))
 
     # --- in-app payment -------------------------------------------------------------------
@@ -362,6 +382,8 @@ class Wallet:
             raise WalletError(f"the merchant's order is malformed: {exc}") from None
         if len(un) != 4:
             raise WalletError("the merchant's unpredictable number is not 4 bytes")
+        if card["form"] == "hce":
+            self.replenish_if_low(card)
         request, result = self._cryptogram(card, amount, un, merchant_id, currency, when,
                                            verified, timeout)
         payload = {

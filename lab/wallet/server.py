@@ -12,6 +12,7 @@ POST     /v1/cards                        over-the-air issuance: the TSP provisi
                                           profile and first batch of limited-use keys
 POST     /v1/cards/{mpan}/{action}        the device channel's lifecycle: ``suspend``,
                                           ``resume``, ``delete``, ``set-default``
+POST     /v1/cards/{mpan}/keys            HCE: the next batch of limited-use keys
 GET      /v1/cards/{mpan}/updates         the network's pushes for the card (``?since=``)
 =======  ===============================  ===================================================
 
@@ -149,6 +150,12 @@ class WalletServer:
         return self.tsp("POST", "/api/events", {"event": ACTIONS[action], "subject": mpan,
                                                 "channel": "device"})
 
+    def keys(self, mpan: str, body: dict[str, Any]) -> dict[str, Any]:
+        token = self.tsp("GET", f"/api/tokens/{mpan}")
+        if token.get("device_id") != body.get("device_id"):
+            raise TspError(HTTPStatus.FORBIDDEN, "the card is not on this device")
+        return self.tsp("POST", f"/api/tokens/{mpan}/limited-use-keys", {"channel": "device"})
+
     def updates(self, mpan: str, since: int) -> dict[str, Any]:
         return self.tsp("GET", f"/api/tokens/{mpan}/updates?since={since}")
 
@@ -201,6 +208,9 @@ def _make_handler(server: WalletServer) -> type[BaseHTTPRequestHandler]:
                 self._run(lambda: server.add_card(body))
                 return
             match = _CARD_ACTION.match(path)
+            if match and match["action"] == "keys":
+                self._run(lambda: server.keys(match["mpan"], body))
+                return
             if match:
                 self._run(lambda: server.card_action(match["mpan"], match["action"], body))
                 return

@@ -150,3 +150,18 @@ def test_a_suspended_card_is_refused_by_the_device_and_declined_by_the_switch(wo
     assert pay(world, w, 5000).approved
     events = json.loads(json.dumps(history(world)))
     assert events[0]["reason"] == "approved"
+
+
+def test_the_wallet_fetches_limited_use_keys_before_the_first_batch_runs_out(world):
+    """The first batch holds 10 keys (one per payment); the wallet replenishes through the
+    wallet server when few are left, so payment 11 and 12 still have a key."""
+    w = wallet(world)
+    w.add_card(SPAN, scheme="visa")
+    results = [pay(world, w, 100) for _ in range(12)]
+    assert [r.response_code for r in results] == ["00"] * 12
+    with Store(world["db"]) as store:
+        mpan = store.tokens()[0].mpan
+        status = store.limited_use_key_status(mpan)
+    assert status["last_batch"] >= 2
+    events = [e["event"] for e in Store(world["db"]).events(mpan=mpan)]
+    assert "token.keys_replenished" in events
