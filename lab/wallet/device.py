@@ -327,15 +327,14 @@ class Wallet:
         """HCE: when the card holds few limited-use keys (``hce_card.wallet.LOW_WATER``), ask
         the token service for the next batch, as the network's SDK does; the number of keys
         fetched (the card imports them at its next start)."""
-        from emvtap.profile import CardProfile
-        from hce_card.state import StateStore
+        from hce_card.card import HceCard
         from hce_card.wallet import LOW_WATER, wallet_status
 
-        profile = CardProfile.load(self.dir / "cards" / card["profile"])
-        store = StateStore(self.dir / "cards" / card["state"])
-        pending = list(store.inbox.glob("*.json")) if store.inbox and store.inbox.is_dir() else []
-        held = wallet_status(store, profile.applications[0].aid).unused
-        if held > LOW_WATER or any(p.name.startswith("keys-") for p in pending):
+        # the card as it starts: its first batch and whatever waits in its inbox imported
+        hce = HceCard.from_files(self.dir / "cards" / card["profile"],
+                                 self.dir / "cards" / card["state"])
+        held = wallet_status(hce.store, hce.profile.applications[0].aid).unused
+        if held > LOW_WATER:
             return 0
         batch = self._server("POST", f"/v1/cards/{card['mpan']}/keys",
                              {"device_id": self.device_id})
