@@ -30,6 +30,9 @@ CVN   IAD     AC session key              MAC input, padding       ARPC (tag 91)
               (Visa CVN 18)               method 2                 the session key
 10    mchip   EMV CSK, R = ATC‖0000‖UN    list ‖ CVR (6, IAD       method 1, the    no
               (Mastercard CVN 16)         bytes 3-8), method 2     ICC MK AC
+11    mchip   EMV CSK, R = ATC‖0…0        list ‖ CVR (6, IAD       method 1, the    yes
+              (Mastercard cloud, a        bytes 3-8), method 2     session key
+              single-use key per ATC)
 ====  ======  ==========================  =======================  ===============  ==========
 
 The script MAC (secure-messaging) session key: PBOC derives it from MK-SMI with the ATC; Visa
@@ -38,7 +41,13 @@ the EMV CSK with R = the ARQC (Book 2, 9.2 / A1.3).
 
 "HCE" (``limited_use``): the AC session key depends on the ATC alone, so a TSP can derive it
 before the transaction exists and send it to a wallet as a limited-use key; the CVN 16 key
-depends on the terminal's unpredictable number and cannot work that way.
+depends on the terminal's unpredictable number and cannot work that way. CVN 11 is the
+Mastercard-style cloud form (docs/domain.md, "Keys of the cloud-based cards"): the token service
+derives one single-use session key per ATC, so the M/Chip flow runs on a phone without its master
+key; the ARPC is then computed with that session key.
+
+:meth:`CryptogramVersion.limited_use_keys` is what a token service sends for one ATC of a
+limited-use row: the AC session key, and the script keys when they depend on the ATC alone.
 """
 
 from __future__ import annotations
@@ -68,6 +77,7 @@ __all__ = [
     "APPROVAL_ARCS",
     "CRYPTOGRAM_VERSIONS",
     "IAD_LAYOUTS",
+    "LIMITED_USE_CVN",
     "MCHIP_IAD_LENGTH",
     "MIN_IAD_LENGTH",
     "ArpcKey",
@@ -262,6 +272,19 @@ class CryptogramVersion:
         """The secure-messaging session key from MK-SMI or MK-SMC (Book 2 9.2)."""
         return self.script_session_key(master_key, bytes(atc), bytes(arqc))
 
+    def limited_use_keys(self, mk_ac: bytes, mk_smi: bytes, mk_smc: bytes, atc: int
+                         ) -> dict[str, str]:
+        """What a token service sends an HCE card for ``atc`` (docs/domain.md): the AC session
+        key, and the script session keys when they depend on the ATC alone (hex)."""
+        if not self.limited_use:
+            raise ValueError(f"{self.name}: the session key needs more than the ATC")
+        atc_b = atc.to_bytes(2, "big")
+        keys = {"ac": self.session_key(mk_ac, atc_b, {}).hex().upper()}
+        if self.script_key_per_atc:
+            keys["smi"] = self.script_key(mk_smi, atc_b, b"").hex().upper()
+            keys["smc"] = self.script_key(mk_smc, atc_b, b"").hex().upper()
+        return keys
+
     def issuer_authentication(self, key: bytes, arqc: bytes, arc: bytes) -> bytes:
         """Tag ``91`` as the issuer sends it: ARPC ‖ ARC (method 1) or ARPC ‖ CSU (method 2,
         approving when ARC = ``00``)."""
@@ -302,6 +325,11 @@ def _mchip_iad(dki: int, cvr: bytes) -> bytes:
     return bytes([dki, 0x10]) + cvr + bytes(2) + bytes(8)
 
 
+def _mchip_cloud_iad(dki: int, cvr: bytes) -> bytes:
+    """The M/Chip IAD layout with CVN 11 (the cloud form, docs/domain.md) - 18 bytes."""
+    return bytes([dki, 0x11]) + cvr + bytes(2) + bytes(8)
+
+
 def _pboc_session_key(mk: bytes, atc: bytes, values: Mapping[int, bytes]) -> bytes:
     return derive_pboc_session_key(mk, atc)
 
@@ -312,6 +340,12 @@ def _visa_session_key(mk: bytes, atc: bytes, values: Mapping[int, bytes]) -> byt
 
 def _mastercard_session_key(mk: bytes, atc: bytes, values: Mapping[int, bytes]) -> bytes:
     return derive_mastercard_session_key(mk, atc, bytes(values[0x9F37]))
+
+
+def _mastercard_cloud_session_key(mk: bytes, atc: bytes, values: Mapping[int, bytes]) -> bytes:
+    """EMV CSK (Book 2 A1.3.1) with R = ATC ‖ 000000000000: no unpredictable number, so the
+    token service can derive it ahead of the transaction."""
+    return derive_emv_common_session_key(mk, bytes(atc) + bytes(6))
 
 
 def _pboc_script_key(mk: bytes, atc: bytes, arqc: bytes) -> bytes:
@@ -343,7 +377,16 @@ CRYPTOGRAM_VERSIONS: dict[int, CryptogramVersion] = {
         _mastercard_session_key, 1, ArpcKey.ICC_MASTER_KEY, _csk_script_key,
         limited_use=False, script_key_per_atc=False, default_gac_format=2,
     ),
+    0x11: CryptogramVersion(
+        0x11, "Mastercard cloud CVN 17 (single-use key per ATC)", "mchip", _mchip_cloud_iad,
+        MacCovers.CVR, 2, _mastercard_cloud_session_key, 1, ArpcKey.SESSION, _csk_script_key,
+        limited_use=True, script_key_per_atc=False, default_gac_format=2,
+    ),
 }
+
+#: the CVN a limited-use (HCE) form of a card uses in place of its SE form's CVN: a row whose
+#: session key needs more than the ATC has a cloud counterpart here (docs/domain.md).
+LIMITED_USE_CVN: dict[int, int] = {0x01: 0x01, 0x12: 0x12, 0x10: 0x11}
 
 
 def cryptogram_version(cvn: int) -> CryptogramVersion:

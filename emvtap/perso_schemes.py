@@ -24,8 +24,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from emvtap.capk import TEST_CA_INDEX, test_ca_private_key
+from emvtap.cryptogram_versions import LIMITED_USE_CVN, cryptogram_version
+from emvtap.device_types import DeviceType
 from emvtap.dol import parse_afl
-from emvtap.keys import derive_icc_master_key, derive_pboc_session_key
+from emvtap.keys import derive_icc_master_key
 from emvtap.oda import (
     create_icc_certificate,
     create_issuer_certificate,
@@ -41,7 +43,14 @@ from emvtap.perso import (
     generate_profile,
     make_pan,
 )
-from emvtap.profile import ApplicationProfile, CardKeys, CardProfile, CardRisk, Record
+from emvtap.profile import (
+    ApplicationProfile,
+    CardKeys,
+    CardProfile,
+    CardRisk,
+    Record,
+    TokenInfo,
+)
 from emvtap.rsa import generate_rsa_key
 from emvtap.tlv import Tlv
 
@@ -57,6 +66,7 @@ __all__ = [
     "hce_wallet_profile",
     "ppse_fci",
     "test_luk_batch",
+    "with_device_token",
 ]
 
 
@@ -243,6 +253,27 @@ def _single(spec: SchemeSpec, seed: int, **kw: Any) -> CardProfile:
                        applications=(app,), seed=seed)
 
 
+def with_device_token(profile: CardProfile, seed: int, *,
+                      device_type: DeviceType | str = DeviceType.HANDSET_SE,
+                      device_id: str | None = None) -> CardProfile:
+    """``profile`` as a device card (docs/domain.md, SPAN and MPAN): its PAN becomes the MPAN
+    of a token standing for a SPAN of the same scheme's BIN, on one device; a profile that has
+    a token keeps it."""
+    if profile.token is not None:
+        return profile
+    rng = random.Random(f"token {seed}")
+    app = profile.applications[0]
+    spec = next((s for s in SCHEMES.values() if s.aid == app.aid), None)
+    span = make_pan(spec.bin if spec else "622848", rng)
+    token = TokenInfo(
+        mpan=profile.pan, span=span, span_expiry="3112", token_expiry=profile.expiry[:4],
+        device_id=device_id or f"dev-{rng.getrandbits(48):012x}",
+        device_type=DeviceType.parse(device_type),
+        token_requestor_id=f"500{rng.randrange(10**8):08d}",
+        par="U001" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(25)))
+    return replace(profile, token=token)
+
+
 def generate_visa_profile(seed: int, **kw: Any) -> CardProfile:
     """A Visa qVSDC-style card (one application)."""
     return _single(VISA, seed, **kw)
@@ -273,17 +304,14 @@ def generate_multi_application_profile(seed: int, *, ecash_balance: int | None =
 def test_luk_batch(app: ApplicationProfile, first_atc: int, count: int, batch: int = 1,
                    expires: str = "") -> dict[str, Any]:
     """What the TSP (``switch/tsp.py``) sends an HCE wallet, computed here from the
-    application's master keys for tests and demos: per ATC the PBOC AC, SMI and SMC session
-    keys, in the ``emvtap-luk-batch/1`` document."""
+    application's master keys for tests and demos: per ATC the keys of the limited-use row of
+    the application's CVN (:meth:`CryptogramVersion.limited_use_keys`), in the
+    ``emvtap-luk-batch/1`` document."""
+    method = cryptogram_version(LIMITED_USE_CVN.get(app.cvn, app.cvn))
     keys = []
     for atc in range(first_atc, first_atc + count):
-        atc_b = atc.to_bytes(2, "big")
-        keys.append({
-            "atc": atc, "batch": batch, "expires": expires,
-            "ac": derive_pboc_session_key(app.keys.ac, atc_b).hex().upper(),
-            "smi": derive_pboc_session_key(app.keys.smi, atc_b).hex().upper(),
-            "smc": derive_pboc_session_key(app.keys.smc, atc_b).hex().upper(),
-        })
+        keys.append({"atc": atc, "batch": batch, "expires": expires,
+                     **method.limited_use_keys(app.keys.ac, app.keys.smi, app.keys.smc, atc)})
     return {"format": "emvtap-luk-batch/1", "batch": batch, "keys": keys}
 
 
@@ -302,6 +330,7 @@ def hce_wallet_profile(profile: CardProfile, batch: Mapping[str, Any] | None = N
     if no_password_limit is not None:
         extra["no_password_limit"] = no_password_limit
     zero = CardKeys(bytes(16), bytes(16), bytes(16))
-    wallet_app = replace(app, keys=zero, extra=extra)
+    # a CVN whose session key needs the terminal's number has a cloud row (emvtap's CVN table)
+    wallet_app = replace(app, keys=zero, extra=extra, cvn=LIMITED_USE_CVN.get(app.cvn, app.cvn))
     return replace(profile, applications=(wallet_app, *profile.applications[1:]))
 

@@ -96,7 +96,11 @@ class HceCard:
         self.store.adopt_legacy(profile.applications[0].aid)
         for app in self.payment_applications:
             if app.wallet:
-                self.store.add_batch(app.aid, profile_batch(app.app))
+                first = profile_batch(app.app)
+                if self.store.app(app.aid).no_password_limit is not None:
+                    # a limit the network pushed since provisioning outranks the profile's
+                    first = replace(first, no_password_limit=None)
+                self.store.add_batch(app.aid, first)
                 self.store.import_inbox(app.aid, parse_batch)
         self.selected: CardApplication | None = None
         self._last_partial: tuple[bytes, int] | None = None

@@ -32,6 +32,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "bench": "lab.bench_cli:bench",
     "demo": "lab.demo:demo",
     "readers": "lab.readers_cli:readers",
+    "wallet": "lab.wallet.cli:wallet_group",
+    "merchant": "lab.merchant.cli:merchant_group",
 }
 
 #: Loggers of the libraries we drive: silent unless -v, and never below INFO (nfcpy logs every

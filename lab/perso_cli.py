@@ -44,18 +44,20 @@ Examples:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, callback=_out,
               help="Profile JSON to write (its directory must exist).")
 @click.option("--device-type", type=click.Choice(DEVICE_TYPE_NAMES), default=None,
-              help="quickpass/multi: the device the token is on [default: handset-se].")
+              help="The device the token is on [default: handset-se, or hce with --hce].")
+@click.option("--device-id", default=None, help="The device id of its token [default: seeded].")
 @click.option("--ecash", type=click.IntRange(0, 999_999_999_999), default=None, metavar="MINOR",
               help="quickpass/multi: a PBOC e-cash purse with this balance (minor units).")
 @click.option("--hce", "hce_keys", type=click.IntRange(0, 1000), default=None, metavar="KEYS",
-              help="quickpass/multi: the HCE form - no master key, this many limited-use keys "
+              help="The HCE form - no master key, this many limited-use keys "
                    "computed locally as a test TSP would (`emvtap card replenish` fetches "
                    "more from a switch).")
 @json_option("a summary of the card written")
-def perso(scheme: str, seed: int, out: Path, device_type: str | None, ecash: int | None,
-          hce_keys: int | None, json_path: Path | None) -> None:
-    """Write a test card profile (test keys, test CA), ready for `emvtap card run`,
-    `emvtap switch enroll` and `emvtap card perso-applet`."""
+def perso(scheme: str, seed: int, out: Path, device_type: str | None, device_id: str | None,
+          ecash: int | None, hce_keys: int | None, json_path: Path | None) -> None:
+    """Write a test device card (test keys, test CA) of any scheme: a token (MPAN → SPAN on
+    a device) comes with it, ready for `emvtap card run`, `emvtap switch enroll` and
+    `emvtap card perso-applet`."""
     from emvtap.masking import mask_pan
     from emvtap.perso import generate_profile
     from emvtap.perso_schemes import (
@@ -64,15 +66,15 @@ def perso(scheme: str, seed: int, out: Path, device_type: str | None, ecash: int
         generate_visa_profile,
         hce_wallet_profile,
         test_luk_batch,
+        with_device_token,
     )
 
-    pboc = scheme in ("quickpass", "multi")
-    for name, value in (("--ecash", ecash), ("--device-type", device_type),
-                        ("--hce", hce_keys)):
-        if value is not None and not pboc:
-            raise click.BadParameter(f"{name} needs a UnionPay card (--scheme quickpass or "
-                                     f"multi), not {scheme}", param_hint=name)
-    kw = {"device_type": DeviceType(device_type or DeviceType.HANDSET_SE)}
+    if ecash is not None and scheme not in ("quickpass", "multi"):
+        raise click.BadParameter(f"--ecash needs a UnionPay card (--scheme quickpass or multi), "
+                                 f"not {scheme}", param_hint="--ecash")
+    device = DeviceType(device_type or (DeviceType.HCE if hce_keys is not None
+                                        else DeviceType.HANDSET_SE))
+    kw = {"device_type": device}
     if scheme == "multi":
         profile = generate_multi_application_profile(seed, ecash_balance=ecash, **kw)
     elif scheme == "quickpass":
@@ -84,6 +86,9 @@ def perso(scheme: str, seed: int, out: Path, device_type: str | None, ecash: int
     else:
         profile = (generate_visa_profile if scheme == "visa" else generate_mastercard_profile)(
             seed)
+    if profile.token is not None and device_id is not None:
+        profile = replace(profile, token=replace(profile.token, device_id=device_id))
+    profile = with_device_token(profile, seed, device_type=device, device_id=device_id)
     if hce_keys is not None:
         batch = test_luk_batch(profile.applications[0], 1, hce_keys) if hce_keys else None
         profile = hce_wallet_profile(profile, batch)

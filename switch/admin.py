@@ -20,6 +20,7 @@ GET      /api/events                         the event log (``?mpan=``, ``?since
 GET      /api/authorizations                 authorization history (``?mpan=``, ``?limit=``)
 POST     /api/tokens/{mpan}/limited-use-keys HCE: replenish limited-use keys (TSP endpoint)
 GET      /api/tokens/{mpan}/limited-use-keys HCE: issued / used / unused counts
+GET      /api/tokens/{mpan}/updates          the push feed of one device card (``?since=``)
 =======  ==================================  ==============================================
 
 Bounds: a request (headers or body) that stalls for ``request_timeout`` seconds is closed (408
@@ -107,6 +108,12 @@ ROUTES: tuple[Route, ...] = (
         "HCE: a new batch of limited-use keys",
     ),
     Route("GET", "/api/tokens/{mpan}/limited-use-keys", "key_status", "HCE: key counts"),
+    Route(
+        "GET",
+        "/api/tokens/{mpan}/updates",
+        "token_updates",
+        "What the network pushes to the device card: state, default, limit, events (?since=)",
+    ),
 )
 
 
@@ -228,6 +235,7 @@ class _Api:
             purpose=str(body.get("purpose", "contactless")),
             assurance_level=str(body.get("assurance_level", "00")),
             config=self.config,
+            scheme=str(body.get("scheme", "quickpass")),
         )
         return {
             "mpan": result.mpan,
@@ -273,6 +281,28 @@ class _Api:
             channel=str(body.get("channel", "device")),
             config=self.config,
         )
+
+    def token_updates(self, q: Json, body: Json, mpan: str) -> Json:
+        """The push feed a wallet server relays to the device (docs/domain.md: the limit, a
+        suspension, a deletion reach the device card): the token's state now, the issuer's
+        in-app no-password limit now, and the token's events after ``since``."""
+        token = self.store.token(mpan)
+        if token is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "no such token")
+        card = self.store.card(token.span)
+        events = self.store.events(mpan=mpan, since=int(q.get("since", 0)))
+        return {
+            "mpan": mpan,
+            "state": str(token.state),
+            "holds": list(token.holds),
+            "is_default": token.is_default,
+            "no_password_limit": card.no_password_limit if card else None,
+            "last_event": max([e["seq"] for e in events], default=int(q.get("since", 0))),
+            "events": [
+                {k: e.get(k) for k in ("seq", "at", "channel", "event", "to_state", "detail")}
+                for e in events
+            ],
+        }
 
     def key_status(self, q: Json, body: Json, mpan: str) -> Json:
         if self.store.token(mpan) is None:

@@ -164,6 +164,18 @@ def _token_data_text(
     )
 
 
+#: DE 48 sub-element 05 → the channel's name in the history (docs/domain.md)
+CHANNEL_NAMES = {"A": "in-app", "P": "contactless"}
+
+
+def _channel_name(entry_mode: str, channel: str | None) -> str:
+    """The channel the issuer sees (docs/domain.md, A transaction with a token): DE 48's mark,
+    else what the POS entry mode says (81: in-app)."""
+    if channel in CHANNEL_NAMES:
+        return CHANNEL_NAMES[channel]
+    return "in-app" if entry_mode[:2] == "81" else "contactless"
+
+
 def _online_pin_cvm(icc: IccData) -> bool:
     """CVM Results (9F34) byte 1, b6-b1 = 02: enciphered PIN verified online (Book 3 C3)."""
     cvm = icc.values.get(0x9F34)
@@ -358,6 +370,8 @@ class Authorizer:
             auth_code=auth_code,
             request=_stored_request(req, icc_is_tlv=decision.icc is not None),
             response=response,
+            entry_mode=req["22"],
+            channel=_channel_name(req["22"], decision.token_data.channel or token_data.channel),
         )
         if record_atc is not None and decision.token is not None:
             self.store.raise_max_atc(decision.token.mpan, record_atc)

@@ -51,7 +51,13 @@ from switch.enroll import (
 )
 from switch.lifecycle import CHANNELS, LIFECYCLE, LifecycleError, Policy, apply_event
 from switch.store import Store, StoreError
-from switch.tsp import ProvisioningError, TspConfig, provision, replenish_limited_use_keys
+from switch.tsp import (
+    SCHEME_NAMES,
+    ProvisioningError,
+    TspConfig,
+    provision,
+    replenish_limited_use_keys,
+)
 
 __all__ = ["main", "resolve_number", "switch_group"]
 
@@ -571,6 +577,9 @@ Examples:
     show_default=True,
     help="The token's domain.",
 )
+@click.option("--scheme", type=click.Choice(SCHEME_NAMES), default="quickpass",
+              show_default=True,
+              help="The device card's scheme (docs/domain.md, Keys of the cloud-based cards).")
 @click.option("--seed", type=click.IntRange(min=0), default=None, metavar="N",
               help="Deterministic MPAN choice (tests); default: random.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
@@ -586,6 +595,7 @@ def provision_cmd(
     token_requestor_id: str,
     channel: str,
     purpose: str,
+    scheme: str,
     seed: int | None,
     out: str,
     keys_out: str | None,
@@ -609,13 +619,14 @@ def provision_cmd(
                 rng=random.Random(seed) if seed is not None else None,
                 out=out,
                 config=TspConfig(),
+                scheme=scheme,
             )
         except ProvisioningError as exc:
             raise Refused(f"{exc} [{exc.reason}]") from None
     if keys_out and result.limited_use_keys is not None:
         write_private_text(keys_out, json.dumps(result.limited_use_keys, indent=1) + "\n")
     human(json_path)(
-        f"provisioned {mask_pan(result.mpan)} for card {mask_pan(span)} on {device_id}"
+        f"provisioned {scheme} {mask_pan(result.mpan)} for card {mask_pan(span)} on {device_id}"
         f"{' (default)' if result.is_default else ''}; profile {out}"
     )
     emit_json(json_path, document("emvtap.switch.provision", FORMAT_VERSION, {

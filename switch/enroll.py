@@ -103,6 +103,11 @@ def enroll_profile(
     span_expiry, token_expiry = token.span_expiry[:4], token.token_expiry[:4]
     trid, par = token.token_requestor_id, token.par
     app = card_profile.application
+    if app.extra.get("key_mode") == "limited-use" or not any(app.keys.ac):
+        raise EnrollError(
+            "the profile is an HCE card without master keys: its keys come from the token"
+            " service (emvtap switch provision --device-type hce, or emvtap wallet add-card)"
+        )
     key_triple = (app.keys.ac, app.keys.smi, app.keys.smc)
     psn, cvn = card_profile.psn, app.cvn
 

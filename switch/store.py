@@ -206,7 +206,11 @@ SCHEMA = _SCHEMA.substitute(
 
 
 #: (table, column, declaration) added after the first schema; applied by :meth:`Store._migrate`.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # how the card was presented: DE 22, and the channel (contactless / in-app, docs/domain.md)
+    ("authorizations", "entry_mode", "TEXT"),
+    ("authorizations", "channel", "TEXT"),
+)
 
 
 _KEY_COLUMNS = ("key_ac", "key_smi", "key_smc")
@@ -898,7 +902,8 @@ class Store:
         sql = (
             "SELECT a.id, a.received_at, a.mti, a.terminal_id, a.stan, a.rrn, a.mpan, a.span,"
             " a.account_id, a.atc, a.amount, a.currency, a.response_code, a.reason, a.auth_code,"
-            " a.posted, a.original_id, a.reversed_by, a.reversed_amount, c.span_enc"
+            " a.posted, a.original_id, a.reversed_by, a.reversed_amount, a.entry_mode, a.channel,"
+            " c.span_enc"
             " FROM authorizations a LEFT JOIN cards c ON c.span = a.span"
         )
         if where:

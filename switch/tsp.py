@@ -12,9 +12,15 @@ Provisioning binds a physical card (SPAN) to a device:
   account's PAR (one PAR for every token of the account), the in-app no-password limit, and for
   an HCE device the first batch of limited-use keys *instead of* the master keys.
 
+Every scheme (``scheme``: ``quickpass``, ``visa``, ``mastercard``; docs/domain.md, "Keys of the
+cloud-based cards") is provisioned the same way: the application of that scheme
+(:mod:`emvtap.perso` or :mod:`emvtap.perso_schemes`) personalised with the MPAN.
+
 HCE limited-use keys (docs/domain.md): the key for ATC *n* is the card's AC session key for
-that ATC (PBOC: SK = 3DES_MK(0…0‖n) ‖ 3DES_MK(0…0‖n⊕FFFF)), with the SM integrity and
-confidentiality session keys for the same ATC. The TSP records each one, the host verifies an
+that ATC by the limited-use row of the card's CVN (``emvtap.cryptogram_versions``: PBOC
+SK = 3DES_MK(0…0‖n) ‖ 3DES_MK(0…0‖n⊕FFFF), Visa and Mastercard cloud EMV CSK with R = n‖0…0),
+with the SM integrity and confidentiality session keys for the same ATC when they depend on
+the ATC alone. The TSP records each one, the host verifies an
 HCE cryptogram only with the key issued for its ATC and only once (:mod:`switch.authorize`).
 A batch travels as JSON (``emvtap-luk-batch/1``)::
 
@@ -34,8 +40,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from emvtap.cryptogram_versions import LIMITED_USE_CVN, cryptogram_version
 from emvtap.device_types import DeviceType
-from emvtap.keys import derive_pboc_session_key
 from emvtap.luhn import luhn_complete, luhn_valid
 from emvtap.masking import masked_repr
 from emvtap.private_files import write_private_text
@@ -46,6 +52,7 @@ from switch.token_states import TokenState
 
 __all__ = [
     "LUK_BATCH_FORMAT",
+    "SCHEME_NAMES",
     "Provisioned",
     "ProvisioningError",
     "TspConfig",
@@ -55,6 +62,8 @@ __all__ = [
 ]
 
 LUK_BATCH_FORMAT = "emvtap-luk-batch/1"
+#: the schemes a device card can be provisioned in (``--scheme``)
+SCHEME_NAMES = ("quickpass", "visa", "mastercard")
 _PAR_ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
@@ -70,6 +79,8 @@ class ProvisioningError(ValueError):
 @dataclass(frozen=True)
 class TspConfig:
     token_bin: str = "625094"  # the test TSP's token BIN range (as emvtap perso uses)
+    #: token BIN ranges of the other schemes (test ranges, not real issuers')
+    scheme_token_bins: tuple[tuple[str, str], ...] = (("visa", "489537"), ("mastercard", "535425"))
     key_seed: int = 8583  # selects the TSP's issuer master keys (emvtap.perso.issuer_keys)
     par_prefix: str = "U001"  # BIN controller prefix of the PARs this TSP assigns
     luk_batch_size: int = 10
@@ -89,11 +100,10 @@ class Provisioned:
         return masked_repr(self, ("mpan",))
 
 
-def _new_mpan(store: Store, config: TspConfig, rng: random.Random) -> str:
+def _new_mpan(store: Store, config: TspConfig, rng: random.Random, scheme: str) -> str:
+    token_bin = dict(config.scheme_token_bins).get(scheme, config.token_bin)
     for _ in range(1000):
-        body = config.token_bin + "".join(
-            str(rng.randrange(10)) for _ in range(15 - len(config.token_bin))
-        )
+        body = token_bin + "".join(str(rng.randrange(10)) for _ in range(15 - len(token_bin)))
         mpan = luhn_complete(body)
         if store.token(mpan) is None and store.card(mpan) is None:
             return mpan
@@ -120,22 +130,16 @@ def _limited_use_batch(
     count: int,
     batch: int,
     now: datetime,
+    cvn: int = 0x01,
 ) -> dict[str, Any]:
     if first_atc + count - 1 > 0xFFFF:
         raise ProvisioningError("atc_exhausted", "the token's ATC range is used up")
-    keys = []
-    for atc in range(first_atc, first_atc + count):
-        atc_b = atc.to_bytes(2, "big")
-        keys.append(
-            {
-                "atc": atc,
-                "ac": derive_pboc_session_key(key_ac, atc_b).hex().upper(),
-                "smi": derive_pboc_session_key(key_smi, atc_b).hex().upper(),
-                "smc": derive_pboc_session_key(key_smc, atc_b).hex().upper(),
-                "batch": batch,
-                "expires": "",
-            }
-        )
+    method = cryptogram_version(cvn)
+    keys = [
+        {"atc": atc, **method.limited_use_keys(key_ac, key_smi, key_smc, atc), "batch": batch,
+         "expires": ""}
+        for atc in range(first_atc, first_atc + count)
+    ]
     store.add_limited_use_keys(
         mpan, batch, {k["atc"]: bytes.fromhex(k["ac"]) for k in keys}, now=now
     )
@@ -145,6 +149,7 @@ def _limited_use_batch(
 def _personalisation_profile(
     config: TspConfig,
     *,
+    scheme: str,
     mpan: str,
     span: str,
     device_id: str,
@@ -152,19 +157,45 @@ def _personalisation_profile(
     token_requestor_id: str,
     token_expiry: str,
 ) -> CardProfile:
-    from emvtap.perso import generate_profile  # the generator `emvtap perso` uses
+    from emvtap.perso import generate_profile  # the generators `emvtap perso` uses
+    from emvtap.perso_schemes import SCHEMES, generate_scheme_application, ppse_fci
+    from emvtap.profile import TokenInfo
 
     year, month = 2000 + int(token_expiry[:2]), int(token_expiry[2:])
     expiry_yymmdd = token_expiry + f"{calendar.monthrange(year, month)[1]:02d}"
-    return generate_profile(
-        config.key_seed,
-        pan=mpan,
+    if scheme == "quickpass":
+        return generate_profile(
+            config.key_seed,
+            pan=mpan,
+            span=span,
+            device_id=device_id,
+            device_type=device_type,
+            token_requestor_id=token_requestor_id,
+            expiry=expiry_yymmdd,
+            psn="01",
+        )
+    app, _ = generate_scheme_application(
+        SCHEMES[scheme], config.key_seed, pan=mpan, psn="01", expiry=expiry_yymmdd, priority=1
+    )
+    token = TokenInfo(
+        mpan=mpan,
         span=span,
+        span_expiry="",
+        token_expiry=token_expiry,
         device_id=device_id,
         device_type=device_type,
         token_requestor_id=token_requestor_id,
-        expiry=expiry_yymmdd,
+        par="",
+    )
+    return CardProfile(
+        pan=mpan,
         psn="01",
+        expiry=expiry_yymmdd,
+        effective="251101",
+        ppse_fci=ppse_fci([app]),
+        applications=(app,),
+        token=token,
+        seed=config.key_seed,
     )
 
 
@@ -182,6 +213,7 @@ def provision(
     rng: random.Random | None = None,
     now: datetime | None = None,
     out: str | Path | None = None,
+    scheme: str = "quickpass",
 ) -> Provisioned:
     """Bind SPAN to the device: a new MPAN, its keys, its profile (written to ``out`` if given).
 
@@ -196,6 +228,8 @@ def provision(
     if not (len(token_requestor_id) == 11 and token_requestor_id.isdigit()):
         raise ProvisioningError("bad_token_requestor_id", "token requestor id is 11 digits")
     domain = default_domain(purpose)
+    if scheme not in SCHEME_NAMES:
+        raise ProvisioningError("bad_scheme", f"scheme must be one of {', '.join(SCHEME_NAMES)}")
 
     with store.transaction():
         card = store.card(span)
@@ -232,13 +266,14 @@ def provision(
                 f"card …{span[-4:]} is already on device {device_id}"
                 " (one MPAN per SPAN per device)",
             )
-        mpan = _new_mpan(store, config, rng)
+        mpan = _new_mpan(store, config, rng, scheme)
         par = card.par or _new_par(config, rng)
         if card.par is None:
             store.update_card(span, par=par)
         token_expiry = _token_expiry(now, card.expiry, config.token_validity_years)
         card_profile = _personalisation_profile(
             config,
+            scheme=scheme,
             mpan=mpan,
             span=span,
             device_id=device_id,
@@ -250,6 +285,8 @@ def provision(
         keys = (card_app.keys.ac, card_app.keys.smi, card_app.keys.smc)
         is_default = not live
         limited_use = device_type.limited_use
+        # an HCE card computes with the limited-use row of its CVN (emvtap's CVN table)
+        cvn = LIMITED_USE_CVN.get(card_app.cvn, card_app.cvn) if limited_use else card_app.cvn
         try:
             store.add_token(
                 mpan=mpan,
@@ -260,7 +297,7 @@ def provision(
                 token_requestor_id=token_requestor_id,
                 par=par,
                 keys=keys,
-                cvn=card_app.cvn,
+                cvn=cvn,
                 limited_use=limited_use,  # type: ignore[arg-type]
                 is_default=is_default,
                 assurance_level=assurance_level,
@@ -282,11 +319,13 @@ def provision(
         batch = None
         if limited_use:
             batch = _limited_use_batch(
-                store, mpan, *keys, first_atc=1, count=config.luk_batch_size, batch=1, now=now
+                store, mpan, *keys, first_atc=1, count=config.luk_batch_size, batch=1, now=now,
+                cvn=cvn,
             )
             batch["no_password_limit"] = card.no_password_limit
             # no master key on the phone (docs/domain.md, Device types): the keys slot holds zeros
             app["keys"] = {k: "00" * 16 for k in ("ac", "smi", "smc")}
+            app["cvn"] = cvn
             app["extra"] |= {"key_mode": "limited-use", "limited_use_keys": batch["keys"]}
         store.append_event(
             channel=channel,
@@ -299,6 +338,7 @@ def provision(
                 "default": is_default,
                 "purpose": purpose,
                 "limited_use": limited_use,
+                "scheme": scheme,
             },
             now=now,
         )
@@ -345,6 +385,7 @@ def replenish_limited_use_keys(
             count=count,
             batch=batch_no,
             now=now,
+            cvn=token.cvn,
         )
         batch["no_password_limit"] = card.no_password_limit if card else 0
         store.append_event(

@@ -114,7 +114,8 @@ def _provision(card: Card, source: ProvisionSource, switch: SwitchProcess | None
         limit = parse_amount(source.no_password_limit or 0)[0]
         switch.open_card(spans[label], label, parse_amount(source.balance)[0],
                          no_password_limit=limit, pin=card.spec.pin)
-    issued = switch.provision(spans[label], source.device, source.device_type)
+    issued = switch.provision(spans[label], source.device, source.device_type, source.scheme,
+                              source.purpose)
     _write_profile(card, workdir, issued["profile"])
 
 

@@ -22,6 +22,7 @@ from lab.hil.model import (
     CardSpec,
     EventStep,
     Expectations,
+    InAppStep,
     PersoSource,
     PresentStep,
     ProfileSource,
@@ -30,6 +31,7 @@ from lab.hil.model import (
     ReplenishStep,
     Scenario,
     Step,
+    SyncStep,
     TapStep,
 )
 from terminal.config import TerminalConfig
@@ -146,9 +148,13 @@ def _perso(value: Any, at: _At, base: Path) -> PersoSource:
 
 
 def _provision(value: Any, at: _At, base: Path) -> ProvisionSource:
-    d = _mapping(value, at, ("device", "device_type", "span", "balance", "no_password_limit"),
-                 ("device",))
+    d = _mapping(value, at, ("device", "device_type", "span", "balance", "no_password_limit",
+                             "scheme", "purpose"), ("device",))
     return ProvisionSource(
+        scheme=_choice(d.get("scheme", "quickpass"), ("quickpass", "visa", "mastercard"),
+                       at / "scheme"),
+        purpose=_choice(d.get("purpose", "contactless"), ("contactless", "in-app", "any"),
+                        at / "purpose"),
         device=str(_typed(d["device"], str, at / "device", "a device name")),
         device_type=DeviceType(_choice(d.get("device_type", DeviceType.HANDSET_SE),
                                        DEVICE_TYPE_NAMES, at / "device_type")),
@@ -313,6 +319,36 @@ def _replenish(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, Ca
     return ReplenishStep(name, count, str(extra.get("title", "")))
 
 
+IN_APP_RESULTS = ("APPROVED", "DECLINED", "REFUSED")
+
+
+def _in_app(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, CardSpec],
+            exponent: int) -> InAppStep:
+    d = _mapping(body, at / "in_app", ("card", "amount", "passcode"), ("amount",))
+    try:
+        minor, text = parse_amount(d["amount"], exponent)
+    except ValueError as exc:
+        raise (at / "in_app" / "amount").error(str(exc)) from None
+    name = _card_name(d.get("card"), at / "in_app" / "card", cards)
+    if not isinstance(cards[name].source, ProvisionSource):
+        raise (at / "in_app").error(f"{name} is not in a wallet (provision: {{...}})")
+    expect = _mapping(extra.get("expect") or {}, at / "expect", ("result", "response_code"))
+    checks = {}
+    if "result" in expect:
+        checks["result"] = _choice(expect["result"], IN_APP_RESULTS, at / "expect" / "result")
+    if "response_code" in expect:
+        checks["response_code"] = str(expect["response_code"])
+    passcode = d.get("passcode")
+    return InAppStep(name, minor, text, None if passcode is None else str(passcode), checks,
+                     str(extra.get("title", "")))
+
+
+def _sync(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, CardSpec],
+          exponent: int) -> SyncStep:
+    name = body.get("card") if isinstance(body, dict) else body
+    return SyncStep(_card_name(name, at / "sync", cards), str(extra.get("title", "")))
+
+
 def _physical(cls: type[PresentStep] | type[RemoveStep], key: str) -> Callable[..., Step]:
     def parse(body: Any, extra: dict[str, Any], at: _At, cards: Mapping[str, CardSpec],
               exponent: int) -> Step:
@@ -330,6 +366,8 @@ STEP_KINDS: dict[str, Callable[..., Step]] = {
     "replenish": _replenish,
     "present": _physical(PresentStep, "present"),
     "remove": _physical(RemoveStep, "remove"),
+    "in_app": _in_app,
+    "sync": _sync,
 }
 STEP_EXTRAS = ("title", "expect", "budget")
 
@@ -342,7 +380,7 @@ def _step(value: Any, at: _At, cards: Mapping[str, CardSpec], exponent: int) -> 
     kind = kinds[0]
     if kind != "tap" and "budget" in d:
         raise at.error("budget applies to taps only")
-    if kind not in ("tap", "event") and "expect" in d:
+    if kind not in ("tap", "event", "in_app") and "expect" in d:
         raise at.error(f"a {kind} step has no expectations")
     return STEP_KINDS[kind](d[kind], d, at, cards, exponent)
 

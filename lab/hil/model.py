@@ -66,6 +66,8 @@ class ProvisionSource:
     span: str = ""  # label of the physical card; "" = a card of its own
     balance: str = "1000.00"
     no_password_limit: str = ""  # in-app limit of the physical card; "" = the switch's (0)
+    scheme: str = "quickpass"  # quickpass | visa | mastercard
+    purpose: str = "contactless"  # the token's domain: contactless | in-app | any
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,40 @@ class RemoveStep:
         return self.title or f"remove {self.card}"
 
 
-Step = TapStep | EventStep | ReplenishStep | PresentStep | RemoveStep
+@dataclass(frozen=True)
+class InAppStep:
+    """An in-app payment from the card's wallet to the scenario's merchant (``emvtap wallet
+    pay-in-app`` + ``emvtap merchant charge``); ``expect``: ``result`` (APPROVED, DECLINED, or
+    REFUSED by the device) and ``response_code``."""
+
+    card: str
+    amount: int
+    amount_text: str
+    passcode: str | None = field(default=None, repr=False)
+    expect: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+
+    kind = "in_app"
+
+    def describe(self) -> str:
+        how = "with the passcode" if self.passcode else "without the passcode"
+        return self.title or f"in-app {self.card} {self.amount_text} {how}"
+
+
+@dataclass(frozen=True)
+class SyncStep:
+    """The card's wallet fetches the network's pushes through the wallet server."""
+
+    card: str
+    title: str = ""
+
+    kind = "sync"
+
+    def describe(self) -> str:
+        return self.title or f"{self.card}'s wallet syncs with the wallet server"
+
+
+Step = TapStep | EventStep | ReplenishStep | PresentStep | RemoveStep | InAppStep | SyncStep
 
 
 @dataclass(frozen=True)

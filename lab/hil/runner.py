@@ -23,10 +23,13 @@ from lab.hil.model import (
     CardForm,
     CardRef,
     EventStep,
+    InAppStep,
     PresentStep,
+    ProvisionSource,
     RemoveStep,
     ReplenishStep,
     Scenario,
+    SyncStep,
     TapStep,
 )
 from lab.hil.procs import run_emvtap
@@ -73,6 +76,8 @@ class Session:
     cards: dict[str, Card] = field(default_factory=dict)
     card_field: Field | None = None  # the terminal reader's field
     transport: Any = None  # the terminal reader (a terminal.transport driver)
+    wallets: Any = None  # lab.hil.wallet_rig.WalletRig, started by the first wallet step
+    stack: Any = None  # the scenario's ExitStack (what is started late is stopped with it)
 
     def card(self, name: str) -> Card:
         return self.cards[name]
@@ -189,6 +194,48 @@ def _remove(session: Session, step: RemoveStep, index: int) -> Iterator[StepResu
     yield result
 
 
+def _wallet_of(session: Session, name: str) -> Path:
+    from lab.hil.wallet_rig import WalletRig
+
+    if session.switch is None:
+        raise RigError("a wallet needs the switch (the scenario says switch: false)")
+    if session.wallets is None:
+        session.wallets = WalletRig(session.workdir, session.switch)
+        session.stack.callback(session.wallets.stop)
+    card = session.card(name)
+    source = card.spec.source
+    assert isinstance(source, ProvisionSource)
+    return session.wallets.wallet(card, source.device, str(source.device_type))
+
+
+def _in_app(session: Session, step: InAppStep, index: int) -> Iterator[StepResult]:
+    card = session.card(step.card)
+    if session.card_field is not None and session.card_field.present is card:
+        session.card_field.take_out()  # the phone pays in an app, not at the reader
+    wallet = _wallet_of(session, step.card)
+    result = StepResult(index, step.kind, step.describe())
+    started = time.perf_counter()
+    outcome, code, output = session.wallets.pay(wallet, step.amount_text, step.passcode,
+                                                f"{index + 1:02d}")
+    result.seconds = time.perf_counter() - started
+    result.detail = {"result": outcome, "response_code": code, "output": output}
+    failures = [f"{key} {got!r}, expected {want!r}"
+                for key, want, got in (("result", step.expect.get("result"), outcome),
+                                       ("response_code", step.expect.get("response_code"), code))
+                if want is not None and got != want]
+    if failures:
+        result.status = Status.FAILED
+        result.message = "; ".join(failures) + f" ({output})"
+    yield result
+
+
+def _sync(session: Session, step: SyncStep, index: int) -> Iterator[StepResult]:
+    result = StepResult(index, step.kind, step.describe())
+    wallet = _wallet_of(session, step.card)
+    result.detail["output"] = session.wallets.sync(wallet)
+    yield result
+
+
 #: Step kind → the function that runs it (yielding one result per tap or action).
 STEP_HANDLERS: dict[type, Callable[[Session, Any, int], Iterator[StepResult]]] = {
     TapStep: _tap,
@@ -196,6 +243,8 @@ STEP_HANDLERS: dict[type, Callable[[Session, Any, int], Iterator[StepResult]]] =
     ReplenishStep: _replenish,
     PresentStep: _present,
     RemoveStep: _remove,
+    InAppStep: _in_app,
+    SyncStep: _sync,
 }
 
 
@@ -226,6 +275,7 @@ def _close_transport(transport: Any) -> None:
 
 def _setup(session: Session, stack: ExitStack) -> None:
     scenario = session.scenario
+    session.stack = stack
     if scenario.switch:
         session.switch = SwitchProcess(session.workdir)
         stack.callback(session.switch.stop)

@@ -117,11 +117,13 @@ class SwitchProcess:
         self.api("POST", "/api/cards", {"span": span, "account_id": account_id,
                                         "no_password_limit": no_password_limit})
 
-    def provision(self, span: str, device_id: str, device_type: str) -> dict[str, Any]:
+    def provision(self, span: str, device_id: str, device_type: str, scheme: str = "quickpass",
+                  purpose: str = "contactless") -> dict[str, Any]:
         """Over-the-air issuance: ``{"mpan", "profile", "limited_use_keys"}``."""
         return self.api("POST", "/api/provision", {
             "span": span, "device_id": device_id, "device_type": device_type,
-            "token_requestor_id": "50012345678", "channel": "device",
+            "token_requestor_id": "50012345678", "channel": "device", "scheme": scheme,
+            "purpose": purpose,
         })
 
     def event(self, event: str, subject: str, channel: str, params: dict[str, Any],

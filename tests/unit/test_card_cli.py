@@ -41,10 +41,42 @@ def test_perso_hce_writes_a_wallet_with_its_first_batch(tmp_path):
     ok(term.gpo(transaction()))
 
 
-def test_perso_hce_refuses_a_scheme_without_limited_use_keys(tmp_path):
+def test_perso_hce_mastercard_uses_the_cloud_cvn_with_a_key_per_atc(tmp_path):
+    """CVN 16's session key needs the terminal's number: the HCE form uses CVN 17 (0x11),
+    whose single-use key per ATC is EMV CSK with R = ATC ‖ 0…0 (docs/domain.md)."""
+    from emvtap.keys import derive_emv_common_session_key
+    from emvtap.perso_schemes import generate_mastercard_profile
+
+    out = tmp_path / "x.json"
     result = CliRunner().invoke(perso_command, ["--scheme", "mastercard", "--seed", "1",
-                                             "--out", str(tmp_path / "x.json"), "--hce", "3"])
-    assert result.exit_code == 2 and "needs a UnionPay card" in result.output
+                                             "--out", str(out), "--hce", "3"])
+    assert result.exit_code == 0, result.output
+    app = CardProfile.load(out).applications[0]
+    assert app.cvn == 0x11 and app.keys.ac == bytes(16)
+    keys = app.extra["limited_use_keys"]
+    assert [k["atc"] for k in keys] == [1, 2, 3]
+    mk = generate_mastercard_profile(1).applications[0].keys.ac
+    assert keys[1]["ac"] == derive_emv_common_session_key(mk, bytes.fromhex("0002") + bytes(6)
+                                                          ).hex().upper()
+    assert "smi" not in keys[1]  # CSK script keys depend on the ARQC: not in a batch
+
+
+def test_perso_of_every_scheme_writes_a_token_switch_enroll_accepts(tmp_path):
+    from switch.enroll import enroll_profile
+    from switch.store import Store
+
+    with Store(tmp_path / "s.db") as store:
+        for scheme in ("visa", "mastercard", "multi"):
+            out = tmp_path / f"{scheme}.json"
+            result = CliRunner().invoke(perso_command, ["--scheme", scheme, "--seed", "4",
+                                                     "--out", str(out)])
+            assert result.exit_code == 0, result.output
+            profile = CardProfile.load(out)
+            assert profile.token is not None and profile.token.mpan == profile.pan
+            assert profile.token.span != profile.pan
+            mpan = enroll_profile(store, profile)
+            token = store.token(mpan)
+            assert token is not None and token.cvn == profile.applications[0].cvn
 
 
 def test_card_authenticate_marks_the_next_transaction_device_verified(tmp_path):

@@ -98,8 +98,8 @@ def test_the_card_accepts_the_issuers_arpc_of_its_row(cvn: int, arc: bytes, appr
     assert not row.check_arpc(key, arqc, tampered).valid
 
 
-def test_only_atc_keyed_versions_serve_limited_use_keys() -> None:
-    assert {c for c, r in CRYPTOGRAM_VERSIONS.items() if r.limited_use} == {0x01, 0x12}
+def test_only_versions_keyed_by_the_atc_alone_serve_limited_use_keys() -> None:
+    assert {c for c, r in CRYPTOGRAM_VERSIONS.items() if r.limited_use} == {0x01, 0x12, 0x11}
     assert CRYPTOGRAM_VERSIONS[0x10].arpc_with_master_key
 
 

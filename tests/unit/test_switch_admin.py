@@ -326,3 +326,40 @@ def test_the_published_schema_is_what_is_enforced(admin):
     validator = Draft202012Validator(schema["schema"])
     assert not validator.is_valid({"balance": "abc"})
     assert validator.is_valid({"balance": 100, "kind": "credit"})
+
+
+def test_the_updates_feed_carries_state_limit_and_events_since_a_sequence(tmp_path):
+    """GET /api/tokens/{mpan}/updates: what the wallet server relays to the device."""
+    from switch.lifecycle import apply_event
+    from switch.store import Store
+    from switch.tsp import provision
+
+    db = tmp_path / "s.db"
+    with Store(db) as store, store.transaction():
+        account = store.add_account(balance=1000)
+        store.add_card("6228480000000018", account, "3112", no_password_limit=10000)
+    with Store(db) as store:
+        mpan = provision(store, span="6228480000000018", device_id="p1",
+                         device_type="hce", token_requestor_id="50012345678").mpan
+    admin = AdminServer(db, "t", port=0)
+    admin.start()
+    try:
+        status, first = call(admin, "GET", f"/api/tokens/{mpan}/updates", token="t")
+        assert status == 200
+        assert (first["state"], first["no_password_limit"], first["is_default"]) == (
+            "active", 10000, True)
+        assert [e["event"] for e in first["events"]] == ["token.provisioned"]
+        with Store(db) as store:
+            apply_event(store, "card.no_password_limit", "6228480000000018", channel="bank",
+                        params={"amount": 2000})
+            apply_event(store, "token.suspend", mpan, channel="bank")
+        status, later = call(admin, "GET",
+                             f"/api/tokens/{mpan}/updates?since={first['last_event']}", token="t")
+        assert (later["state"], later["holds"], later["no_password_limit"]) == (
+            "suspended", ["bank"], 2000)
+        assert [e["event"] for e in later["events"]] == ["card.no_password_limit",
+                                                        "token.suspend"]
+        assert later["last_event"] > first["last_event"]
+        assert call(admin, "GET", "/api/tokens/6250940000000000/updates", token="t")[0] == 404
+    finally:
+        admin.stop()

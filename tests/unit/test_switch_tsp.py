@@ -280,3 +280,49 @@ def test_in_app_payment_from_another_token_requestor_is_outside_the_domain(in_ap
 
 def test_in_app_token_used_at_a_pos_is_outside_its_domain(in_app, store):
     assert send(store, in_app.request(100, entry_mode="071"))["39"] == "57"
+
+
+# --- every scheme (docs/domain.md, Keys of the cloud-based cards) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheme", "aid", "se_cvn", "hce_cvn"),
+    [
+        ("quickpass", "A000000333010101", 0x01, 0x01),
+        ("visa", "A0000000031010", 0x12, 0x12),
+        ("mastercard", "A0000000041010", 0x10, 0x11),
+    ],
+)
+def test_each_scheme_is_provisioned_with_its_application_and_the_token_keys(
+    store, scheme, aid, se_cvn, hce_cvn
+):
+    from emvtap.cryptogram_versions import cryptogram_version
+
+    se = bind(store, device="phone-se", scheme=scheme)
+    hce = bind(store, span=SPAN_B, device="phone-hce", device_type="hce", seed=2, scheme=scheme)
+    for result, cvn in ((se, se_cvn), (hce, hce_cvn)):
+        profile = CardProfile.from_dict(result.profile)
+        assert profile.application.aid.hex().upper() == aid
+        assert profile.application.cvn == cvn
+        assert profile.token is not None and profile.token.mpan == result.mpan
+        assert store.token(result.mpan).cvn == cvn
+    se_token = store.token(se.mpan)
+    assert CardProfile.from_dict(se.profile).application.keys.ac == se_token.key_ac
+    # HCE: the batch holds the session keys of the limited-use row for each ATC, the vault
+    # keeps the same key for the host to verify with
+    token = store.token(hce.mpan)
+    first = hce.limited_use_keys["keys"][0]
+    expected = cryptogram_version(hce_cvn).session_key(token.key_ac, b"\x00\x01", {})
+    assert first["ac"] == expected.hex().upper()
+    assert store.limited_use_key(hce.mpan, 1)[0] == expected
+
+
+def test_an_unknown_scheme_is_refused_with_its_reason(store):
+    with pytest.raises(ProvisioningError) as exc:
+        bind(store, scheme="amex")
+    assert exc.value.reason == "bad_scheme"
+
+
+def test_a_token_of_another_scheme_has_its_own_token_bin(store):
+    assert bind(store, device="a", scheme="visa").mpan.startswith("489537")
+    assert bind(store, span=SPAN_B, device="b", scheme="mastercard").mpan.startswith("535425")
