@@ -26,7 +26,7 @@ def main(n: int = 20, scheme: str = "quickpass") -> None:
     db = tmp / "switch.db"
     with Store(db) as store, store.transaction():
         account = store.add_account(balance=10**9)
-        store.add_card("6228480000000018", account, "3112", no_password_limit=10**6)
+        store.add_card("6228480000000015", account, "3112", no_password_limit=10**6)
     admin = AdminServer(db, "bench", port=0)
     admin.start()
     wallet_server = WalletServer(f"http://127.0.0.1:{admin.port}", "bench")
@@ -36,7 +36,7 @@ def main(n: int = 20, scheme: str = "quickpass") -> None:
             wallet = Wallet.create(tmp / "w", "phone-1", "hce", "2468",
                                    server=f"http://127.0.0.1:{wallet_server.port}")
             started = time.perf_counter()
-            wallet.add_card("6228480000000018", scheme=scheme)
+            wallet.add_card("6228480000000015", scheme=scheme)
             issuance = (time.perf_counter() - started) * 1000
             init_merchant(tmp / "m", "BENCH001")
             merchant = Merchant(tmp / "m")

@@ -109,7 +109,7 @@ def init(wallet_dir: Path, device_id: str, device_type: str, passcode: str, serv
 
 @wallet_group.command("add-card", epilog="""\b
 Example:
-  emvtap wallet add-card --wallet phone --span 6228480000000018 --device phone-1 --form hce""")
+  emvtap wallet add-card --wallet phone --span 6228480000000015 --device phone-1 --form hce""")
 @WALLET
 @click.option("--span", required=True, help="The physical card's number.")
 @click.option("--scheme", type=click.Choice(SCHEME_NAMES), default="quickpass",

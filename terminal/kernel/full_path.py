@@ -20,13 +20,13 @@ import hashlib
 from emvtap.bits import AIP, TSI, TTQ, TVR, Bit, CryptogramType, is_set, names
 from emvtap.capk import CapkStore
 from emvtap.dol import parse_dol
-from emvtap.masking import mask_pan
 from emvtap.oda import IccPublicKey
 from emvtap.tlv import TlvError
 from terminal.config import TerminalActionCodes
 from terminal.context import TransactionContext
 from terminal.entry_point import PreProcessingIndicators
-from terminal.kernel.binding import cda_atc_binding, pan_binding
+from terminal.kernel.binding import cda_atc_binding
+from terminal.kernel.card_data import check_application_data
 from terminal.kernel.common import (
     GenerateAcResponse,
     KernelAbort,
@@ -498,14 +498,7 @@ def full_path(ctx: TransactionContext, capks: CapkStore,
     res = ctx.result
     res.path = "EMV full path"
     read_application_data(ctx)
-    missing = [f"{name} ({tag:X})" for tag, name in FULL_PATH_MANDATORY.items()
-               if tag not in ctx.card]
-    if missing:
-        res.set_tvr(TVR.ICC_DATA_MISSING)
-        raise KernelAbort("ICC data missing: " + ", ".join(missing))
-    pan_binding(ctx)
-    pan = ctx.pan()
-    res.pan_masked = pan if ctx.clear_pan else mask_pan(pan)
+    check_application_data(ctx, FULL_PATH_MANDATORY)
     caps = ctx.config.terminal_capabilities
     if not indicators.cvm_required_limit_exceeded:
         # Below the CVM required limit the reader offers "no CVM required" only (C-2, "CVM

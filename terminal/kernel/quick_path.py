@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from emvtap.bits import CTQ, TSI, TTQ, TVR, CryptogramType, is_set
 from emvtap.capk import CapkStore
-from emvtap.masking import mask_pan
 from terminal.context import TransactionContext
-from terminal.kernel.binding import fdda_atc_binding, fdda_ctq_binding, pan_binding
+from terminal.kernel.binding import fdda_atc_binding, fdda_ctq_binding
+from terminal.kernel.card_data import check_application_data
 from terminal.kernel.common import KernelAbort, parse_date, read_application_data
 from terminal.kernel.kernels import KernelProfile
 from terminal.kernel.oda import OdaFailure, fast_dynamic_data_authentication
@@ -131,15 +131,7 @@ def quick_path(ctx: TransactionContext, profile: KernelProfile, ttq: bytes,
     res = ctx.result
     res.path = profile.quick_path_name or ""
     read_application_data(ctx)
-    missing = [f"{name} ({tag:X})" for tag, name in QUICK_PATH_MANDATORY.items()
-               if tag not in ctx.card]
-    if missing:
-        res.set_tvr(TVR.ICC_DATA_MISSING)
-        raise KernelAbort("ICC data missing: " + ", ".join(missing))
-    pan_binding(ctx)
-
-    pan = ctx.pan()
-    res.pan_masked = pan if ctx.clear_pan else mask_pan(pan)
+    check_application_data(ctx, QUICK_PATH_MANDATORY)
     ctq = ctx.card.get(0x9F6C, b"\x00\x00")
     res.ctq = ctq.hex().upper()
     cid = cryptogram_information(ctx, profile)

@@ -15,7 +15,7 @@ from cli_procs import emvtap, free_port, serving
 
 pytestmark = pytest.mark.pcsc
 
-SPAN = "6228480000000018"
+SPAN = "6228480000000015"
 #: scheme → (AID the terminal selects, kernel, path, the CVN the switch verified)
 EXPECTED = {
     "quickpass": ("A000000333010101", 7, "qPBOC quick path"),

@@ -19,7 +19,7 @@ from switch.admin import AdminServer
 from switch.store import Store
 from switch.testing import running_switch
 
-SPAN = "6228480000000018"
+SPAN = "6228480000000015"
 LIMIT = 10000  # 100.00
 
 

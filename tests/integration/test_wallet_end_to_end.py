@@ -28,7 +28,7 @@ from lab.applet.cli import AppletError, ensure_bridge_jar
 
 pytestmark = pytest.mark.pcsc
 
-SPAN = "6228480000000018"
+SPAN = "6228480000000015"
 
 
 @pytest.fixture

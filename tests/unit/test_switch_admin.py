@@ -337,9 +337,9 @@ def test_the_updates_feed_carries_state_limit_and_events_since_a_sequence(tmp_pa
     db = tmp_path / "s.db"
     with Store(db) as store, store.transaction():
         account = store.add_account(balance=1000)
-        store.add_card("6228480000000018", account, "3112", no_password_limit=10000)
+        store.add_card("6228480000000015", account, "3112", no_password_limit=10000)
     with Store(db) as store:
-        mpan = provision(store, span="6228480000000018", device_id="p1",
+        mpan = provision(store, span="6228480000000015", device_id="p1",
                          device_type="hce", token_requestor_id="50012345678").mpan
     admin = AdminServer(db, "t", port=0)
     admin.start()
@@ -350,7 +350,7 @@ def test_the_updates_feed_carries_state_limit_and_events_since_a_sequence(tmp_pa
             "active", 10000, True)
         assert [e["event"] for e in first["events"]] == ["token.provisioned"]
         with Store(db) as store:
-            apply_event(store, "card.no_password_limit", "6228480000000018", channel="bank",
+            apply_event(store, "card.no_password_limit", "6228480000000015", channel="bank",
                         params={"amount": 2000})
             apply_event(store, "token.suspend", mpan, channel="bank")
         status, later = call(admin, "GET",

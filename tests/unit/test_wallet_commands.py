@@ -49,7 +49,7 @@ def test_the_wallet_says_when_its_server_does_not_answer(tmp_path):
     run("wallet", "init", "--wallet", str(tmp_path / "w"), "--device-id", "p1", "--form", "hce",
         "--passcode", "2468", "--server", "http://127.0.0.1:9")
     result = run("wallet", "add-card", "--wallet", str(tmp_path / "w"), "--span",
-                 "6228480000000018")
+                 "6228480000000015")
     assert result.exit_code == 1 and "did not answer" in result.output
 
 
@@ -95,7 +95,7 @@ def test_the_wallet_server_answers_bad_requests_with_a_reason(wallet_server):
     status, body = request(wallet_server + "/v1/cards", "POST", b"{}")
     assert (status, body) == (400, {"error": "missing span"})
     status, body = request(wallet_server + "/v1/cards", "POST", json.dumps(
-        {"span": "6228480000000018", "device_id": "p1", "device_type": "handset-se",
+        {"span": "6228480000000015", "device_id": "p1", "device_type": "handset-se",
          "scheme": "visa"}).encode())
     assert status == 400 and "add it in the hce form" in body["error"]
     status, body = request(wallet_server + "/v1/cards/6250940000000001/updates?since=x")
