@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from emvtap.device_types import DEVICE_TYPE_NAMES
 from switch.domain import DEFAULT_DOMAINS
 from switch.lifecycle import CHANNELS, LIFECYCLE
+from switch.tsp import SCHEME_NAMES
 
 __all__ = ["BODIES", "PATH_PARAMETERS", "QUERY_PARAMETERS", "FieldError", "first_error"]
 
@@ -105,6 +106,7 @@ BODIES: dict[str, Schema] = {
         channel={"enum": list(CHANNELS)},
         purpose={"enum": sorted(DEFAULT_DOMAINS)},
         assurance_level=TWO_DIGITS,
+        scheme={"enum": list(SCHEME_NAMES)},
     ),
     "event": _object(
         ("event", "subject", "channel"),

@@ -363,3 +363,16 @@ def test_the_updates_feed_carries_state_limit_and_events_since_a_sequence(tmp_pa
         assert call(admin, "GET", "/api/tokens/6250940000000000/updates", token="t")[0] == 404
     finally:
         admin.stop()
+
+
+def test_provision_takes_a_scheme_of_the_published_schema_and_names_any_other(admin):
+    account_id = call(admin, "POST", "/api/accounts", {"balance": 5000})[1]["account_id"]
+    span = "6228480000000011"
+    assert call(admin, "POST", "/api/cards", {"span": span, "account_id": account_id})[0] == 200
+    req = {"span": span, "device_id": "phone", "device_type": "hce",
+           "token_requestor_id": "50012345678", "purpose": "in-app"}
+    status, err = call(admin, "POST", "/api/provision", req | {"scheme": "amex"})
+    assert (status, err["field"]) == (422, "scheme"), err
+    status, prov = call(admin, "POST", "/api/provision", req | {"scheme": "visa"})
+    assert status == 200, prov
+    assert prov["profile"]["applications"][0]["cvn"] == 0x12
