@@ -58,6 +58,17 @@ REQUIRED_ICC_TAGS = (0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x9F02, 0x5F2A, 0x9
 _stan = itertools.count(int.from_bytes(os.urandom(2), "big") % 900000 + 1)
 
 
+def _token_requestor_id(payload: dict[str, Any]) -> str | None:
+    """The wallet's token requestor id (DE 48 sub-element 01, 11 digits), when the payment
+    token names one; anything else in its place is refused."""
+    value = payload.get("token_requestor_id")
+    if value is None:
+        return None
+    if not (isinstance(value, str) and len(value) == 11 and value.isdigit()):
+        raise MerchantError("the payment token's token requestor id is not 11 digits")
+    return value
+
+
 class MerchantError(ValueError):
     """Something the merchant refuses, with the reason."""
 
@@ -205,7 +216,8 @@ def authorization_request(payload: dict[str, Any], merchant: dict[str, Any],
         "37": now.strftime("%y%j") + f"{int(stan):07d}",
         "41": str(merchant.get("terminal_id", "INAPP001"))[:8].ljust(8),
         "42": str(merchant["merchant_id"])[:15].ljust(15),
-        "48": encode_token_data(TokenData(channel="A",
+        "48": encode_token_data(TokenData(token_requestor_id=_token_requestor_id(payload),
+                                          channel="A",
                                           device_verified=bool(payload.get("device_verified")))),
         "49": str(payload["currency"]),
         "55": bytes.fromhex(payload["icc_data"]),

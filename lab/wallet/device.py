@@ -221,6 +221,7 @@ class Wallet:
             "mpan": mpan, "scheme": scheme, "form": self.device_type, "status": "active",
             "default": bool(answer.get("is_default")), "purpose": purpose,
             "no_password_limit": int(answer.get("no_password_limit") or 0), "events_seen": 0,
+            "token_requestor_id": token_requestor_id,
         }
         if self.device_type == "hce":
             profile_path = self.dir / "cards" / f"{mpan}.json"
@@ -265,6 +266,7 @@ class Wallet:
                  "purpose": app.extra.get("purpose", ""),
                  "no_password_limit": int(app.extra.get("no_password_limit") or 0),
                  "events_seen": 0, "profile": str(Path(profile_path).resolve()),
+                 "token_requestor_id": token.token_requestor_id,
                  "state": str(Path(state_path).resolve())}
         self.data["cards"].append(entry)
         self.save()
@@ -396,6 +398,9 @@ class Wallet:
             "icc_data": bytes(request["55"]).hex().upper(),
             "device_verified": verified,
             "device_id": self.device_id,
+            # the wallet is the token requestor: the acquirer passes its id on in DE 48
+            # (docs/domain.md, Domain restrictions)
+            "token_requestor_id": card.get("token_requestor_id"),
             "atc": result.atc,
         }
         try:

@@ -136,8 +136,8 @@ def test_se_form_on_the_applet_issued_over_the_air_taps_and_pays_in_app(network,
         refused = in_app(env, wallet, "10.00")
         assert "is suspended" in refused.stderr
 
-    history = emvtap("switch", "show", "history", "--db", env["db"]).stdout
-    channels = [row["channel"] for row in json.loads(history)]
+    history = emvtap("switch", "show", "--db", env["db"], "--json", "-", "history").stdout
+    channels = [row["channel"] for row in json.loads(history)["rows"]]
     assert channels.count("in-app") == 4 and channels.count("contactless") == 2
 
 

@@ -62,3 +62,17 @@ def test_a_changed_ciphertext_does_not_decrypt(merchant_key):
 def test_something_else_is_not_a_token(merchant_key):
     with pytest.raises(PaymentTokenError, match="not a payment token"):
         decrypt_payment_token({"hello": 1}, merchant_key, "SHOP0001")
+
+
+def test_the_merchant_passes_the_wallets_token_requestor_id_on_in_de48_and_refuses_a_bad_one():
+    """The token requestor (the wallet) is named in DE 48 sub-element 01 of an in-app 0100, so
+    the switch can hold the payment to the token's domain (docs/domain.md)."""
+    import pytest
+
+    from lab.merchant.shop import MerchantError, _token_requestor_id
+
+    assert _token_requestor_id({"token_requestor_id": "50012345678"}) == "50012345678"
+    assert _token_requestor_id({}) is None
+    for bad in ("5001234567", "5001234567X", 50012345678):
+        with pytest.raises(MerchantError, match="not 11 digits"):
+            _token_requestor_id({"token_requestor_id": bad})
