@@ -6,15 +6,14 @@ where a fault is injected into the card, and as the ``emvtap`` processes a user 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_procs import EMVTAP, free_port, stop, wait_port
 
 from emvtap.perso import generate_profile
 from hce_card.card import HceCard
@@ -26,14 +25,7 @@ from terminal.transport.nfc import NfcTransport
 
 pytestmark = pytest.mark.timeout(120)
 
-EMVTAP = [sys.executable, "-m", "lab.cli"]
 INS_READ_RECORD, INS_GENERATE_AC = 0xB2, 0xAE
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def full_pboc_config() -> TerminalConfig:
@@ -77,7 +69,7 @@ CHIP_PAIRS = [("pn533", "pn533"), ("acr122", "rcs380"), ("rcs380", "pn533")]
 @pytest.fixture(params=CHIP_PAIRS, ids=lambda pair: f"{pair[0]}-reads-{pair[1]}")
 def specs(request: pytest.FixtureRequest) -> tuple[str, str]:
     reader_chip, card_chip = request.param
-    port = free_tcp_port()
+    port = free_port()
     return f"sim:{reader_chip}:127.0.0.1:{port}", f"sim:{card_chip}:127.0.0.1:{port}"
 
 
@@ -136,30 +128,6 @@ def test_card_pulled_mid_tap_is_try_again_and_the_next_tap_is_approved(
 # --- the processes a user starts ------------------------------------------------------------
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"process exited early: {output}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listening on {port} after {timeout}s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture(params=[("pn533", "pn533"), ("acr122", "rcs380")],
                 ids=lambda pair: f"{pair[0]}-reads-{pair[1]}")
 def actors(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
@@ -171,7 +139,7 @@ def actors(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
                    capture_output=True, timeout=60)
     subprocess.run([*EMVTAP, "switch", "enroll", "--db", str(db), "--balance", "200.00",
                     str(profile)], check=True, capture_output=True, timeout=60)
-    switch_port, field_port = free_tcp_port(), free_tcp_port()
+    switch_port, field_port = free_port(), free_port()
     spec = f"nfc:sim:{card_chip}:127.0.0.1:{field_port}"
     switch = subprocess.Popen([*EMVTAP, "switch", "serve", "--db", str(db), "--port",
                                str(switch_port)], stdout=subprocess.PIPE,
@@ -180,14 +148,14 @@ def actors(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
                              str(tmp_path / "card.state.json"), "--link", spec],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_port(switch_port, switch)
-        _wait_port(field_port, card)
+        wait_port(switch_port, switch)
+        wait_port(field_port, card)
         yield {"spec": f"nfc:sim:{reader_chip}:127.0.0.1:{field_port}",
                "switch": f"127.0.0.1:{switch_port}", "tmp": tmp_path,
                "pan": json.loads(profile.read_text())["pan"]}
     finally:
-        _stop(card)
-        _stop(switch)
+        stop(card)
+        stop(switch)
 
 
 def _pay(env: dict[str, Any], amount: str, name: str) -> tuple[int, dict[str, Any], str]:

@@ -8,50 +8,15 @@ emvtap card run --link vpcd:…   →  vpcd  →  pcscd  →  emvtap terminal pa
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_procs import EMVTAP, free_port, stop, wait_port
 
 pytestmark = pytest.mark.pcsc
-
-EMVTAP = [sys.executable, "-m", "lab.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"process exited early: {proc.stderr.read() if proc.stderr else ''}"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listening on {port} after {timeout}s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture
@@ -73,7 +38,7 @@ def card_and_switch(tmp_path: Path, vpcd_slot) -> Iterator[dict]:
         capture_output=True,
         timeout=60,
     )
-    port = _free_port()
+    port = free_port()
     switch = subprocess.Popen(
         [*EMVTAP, "switch", "serve", "--db", str(db), "--port", str(port),
          "--admin-port", "-1"],
@@ -98,7 +63,7 @@ def card_and_switch(tmp_path: Path, vpcd_slot) -> Iterator[dict]:
         text=True,
     )
     try:
-        _wait_port(port, switch)
+        wait_port(port, switch)
         yield {
             "reader": reader,
             "switch": f"127.0.0.1:{port}",
@@ -108,8 +73,8 @@ def card_and_switch(tmp_path: Path, vpcd_slot) -> Iterator[dict]:
             "card": card,
         }
     finally:
-        _stop(card)
-        _stop(switch)
+        stop(card)
+        stop(switch)
 
 
 def _pay(env: dict, amount: str, name: str) -> tuple[int, dict, str]:
