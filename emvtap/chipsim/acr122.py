@@ -18,6 +18,7 @@ import threading
 
 from . import hostframe
 from .pn53x import Pn53xChip
+from .seam import next_frame
 
 __all__ = ["FIRMWARE_VERSION", "Acr122Chip", "Acr122Controller", "led_state"]
 
@@ -156,12 +157,7 @@ class Acr122Chip:
             run()
 
     def read(self, timeout: int = 0) -> bytes:
-        if self.closed:
-            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
-        try:
-            return bytearray(self._out.get(timeout=timeout / 1000 if timeout else None))
-        except queue.Empty:
-            raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT)) from None
+        return next_frame(self._out, timeout, closed=self.closed)
 
     def close(self) -> None:
         self.controller.pn532.close()

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from . import hostframe
 from .field import RELEASED, FieldInitiator, FieldTarget, TargetInfo
+from .seam import next_frame
 
 __all__ = ["STATUS", "Pn53xChip"]
 
@@ -166,12 +167,7 @@ class Pn53xChip:
 
     def read(self, timeout: int = 0) -> bytes:
         """The next frame from the chip within *timeout* ms (0: wait forever, as libusb)."""
-        if self.closed:
-            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
-        try:
-            return bytearray(self._out.get(timeout=timeout / 1000 if timeout else None))
-        except queue.Empty:
-            raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT)) from None
+        return next_frame(self._out, timeout, closed=self.closed)
 
     def close(self) -> None:
         self._abort()

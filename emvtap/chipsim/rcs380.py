@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from .field import RELEASED, FieldInitiator, FieldTarget, TargetInfo
+from .seam import next_frame
 
 __all__ = ["ERRORS", "Port100Chip", "decode_frame", "encode_frame"]
 
@@ -165,12 +166,7 @@ class Port100Chip:
             self._run(generation, code, params)
 
     def read(self, timeout: int = 0) -> bytes:
-        if self.closed:
-            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
-        try:
-            return bytearray(self._out.get(timeout=timeout / 1000 if timeout else None))
-        except queue.Empty:
-            raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT)) from None
+        return next_frame(self._out, timeout, closed=self.closed)
 
     def close(self) -> None:
         with self._lock:
